@@ -1,0 +1,300 @@
+"""`preflight`: a thin CLI over the pytest plugin, plus parse, diagnose, report, profiles.
+
+Two error kinds: a user error is one line on stderr and exit 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from preflight.console import make_console, write_line
+from preflight.errors import UserError
+
+INVENTORY_FLAGS = ("--hostfile", "--hosts", "--slurm", "--local", "--from")
+USAGE_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(args)
+    except UserError as exc:
+        write_line(f"preflight: error: {exc}")
+        return USAGE_EXIT
+    except KeyboardInterrupt:
+        write_line("preflight: interrupted")
+        return INTERRUPTED_EXIT
+
+
+def dispatch(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        write_line(HELP, err=False)
+        return 0 if args else USAGE_EXIT
+    if args[0] in ("--version", "-V"):
+        from preflight import __version__
+
+        write_line(f"preflight {__version__}", err=False)
+        return 0
+    command, rest = args[0], args[1:]
+    handler = COMMANDS.get(command)
+    if handler is None:
+        raise UserError(f"unknown command {command!r} (try: {', '.join(COMMANDS)})")
+    return handler(rest)
+
+
+# run / check ------------------------------------------------------------------------
+
+
+def cmd_run(args: list[str]) -> int:
+    extra_dirs, args = _take_option(args, "--checks")
+    if not any(_has_flag(args, flag) for flag in INVENTORY_FLAGS):
+        args = ["--local", *args]
+    return run_pytest(args, extra_dirs)
+
+
+def cmd_check(args: list[str]) -> int:
+    if not _has_flag(args, "--from"):
+        raise UserError("check needs --from RUN_DIR (a directory written by preflight run)")
+    run_dir = Path(_option_value(args, "--from") or "")
+    if not (run_dir / "facts.json").is_file():
+        raise UserError(f"{run_dir}: not a preflight run directory (no facts.json)")
+    return cmd_run(args)
+
+
+def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
+    import pytest
+
+    from preflight.setup import new_run_dir
+
+    for folder in extra_dirs:
+        if not Path(folder).is_dir():
+            raise UserError(f"--checks {folder}: no such directory")
+    out = _option_value(args, "--out")
+    run_dir = new_run_dir(out)
+    if out is None:
+        args = [*args, "--out", str(run_dir)]
+    checks_dir = str(resources.files("preflight.checks"))
+    pytest_args = [
+        checks_dir, *extra_dirs, "-c", str(resources.files("preflight").joinpath("run.ini")),
+        "--rootdir", checks_dir, "-q", "--tb=no", "-rN", "--no-header",
+        f"--junitxml={run_dir / 'junit.xml'}", *args,
+    ]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        pytest_args[:0] = ["-p", "preflight.plugin"]
+    code = int(pytest.main(pytest_args))
+    return _exit_code(code, run_dir)
+
+
+def _exit_code(pytest_code: int, run_dir: Path) -> int:
+    from preflight.results import load_run
+
+    if pytest_code in (3, 4):  # internal error / usage error: pytest printed why
+        return USAGE_EXIT if pytest_code == 4 else 3
+    if pytest_code == 5:
+        write_line("preflight: error: no check selected (check -k / -m expressions)")
+        return USAGE_EXIT
+    if not (run_dir / "results.json").is_file():
+        return USAGE_EXIT if pytest_code else 1
+    record = load_run(run_dir)
+    if record.partial:
+        return INTERRUPTED_EXIT
+    return 0 if record.go else 1
+
+
+def _has_flag(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def _option_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _take_option(args: list[str], flag: str) -> tuple[list[str], list[str]]:
+    """Remove every `flag VALUE` / `flag=VALUE` from args; return (values, remaining)."""
+    values: list[str] = []
+    remaining: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg == flag:
+            value = next(it, None)
+            if value is None:
+                raise UserError(f"{flag} needs a value")
+            values.append(value)
+        elif arg.startswith(flag + "="):
+            values.append(arg.split("=", 1)[1])
+        else:
+            remaining.append(arg)
+    return values, remaining
+
+
+# inventory / profiles ----------------------------------------------------------------
+
+
+def cmd_inventory(args: list[str]) -> int:
+    from preflight.inventory import to_json
+    from preflight.setup import inventory_from_options
+
+    parser = _parser("inventory", "print the nodes a run would contact")
+    _add_inventory_args(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    options = _parse(parser, args)
+    options.preflight_from = None
+    nodes = inventory_from_options(options)
+    if options.json:
+        write_line(json.dumps(to_json(nodes), indent=2), err=False)
+    else:
+        for node in nodes:
+            write_line(f"{node.name}\tslots={node.slots if node.slots else '-'}", err=False)
+    return 0
+
+
+def _add_inventory_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--hostfile")
+    group.add_argument("--hosts")
+    group.add_argument("--slurm", action="store_true")
+    group.add_argument("--local", action="store_true")
+
+
+def cmd_profiles(args: list[str]) -> int:
+    from rich.table import Table
+
+    from preflight.profiles import profiles_table
+
+    parser = _parser("profiles", "list the built-in expectation profiles")
+    parser.add_argument("--json", action="store_true")
+    options = _parse(parser, args)
+    rows = profiles_table()
+    if options.json:
+        write_line(json.dumps(rows, indent=2, default=str), err=False)
+        return 0
+    table = Table("profile", "description", "key numbers")
+    for row in rows:
+        numbers = ", ".join(f"{k}={v}" for k, v in row.items()
+                            if k not in ("name", "description") and v is not None)
+        table.add_row(str(row.get("name")), str(row.get("description", "")), numbers)
+    make_console().print(table)
+    return 0
+
+
+# parse / diagnose / report -------------------------------------------------------------
+
+
+def cmd_parse(args: list[str]) -> int:
+    from preflight.parsers import KINDS, parse_kind
+
+    parser = _parser("parse", "print what preflight reads from a saved tool output")
+    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("file")
+    options = _parse(parser, args)
+    text = _read_text(Path(options.file))
+    try:
+        record = parse_kind(options.kind, text)
+    except ValueError as exc:
+        write_line(f"preflight: {options.file}: not {options.kind} output: {exc}")
+        return 1
+    write_line(json.dumps(record, indent=2, default=str), err=False)
+    return 0
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror or exc}") from None
+
+
+def cmd_diagnose(args: list[str]) -> int:
+    from preflight.diagnose import main_diagnose
+
+    parser = _parser("diagnose", "name the cause of an NCCL timeout from a job's logs")
+    parser.add_argument("paths", nargs="+", help="log files or directories")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--run", help="a preflight run directory to cross-reference")
+    options = _parse(parser, args)
+    paths = [Path(p) for p in options.paths]
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"{path}: no such file or directory")
+    run_dir = Path(options.run) if options.run else None
+    if run_dir is not None and not (run_dir / "results.json").is_file():
+        raise UserError(f"{run_dir}: not a preflight run directory (no results.json)")
+    return main_diagnose(paths, options.json, run_dir, make_console())
+
+
+def cmd_report(args: list[str]) -> int:
+    from preflight.reports.html import write_report
+
+    parser = _parser("report", "re-render report.html from a run directory")
+    parser.add_argument("run_dir")
+    options = _parse(parser, args)
+    run_dir = Path(options.run_dir)
+    if not (run_dir / "results.json").is_file():
+        raise UserError(f"{run_dir}: not a preflight run directory (no results.json)")
+    path = write_report(run_dir)
+    write_line(str(path), err=False)
+    return 0
+
+
+# helpers -----------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _parser(name: str, description: str) -> argparse.ArgumentParser:
+    return _Parser(prog=f"preflight {name}", description=description)
+
+
+def _parse(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
+    try:
+        return parser.parse_args(args)
+    except SystemExit as exc:  # --help
+        raise SystemExit(0) from exc
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "inventory": cmd_inventory,
+    "profiles": cmd_profiles,
+    "parse": cmd_parse,
+    "diagnose": cmd_diagnose,
+    "report": cmd_report,
+}
+
+HELP = """usage: preflight COMMAND [options]
+
+  run        check the cluster (no hostfile: this machine) and write a run directory
+             --hostfile H | --hosts 'node[01-16]' | --slurm | --local
+             --profile P  --config preflight.toml  --expect KEY=VALUE  --out DIR
+             --ssh-config F  --known-hosts F  --accept-new-host-keys  --fanout N
+             --pairs mesh|ring|sample:K  --bad-nodes FILE  --fail-on fail|warn
+             --checks DIR (site checks)  and any pytest option: -k EXPR, -m, -n N, -x
+  check      re-evaluate a recorded run: check --from RUN_DIR [--profile P ...]
+  inventory  print the nodes a run would contact (--json)
+  profiles   list the built-in profiles
+  parse      parse a saved tool output: parse KIND FILE
+  diagnose   name the cause of an NCCL failure: diagnose LOG... [--json] [--run RUN_DIR]
+  report     re-render report.html: report RUN_DIR
+
+exit codes: 0 go, 1 a check failed, errored or was blocked, 2 usage or configuration error"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

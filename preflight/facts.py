@@ -1,0 +1,184 @@
+"""Read-only views of gathered facts, as checks see them.
+
+Raw tool outputs are parsed on first use. A tool that is absent gives None (the check
+skips: not applicable); a tool that timed out, failed or printed something unparseable
+raises Unavailable (the check errors: could not evaluate).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from preflight.config import Expectations
+from preflight.gather import NodeOutcome
+from preflight.verdict import Blocked, Unavailable
+
+T = TypeVar("T", bound=Hashable)
+
+
+class NodeFacts:
+    def __init__(self, outcome: NodeOutcome) -> None:
+        if outcome.facts is None:
+            detail = outcome.error.detail if outcome.error else "no facts"
+            kind = outcome.error.kind if outcome.error else "unknown"
+            raise Blocked(f"{outcome.name}: unreachable ({kind}): {detail}")
+        self.name = outcome.name
+        self.outcome = outcome
+        self.raw: dict[str, Any] = outcome.facts
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    def tool_output(self, tool: str) -> str | None:
+        """A tool's stdout; None when the tool is not installed on the node."""
+        result = (self.raw.get("tools") or {}).get(tool)
+        if not result or result.get("missing"):
+            return None
+        if result.get("timed_out"):
+            raise Unavailable(f"{self.name}: `{tool}` timed out after {result.get('duration_s')} s"
+                              " (hung driver or tool?)")
+        if result.get("rc") not in (0, None):
+            stderr = (result.get("stderr") or "").strip().splitlines()
+            reason = stderr[-1] if stderr else f"exit {result.get('rc')}"
+            raise Unavailable(f"{self.name}: `{tool}` failed: {reason[:200]}")
+        return str(result.get("stdout") or "")
+
+    def _parsed(self, tool: str, parse: Callable[[str], Any]) -> dict[str, Any] | None:
+        text = self.tool_output(tool)
+        if text is None:
+            return None
+        try:
+            record: dict[str, Any] = parse(text).to_dict()
+        except ValueError as exc:
+            raise Unavailable(f"{self.name}: cannot parse `{tool}` output: {exc}") from exc
+        return record
+
+    @cached_property
+    def nvidia_smi(self) -> dict[str, Any] | None:
+        """GPUs from pynvml where it works on the node, else from `nvidia-smi -q`."""
+        from preflight.parsers import nvidia_smi
+
+        nvml = self.raw.get("pynvml")
+        if isinstance(nvml, dict) and "gpus" in nvml:
+            return {"source": "pynvml", "gpus": nvml["gpus"], "processes": [],
+                    "driver_version": nvml.get("driver_version"), "cuda_version": None}
+        return self._parsed("nvidia_smi_q", nvidia_smi.parse)
+
+    @property
+    def gpus(self) -> list[dict[str, Any]] | None:
+        smi = self.nvidia_smi
+        return None if smi is None else list(smi.get("gpus") or [])
+
+    @cached_property
+    def topo(self) -> dict[str, Any] | None:
+        from preflight.parsers import topo
+
+        return self._parsed("topo", topo.parse)
+
+    @cached_property
+    def ib_ports(self) -> list[dict[str, Any]] | None:
+        from preflight.parsers import ibstat
+
+        parsed = self._parsed("ibstat", ibstat.parse)
+        if parsed is None:
+            parsed = self._parsed("ibv_devinfo", ibstat.parse)
+        return None if parsed is None else list(parsed.get("ports") or [])
+
+    @cached_property
+    def efa_providers(self) -> list[dict[str, Any]] | None:
+        from preflight.parsers import fi_info
+
+        text = self.tool_output("fi_info")
+        if text is None:
+            return None
+        if "efa" not in text:  # fi_info -p efa on a node without EFA prints "No data available"
+            return []
+        parsed = self._parsed("fi_info", fi_info.parse)
+        return None if parsed is None else list(parsed.get("providers") or [])
+
+    @cached_property
+    def xids(self) -> list[dict[str, Any]]:
+        from preflight.parsers import xid
+
+        text = self.tool_output("dmesg")
+        return [] if not text else list(xid.parse(text).to_dict().get("events") or [])
+
+    @property
+    def versions(self) -> dict[str, Any]:
+        versions = dict(self.raw.get("versions") or {})
+        versions["kernel"] = self.raw.get("kernel")
+        versions["python"] = self.raw.get("python")
+        smi = self._safe_smi()
+        if smi:
+            versions["driver"] = smi.get("driver_version") or versions.get("driver")
+            versions["cuda"] = smi.get("cuda_version")
+        return versions
+
+    def _safe_smi(self) -> dict[str, Any] | None:
+        try:
+            return self.nvidia_smi
+        except Unavailable:
+            return None
+
+    def interface_with(self, address: str) -> dict[str, Any] | None:
+        for iface in self.raw.get("interfaces") or []:
+            if address in (iface.get("addresses") or []):
+                return dict(iface)
+        return None
+
+    def cluster_interface(self, expect: Expectations) -> dict[str, Any] | None:
+        """The named cluster interface, else the first up interface with an IPv4 address."""
+        interfaces = [i for i in self.raw.get("interfaces") or [] if i.get("name") != "lo"]
+        if expect.cluster_interface:
+            return next((i for i in interfaces if i.get("name") == expect.cluster_interface),
+                        None)
+        for iface in interfaces:
+            if iface.get("state") in ("up", "unknown") and any(
+                    "." in a for a in iface.get("addresses") or []):
+                return dict(iface)
+        return None
+
+
+class ClusterFacts:
+    """Every node's outcome, for checks that compare a node with the others."""
+
+    def __init__(self, outcomes: dict[str, NodeOutcome], head: str | None = None) -> None:
+        self.outcomes = outcomes
+        self.names = list(outcomes)
+        self.head = head
+        self._nodes = {name: NodeFacts(o) for name, o in outcomes.items() if o.ok}
+
+    def reachable(self) -> list[NodeFacts]:
+        return list(self._nodes.values())
+
+    def node(self, name: str) -> NodeFacts:
+        """The node's facts (parsed once per run); Blocked when it was unreachable."""
+        if name in self._nodes:
+            return self._nodes[name]
+        return NodeFacts(self.outcomes[name])
+
+    def values(self, read: Callable[[NodeFacts], T | None]) -> dict[str, T]:
+        """read(node) for every reachable node where it gives a value."""
+        found: dict[str, T] = {}
+        for node in self.reachable():
+            try:
+                value = read(node)
+            except Unavailable:
+                continue
+            if value is not None:
+                found[node.name] = value
+        return found
+
+
+def majority(values: Iterable[T]) -> tuple[T | None, int, int]:
+    """The most common value, its count and the total; None on a tie for first place."""
+    counted = Counter(values).most_common()
+    total = sum(n for _, n in counted)
+    if not counted:
+        return None, 0, 0
+    if len(counted) > 1 and counted[0][1] == counted[1][1]:
+        return None, counted[0][1], total
+    return counted[0][0], counted[0][1], total

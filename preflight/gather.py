@@ -1,0 +1,164 @@
+"""Gather: one probe per node, one round trip each, bounded fan-out → facts.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from preflight.connections import Connections
+from preflight.fanout import DeadlineExceeded, fan_out
+from preflight.results import write_json
+from preflight.transport.base import CommandResult, ConnectError
+
+FACTS_SCHEMA_VERSION = 1
+PROBE_SOURCE = resources.files("preflight.probe").joinpath("remote.py").read_bytes()
+
+
+@dataclass
+class NodeError:
+    kind: str
+    detail: str
+
+
+@dataclass
+class NodeOutcome:
+    """What gathering learned about one node: its facts, or why there are none."""
+
+    name: str
+    facts: dict[str, Any] | None = None
+    error: NodeError | None = None
+    gather_s: float = 0.0
+    clock_offset_s: float | None = None
+    probe_stderr: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.facts is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "error": None if self.error is None else vars(self.error),
+            "facts": self.facts,
+            "gather_s": round(self.gather_s, 3),
+            "clock_offset_s": self.clock_offset_s,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> NodeOutcome:
+        error = data.get("error")
+        return cls(
+            name=name,
+            facts=data.get("facts"),
+            error=NodeError(error["kind"], error["detail"]) if error else None,
+            gather_s=float(data.get("gather_s", 0.0)),
+            clock_offset_s=data.get("clock_offset_s"),
+        )
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    resolve: Sequence[str] = ()
+    paths: Sequence[str] = ()
+    disk_paths: Sequence[str] = ("/", "/tmp")
+    subprobe_timeout_s: float = 20.0
+
+    def argument(self) -> str:
+        return json.dumps({
+            "resolve": list(self.resolve),
+            "paths": list(self.paths),
+            "disk_paths": list(self.disk_paths),
+            "timeout": self.subprobe_timeout_s,
+        })
+
+
+def probe_node(
+    name: str, connections: Connections, options: ProbeOptions, remote_python: str
+) -> NodeOutcome:
+    started = time.monotonic()
+    try:
+        transport = connections.get(name)
+        result = transport.run(
+            [remote_python, "-", options.argument()],
+            timeout=options.subprobe_timeout_s + 15,
+            stdin=PROBE_SOURCE,
+        )
+    except ConnectError as exc:
+        return NodeOutcome(name, error=NodeError(exc.kind.value, exc.detail),
+                           gather_s=time.monotonic() - started)
+    received_at = time.time()
+    outcome = interpret(name, result, remote_python)
+    outcome.gather_s = time.monotonic() - started
+    if outcome.facts is not None and isinstance(outcome.facts.get("time"), (int, float)):
+        outcome.clock_offset_s = round(float(outcome.facts["time"]) - received_at, 3)
+    return outcome
+
+
+def interpret(name: str, result: CommandResult, remote_python: str) -> NodeOutcome:
+    """Turn the probe's raw result into facts, or into the reason there are none."""
+    stderr = result.stderr.decode("utf-8", errors="replace").strip()
+    if result.timed_out:
+        return NodeOutcome(name, error=NodeError(
+            "probe-timeout", f"the probe did not finish within {result.duration_s:.0f} s"))
+    if result.rc == 127 or (result.rc != 0 and "No such file" in stderr and not result.stdout):
+        return NodeOutcome(name, error=NodeError(
+            "python-missing", f"{remote_python} not found on the node ({_first_line(stderr)})"))
+    try:
+        facts = json.loads(result.stdout.decode("utf-8", errors="replace"))
+    except ValueError:
+        return NodeOutcome(name, error=NodeError(
+            "probe-failed",
+            f"probe exit {result.rc}, no JSON: {_first_line(stderr or result.text())[:200]}"))
+    if not isinstance(facts, dict):
+        return NodeOutcome(name, error=NodeError("probe-failed", "probe output is not an object"))
+    return NodeOutcome(name, facts=facts, probe_stderr=stderr[:2000])
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def gather(
+    names: Sequence[str],
+    connections: Connections,
+    options: ProbeOptions,
+    *,
+    remote_python: str = "python3",
+    fanout: int = 64,
+    deadline_s: float = 120.0,
+    on_done: Callable[[str, NodeOutcome | Exception], None] | None = None,
+) -> dict[str, NodeOutcome]:
+    outcomes = fan_out(
+        names,
+        lambda name: probe_node(name, connections, options, remote_python),
+        max_workers=fanout,
+        deadline_s=deadline_s,
+        on_done=on_done,
+    )
+    return {name: _settle(name, outcome) for name, outcome in outcomes.items()}
+
+
+def _settle(name: str, outcome: NodeOutcome | Exception) -> NodeOutcome:
+    if isinstance(outcome, NodeOutcome):
+        return outcome
+    kind = "gather-deadline" if isinstance(outcome, DeadlineExceeded) else "internal-error"
+    return NodeOutcome(name, error=NodeError(kind, f"{type(outcome).__name__}: {outcome}"))
+
+
+def write_facts(path: Path, outcomes: dict[str, NodeOutcome]) -> None:
+    write_json(path, {
+        "schema_version": FACTS_SCHEMA_VERSION,
+        "nodes": {name: outcome.to_dict() for name, outcome in outcomes.items()},
+    })
+
+
+def read_facts(path: Path) -> dict[str, NodeOutcome]:
+    data = json.loads(path.read_text())
+    return {name: NodeOutcome.from_dict(name, node) for name, node in data["nodes"].items()}

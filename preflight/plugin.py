@@ -1,0 +1,249 @@
+"""The pytest plugin: options, the node/pair parametrization, fixtures, and result capture.
+
+Inert unless an inventory is given (--hostfile, --hosts, --slurm, --local, --from), so it
+is safe to have installed (entry point pytest11) in any pytest run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight import verdict
+from preflight.config import Expectations
+from preflight.facts import ClusterFacts, NodeFacts
+from preflight.gather import NodeOutcome
+from preflight.results import Result, Status
+from preflight.runctx import RunContext
+from preflight.setup import build_context, finish_run, gather_now
+
+CONTEXT = pytest.StashKey[RunContext]()
+RESULT_PROPERTY = "preflight_result"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("preflight", "preflight cluster validation")
+    add = group.addoption
+    add("--hostfile", metavar="PATH", help="Open MPI/MPICH/plain hostfile of the nodes to check")
+    add("--hosts", metavar="EXPR", help="hosts as a list or Slurm hostlist, e.g. 'node[01-16]'")
+    add("--slurm", action="store_true", help="check the nodes of this Slurm allocation")
+    add("--local", action="store_true", help="check this machine only (no SSH)")
+    add("--from", dest="preflight_from", metavar="RUN_DIR",
+        help="re-evaluate a recorded run's facts and measurements; touches no node")
+    add("--profile", help="expectations profile (preflight profiles lists them)")
+    add("--config", dest="preflight_config", metavar="TOML", help="preflight.toml to read")
+    add("--expect", action="append", default=[], metavar="KEY=VALUE",
+        help="override one expectation, e.g. --expect gpus_per_node=8")
+    add("--out", dest="preflight_out", metavar="DIR", help="run directory (default reports/<time>)")
+    add("--ssh-config", metavar="PATH", help="ssh client config (default ~/.ssh/config)")
+    add("--known-hosts", metavar="PATH", help="known_hosts file (default ~/.ssh/known_hosts)")
+    add("--accept-new-host-keys", action="store_true",
+        help="record unknown host keys (like OpenSSH accept-new); changed keys still fail")
+    add("--ssh-user", metavar="USER", help="log in as USER unless ssh config says otherwise")
+    add("--fanout", type=int, default=64, help="nodes contacted at once (default 64)")
+    add("--remote-python", default="python3", help="python on the nodes (default python3)")
+    add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
+    add("--fail-on", choices=("fail", "warn"), default="fail",
+        help="'warn' also fails the gate on warnings")
+    add("--pairs", dest="pair_mode", metavar="MODE",
+        help="pairwise schedule: mesh, ring or sample:K")
+
+
+def _active(config: pytest.Config) -> bool:
+    opt = config.option
+    return any(getattr(opt, name, None) for name in
+               ("hostfile", "hosts", "slurm", "local", "preflight_from"))
+
+
+def context(config: pytest.Config) -> RunContext | None:
+    return config.stash.get(CONTEXT, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "reachability: runs on unreachable nodes too")
+    config.addinivalue_line("markers", "active(probe): needs an active measurement")
+    if not _active(config):
+        return
+    worker_input = getattr(config, "workerinput", None)
+    run_dir = worker_input.get("preflight_run_dir") if worker_input else None
+    config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker shares the controller's run directory (and so its facts)."""
+    ctx = context(node.config)
+    if ctx is not None:
+        node.workerinput["preflight_run_dir"] = str(ctx.run_dir)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    ctx = context(session.config)
+    if ctx is not None and not hasattr(session.config, "workerinput"):
+        gather_now(ctx, session.config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    ctx = context(config)
+    if ctx is not None:
+        ctx.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    ctx = context(metafunc.config)
+    names = ctx.names if ctx is not None else []
+    if "node_name" in metafunc.fixturenames:
+        metafunc.parametrize("node_name", names, ids=names)
+    if "pair_names" in metafunc.fixturenames:
+        pairs = [(a, b) for a in names for b in names if a != b]
+        metafunc.parametrize("pair_names", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
+
+
+# Fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def run_context(request: pytest.FixtureRequest) -> RunContext:
+    ctx = context(request.config)
+    if ctx is None:
+        pytest.skip("no inventory: pass --hostfile, --hosts, --slurm or --local")
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def expect(run_context: RunContext) -> Expectations:
+    return run_context.expect
+
+
+@pytest.fixture(scope="session")
+def cluster(run_context: RunContext) -> ClusterFacts:
+    return ClusterFacts(run_context.outcomes(), head=None)
+
+
+@pytest.fixture
+def node_outcome(node_name: str, cluster: ClusterFacts) -> NodeOutcome:
+    return cluster.outcomes[node_name]
+
+
+@pytest.fixture
+def node(node_name: str, cluster: ClusterFacts) -> NodeFacts:
+    return cluster.node(node_name)  # raises Blocked for an unreachable node
+
+
+@pytest.fixture
+def pair(pair_names: tuple[str, str], cluster: ClusterFacts) -> tuple[str, str]:
+    for name in pair_names:
+        cluster.node(name)  # blocked if either end is unreachable
+    return pair_names
+
+
+# Results ---------------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    verdict.reset()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if context(item.config) is None or report.when == "teardown":
+        return report
+    if report.when == "setup" and report.passed:
+        return report
+    status, message = _status(call, report)
+    if status is Status.WARN:
+        report.outcome = "passed"
+    result = _result(item, status, message, report.duration)
+    report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict(), default=str)))
+    return report
+
+
+def _status(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Status, str]:
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return Status.SKIP, reason.removeprefix("Skipped: ")
+    if call.excinfo is None:
+        return Status.PASS, ""
+    exc = call.excinfo.value
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, verdict.Blocked):
+        return Status.BLOCKED, text
+    if isinstance(exc, verdict.CheckWarning):
+        return Status.WARN, text
+    if report.when == "call" and isinstance(exc, AssertionError):
+        return Status.FAIL, text.splitlines()[0] if text else "assertion failed"
+    if isinstance(exc, verdict.Unavailable | LookupError):
+        return Status.ERROR, text
+    return Status.ERROR, f"{type(exc).__name__}: {text}"
+
+
+def _result(item: pytest.Item, status: Status, message: str, duration: float) -> Result:
+    params = getattr(item, "callspec", None)
+    values = params.params if params is not None else {}
+    pair = values.get("pair_names")
+    module = getattr(item, "module", None)
+    family = (module.__name__.rsplit(".", 1)[-1] if module else "site").removeprefix("check_")
+    name = getattr(item, "originalname", item.name).removeprefix("check_")
+    seen = verdict.current()
+    return Result(
+        id=item.nodeid, check=name, family=family, status=status,
+        node=values.get("node_name"), pair=tuple(pair) if pair else None,
+        measured=seen.measured, expected=seen.expected, unit=seen.unit,
+        message=message, hint=seen.hint if status is not Status.PASS else None,
+        duration_s=round(duration, 3),
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == RESULT_PROPERTY:
+            _collected.append(Result.from_dict(json.loads(str(value))))
+
+
+_collected: list[Result] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    ctx = context(session.config)
+    if ctx is None or hasattr(session.config, "workerinput"):
+        return
+    ctx.results = list(_collected)
+    _collected.clear()
+    ctx.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    finish_run(ctx, session.config)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    ctx = context(config)
+    if ctx is None or hasattr(config, "workerinput"):
+        return
+    from preflight.setup import print_summary
+
+    print_summary(ctx, config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    ctx = context(config)
+    if ctx is None:
+        return []
+    return [f"preflight: {len(ctx.nodes)} node(s), profile {ctx.expect.profile}, "
+            f"run directory {ctx.run_dir}"]
+
+
+def result_of(report: pytest.TestReport) -> Result | None:
+    for key, value in report.user_properties:
+        if key == RESULT_PROPERTY:
+            return Result.from_dict(json.loads(str(value)))
+    return None
+
+
+__all__ = ["CONTEXT", "Path", "context", "result_of"]

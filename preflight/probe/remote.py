@@ -1,0 +1,328 @@
+# The node-side probe: sent to `python3 -` on every node; stdlib only, Python >= 3.6.
+# It prints one JSON object with every fact. Each sub-probe has its own timeout, and a
+# failing sub-probe is recorded under "errors" without losing the others.
+import glob
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+PROBE_VERSION = 1
+MAX_OUTPUT = 4 << 20
+SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
+ENV_PREFIXES = ("NCCL_", "CUDA_", "GLOO_", "TORCH_", "MASTER_", "FI_", "UCX_", "NVIDIA_",
+                "OMPI_MCA_", "SLURM_JOB_", "LD_LIBRARY_PATH")
+QUERY_FIELDS = ("index,name,uuid,pci.bus_id,driver_version,memory.used,memory.total,"
+                "utilization.gpu,persistence_mode,ecc.errors.uncorrected.volatile.total,"
+                "temperature.gpu,power.draw")
+TOOLS = {
+    "nvidia_smi_q": ["nvidia-smi", "-q"],
+    "nvidia_smi_csv": ["nvidia-smi", "--query-gpu=" + QUERY_FIELDS, "--format=csv"],
+    "nvidia_smi_table": ["nvidia-smi"],
+    "topo": ["nvidia-smi", "topo", "-m"],
+    "ibstat": ["ibstat"],
+    "ibv_devinfo": ["ibv_devinfo"],
+    "fi_info": ["fi_info", "-p", "efa"],
+    "dmesg": ["dmesg", "--time-format", "iso"],
+}
+
+
+def which(name):
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def run(argv, timeout):
+    if which(argv[0]) is None:
+        return {"missing": True}
+    started = time.time()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out, err = proc.communicate()
+    return {
+        "missing": False,
+        "rc": None if timed_out else proc.returncode,
+        "timed_out": timed_out,
+        "duration_s": round(time.time() - started, 3),
+        "stdout": out[:MAX_OUTPUT].decode("utf-8", "replace"),
+        "stderr": err[:65536].decode("utf-8", "replace"),
+    }
+
+
+def kernel_log(timeout):
+    """Only the NVRM lines: the rest of the kernel log is not ours to ship."""
+    result = run(TOOLS["dmesg"], timeout)
+    if result.get("rc") not in (0, None) or result.get("missing"):
+        result = run(["dmesg"], timeout)
+    if result.get("stdout"):
+        result["stdout"] = "".join(
+            line for line in result["stdout"].splitlines(True) if "NVRM" in line)
+    return result
+
+
+def read(path, default=None):
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return default
+
+
+def os_name():
+    text = read("/etc/os-release", "") or ""
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return platform.system()
+
+
+def mem_total():
+    for line in (read("/proc/meminfo", "") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def interfaces():
+    addresses = {}
+    res = run(["ip", "-j", "addr", "show"], 5)
+    if res.get("rc") == 0:
+        for link in json.loads(res["stdout"] or "[]"):
+            addresses[link.get("ifname")] = [
+                a.get("local") for a in link.get("addr_info", []) if a.get("local")]
+    found = []
+    for path in sorted(glob.glob("/sys/class/net/*")):
+        name = os.path.basename(path)
+        speed = read(path + "/speed")
+        found.append({
+            "name": name,
+            "mtu": int(read(path + "/mtu", "0") or 0),
+            "state": read(path + "/operstate"),
+            "speed_mbps": int(speed) if speed and speed.isdigit() else None,
+            "addresses": addresses.get(name, []),
+        })
+    return found
+
+
+def limit(which_limit):
+    soft, _hard = resource.getrlimit(which_limit)
+    return -1 if soft == resource.RLIM_INFINITY else soft
+
+
+def space(path):
+    try:
+        st = os.statvfs(path)
+    except OSError as exc:
+        return {"path": path, "error": str(exc)}
+    return {"path": path, "total_bytes": st.f_blocks * st.f_frsize,
+            "free_bytes": st.f_bavail * st.f_frsize}
+
+
+def environment():
+    env = {}
+    for name, value in os.environ.items():
+        if name.startswith(ENV_PREFIXES):
+            env[name] = "<redacted>" if SECRET_NAME.search(name) else value
+    return env
+
+
+def nccl_version():
+    folders = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) + [
+        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+        "/usr/local/lib", "/usr/local/cuda/lib64", "/opt/nccl/lib"]
+    folders += glob.glob(os.path.join(sys.prefix, "lib", "python3*", "site-packages",
+                                       "nvidia", "nccl", "lib"))
+    for folder in folders:
+        for lib in sorted(glob.glob(os.path.join(folder, "libnccl.so.*.*.*"))):
+            return lib.rsplit("libnccl.so.", 1)[1]
+    return None
+
+
+def dist_version(name):
+    try:
+        from importlib import metadata
+        return metadata.version(name)
+    except Exception:
+        return None
+
+
+def resolve(names):
+    answers = {}
+    for name in names:
+        try:
+            infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+            answers[name] = sorted({info[4][0] for info in infos})
+        except (OSError, UnicodeError) as exc:
+            answers[name] = {"error": str(exc)}
+    return answers
+
+
+def paths(wanted):
+    found = {}
+    for path in wanted:
+        found[path] = {"exists": os.path.exists(path), "mount": os.path.ismount(path)}
+    return found
+
+
+def pynvml_facts():
+    try:
+        import pynvml
+    except Exception:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:
+        return {"error": str(exc)}
+    try:
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            gpus.append(nvml_gpu(pynvml, index))
+        return {"driver_version": as_text(pynvml.nvmlSystemGetDriverVersion()), "gpus": gpus}
+    except Exception as exc:
+        return {"error": str(exc)}
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def as_text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def nvml_try(call, *args):
+    try:
+        return call(*args)
+    except Exception:
+        return None
+
+
+def nvml_gpu(nv, index):
+    handle = nv.nvmlDeviceGetHandleByIndex(index)
+    memory = nv.nvmlDeviceGetMemoryInfo(handle)
+    pci = nv.nvmlDeviceGetPciInfo(handle)
+    ecc = nvml_try(nv.nvmlDeviceGetTotalEccErrors, handle,
+                   nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nv.NVML_VOLATILE_ECC)
+    remap = nvml_try(nv.nvmlDeviceGetRemappedRows, handle)
+    reasons = nvml_try(nv.nvmlDeviceGetCurrentClocksThrottleReasons, handle) or 0
+    persistence = nvml_try(nv.nvmlDeviceGetPersistenceMode, handle)
+    return {
+        "index": index,
+        "name": as_text(nv.nvmlDeviceGetName(handle)),
+        "uuid": as_text(nv.nvmlDeviceGetUUID(handle)),
+        "bus_id": as_text(pci.busId),
+        "memory_used_mib": memory.used // (1 << 20),
+        "memory_total_mib": memory.total // (1 << 20),
+        "persistence_mode": None if persistence is None else bool(persistence),
+        "ecc_uncorrected_volatile": ecc,
+        "remapped_rows": None if remap is None else {
+            "correctable": remap[0], "uncorrectable": remap[1],
+            "pending": bool(remap[2]), "failure": bool(remap[3])},
+        "throttle_reasons": throttle_names(nv, reasons),
+    }
+
+
+def throttle_names(nv, mask):
+    names = {"hw_slowdown": "nvmlClocksThrottleReasonHwSlowdown",
+             "hw_thermal_slowdown": "nvmlClocksThrottleReasonHwThermalSlowdown",
+             "hw_power_brake": "nvmlClocksThrottleReasonHwPowerBrakeSlowdown",
+             "sw_thermal_slowdown": "nvmlClocksThrottleReasonSwThermalSlowdown"}
+    return sorted(n for n, attr in names.items() if mask & getattr(nv, attr, 0))
+
+
+def system_facts(options):
+    return {
+        "hostname": socket.gethostname(),
+        "os": os_name(),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "cpus": os.cpu_count(),
+        "mem_total_bytes": mem_total(),
+        "python": platform.python_version(),
+        "user": os.environ.get("USER") or str(os.getuid()),
+        "ulimits": {"memlock": limit(resource.RLIMIT_MEMLOCK),
+                    "nofile": limit(resource.RLIMIT_NOFILE)},
+        "shm": space("/dev/shm"),
+        "disks": [space(p) for p in options.get("disk_paths", ["/", "/tmp"])],
+        "env": environment(),
+    }
+
+
+def versions():
+    return {"nccl": nccl_version(), "torch": dist_version("torch"),
+            "python": platform.python_version(),
+            "driver": (read("/proc/driver/nvidia/version", "") or "").split("Kernel Module")[-1]
+            .split()[0:1] or None}
+
+
+def gather(options):
+    timeout = float(options.get("timeout", 20))
+    facts = {"probe_version": PROBE_VERSION, "errors": {}}
+    jobs = {
+        "system": lambda: system_facts(options),
+        "interfaces": interfaces,
+        "versions": versions,
+        "resolve": lambda: resolve(options.get("resolve", [])),
+        "paths": lambda: paths(options.get("paths", [])),
+        "pynvml": pynvml_facts,
+    }
+    for name, argv in TOOLS.items():
+        jobs["tool:" + name] = (lambda a=argv: run(a, timeout))
+    jobs["tool:dmesg"] = lambda: kernel_log(timeout)
+    results = {}
+
+    def worker(name, job):
+        try:
+            results[name] = job()
+        except Exception as exc:  # one failing sub-probe never loses the others
+            facts["errors"][name] = "%s: %s" % (type(exc).__name__, exc)
+
+    threads = [threading.Thread(target=worker, args=item, daemon=True) for item in jobs.items()]
+    for thread in threads:
+        thread.start()
+    deadline = time.time() + timeout + 5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.time()))
+    for name in jobs:
+        if name not in results and name not in facts["errors"]:
+            facts["errors"][name] = "sub-probe did not finish within %.0f s" % timeout
+    facts.update(results.pop("system", {}))
+    facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
+    for key in ("interfaces", "versions", "resolve", "paths", "pynvml"):
+        facts[key] = results.get(key)
+    fix_driver(facts)
+    facts["time"] = time.time()
+    return facts
+
+
+def fix_driver(facts):
+    driver = (facts.get("versions") or {}).get("driver")
+    if isinstance(driver, list):
+        facts["versions"]["driver"] = driver[0] if driver else None
+
+
+def main():
+    options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    sys.stdout.write(json.dumps(gather(options)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The results model: what every check produces and what results.json stores.
+
+results.json is the canonical artefact; HTML, JUnit and the terminal summary are views
+of it. Bump SCHEMA_VERSION on any incompatible change (reports/results.schema.json).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    BLOCKED = "blocked"
+    SKIP = "skip"
+
+
+BAD_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.BLOCKED})
+
+
+@dataclass
+class Result:
+    id: str
+    check: str
+    family: str
+    status: Status
+    node: str | None = None
+    pair: tuple[str, str] | None = None
+    measured: Any = None
+    expected: Any = None
+    unit: str | None = None
+    message: str = ""
+    hint: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def subject(self) -> str:
+        if self.pair:
+            return f"{self.pair[0]} -> {self.pair[1]}"
+        return self.node or "cluster"
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        if self.pair:
+            return self.pair
+        return (self.node,) if self.node else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["pair"] = list(self.pair) if self.pair else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        pair = data.get("pair")
+        return cls(
+            id=data["id"],
+            check=data["check"],
+            family=data["family"],
+            status=Status(data["status"]),
+            node=data.get("node"),
+            pair=(pair[0], pair[1]) if pair else None,
+            measured=data.get("measured"),
+            expected=data.get("expected"),
+            unit=data.get("unit"),
+            message=data.get("message", ""),
+            hint=data.get("hint"),
+            duration_s=float(data.get("duration_s", 0.0)),
+        )
+
+
+@dataclass
+class RunRecord:
+    """One run: metadata, every result, and the pairwise matrices for the report."""
+
+    preflight_version: str
+    command: list[str]
+    started: str
+    finished: str = ""
+    duration_s: float = 0.0
+    profile: str = "generic"
+    hosts: list[str] = field(default_factory=list)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    fail_on: str = "fail"
+    results: list[Result] = field(default_factory=list)
+    matrices: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(r.status.value for r in self.results)
+        return {s.value: counted.get(s.value, 0) for s in Status}
+
+    def gate_statuses(self) -> frozenset[Status]:
+        return BAD_STATUSES | {Status.WARN} if self.fail_on == "warn" else BAD_STATUSES
+
+    @property
+    def go(self) -> bool:
+        gate = self.gate_statuses()
+        return not self.partial and not any(r.status in gate for r in self.results)
+
+    def bad_nodes(self) -> list[str]:
+        """Nodes to exclude: named by a gating result on a node, or blamed by isolation."""
+        gate = self.gate_statuses()
+        bad = {r.node for r in self.results if r.status in gate and r.node}
+        bad.update(self.matrices.get("suspects", {}).get("nodes", []))
+        return sorted(bad, key=_host_order(self.hosts))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "preflight_version": self.preflight_version,
+            "command": self.command,
+            "started": self.started,
+            "finished": self.finished,
+            "duration_s": round(self.duration_s, 3),
+            "profile": self.profile,
+            "hosts": self.hosts,
+            "thresholds": self.thresholds,
+            "partial": self.partial,
+            "fail_on": self.fail_on,
+            "verdict": "GO" if self.go else "NO-GO",
+            "counts": self.counts(),
+            "bad_nodes": self.bad_nodes(),
+            "results": [r.to_dict() for r in self.results],
+            "matrices": self.matrices,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        return cls(
+            preflight_version=data["preflight_version"],
+            command=list(data.get("command", [])),
+            started=data.get("started", ""),
+            finished=data.get("finished", ""),
+            duration_s=float(data.get("duration_s", 0.0)),
+            profile=data.get("profile", "generic"),
+            hosts=list(data.get("hosts", [])),
+            thresholds=dict(data.get("thresholds", {})),
+            partial=bool(data.get("partial", False)),
+            fail_on=data.get("fail_on", "fail"),
+            results=[Result.from_dict(r) for r in data.get("results", [])],
+            matrices=dict(data.get("matrices", {})),
+        )
+
+
+def _host_order(hosts: Iterable[str]) -> Any:
+    index = {h: i for i, h in enumerate(hosts)}
+    return lambda h: (index.get(h, len(index)), h)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically so a reader (or an interrupted run) never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+
+
+def load_run(run_dir: Path) -> RunRecord:
+    data = json.loads((run_dir / "results.json").read_text())
+    return RunRecord.from_dict(data)

@@ -1,0 +1,108 @@
+"""The state of one run, shared by the plugin's hooks and fixtures.
+
+Facts are gathered once (by the controller before tests start) and measurements once
+per run: a file lock in the run directory makes xdist workers wait for the first one
+instead of measuring again, and `check --from RUN_DIR` reads the recorded files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preflight.config import Expectations
+from preflight.connections import Connections
+from preflight.gather import NodeOutcome, read_facts
+from preflight.inventory import Node
+from preflight.results import Result, write_json
+from preflight.transport.base import Transport
+
+FACTS_FILE = "facts.json"
+MEASUREMENTS_DIR = "measurements"
+
+
+@dataclass
+class RunContext:
+    nodes: list[Node]
+    expect: Expectations
+    run_dir: Path
+    transport_factory: Callable[[str], Transport]
+    offline: bool = False  # re-evaluating a recorded run: never touch the cluster
+    remote_python: str = "python3"
+    fanout: int = 64
+    command: list[str] = field(default_factory=list)
+    started_wall: str = ""
+    started_mono: float = field(default_factory=time.monotonic)
+    results: list[Result] = field(default_factory=list)
+    interrupted: bool = False
+    _connections: Connections | None = None
+    _outcomes: dict[str, NodeOutcome] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    @property
+    def connections(self) -> Connections:
+        if self._connections is None:
+            self._connections = Connections(self.transport_factory)
+        return self._connections
+
+    def close(self) -> None:
+        if self._connections is not None:
+            self._connections.close_all()
+
+    @property
+    def facts_path(self) -> Path:
+        return self.run_dir / FACTS_FILE
+
+    def outcomes(self) -> dict[str, NodeOutcome]:
+        if self._outcomes is None:
+            if not self.facts_path.is_file():
+                raise RuntimeError(f"no {FACTS_FILE} in {self.run_dir}: facts were not gathered")
+            self._outcomes = read_facts(self.facts_path)
+        return self._outcomes
+
+    def set_outcomes(self, outcomes: dict[str, NodeOutcome]) -> None:
+        self._outcomes = outcomes
+
+    def measure(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """compute() once per run, whichever process asks first; later asks read the file."""
+        folder = self.run_dir / MEASUREMENTS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_safe(name)}.json"
+        with _locked(folder / f".{_safe(name)}.lock"):
+            if path.is_file():
+                data: dict[str, Any] = json.loads(path.read_text())
+                return data
+            if self.offline:
+                raise LookupError(f"'{name}' was not measured in the recorded run {self.run_dir}")
+            data = compute()
+            write_json(path, data)
+            return data
+
+    def measurements(self) -> dict[str, Any]:
+        folder = self.run_dir / MEASUREMENTS_DIR
+        if not folder.is_dir():
+            return {}
+        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

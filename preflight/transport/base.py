@@ -1,0 +1,61 @@
+"""The one small transport interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    argv: tuple[str, ...]
+    rc: int | None
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+
+class FailureKind(str, Enum):
+    """Why a node could not be reached; each kind has its own remediation."""
+
+    UNREACHABLE = "unreachable"
+    REFUSED = "connection-refused"
+    CONNECT_TIMEOUT = "connect-timeout"
+    NAME_UNKNOWN = "name-unknown"
+    AUTH_DENIED = "auth-denied"
+    HOST_KEY_UNKNOWN = "host-key-unknown"
+    HOST_KEY_CHANGED = "host-key-changed"
+    SSH_ERROR = "ssh-error"
+
+
+class ConnectError(Exception):
+    """The node could not be reached or would not let us in."""
+
+    def __init__(self, host: str, kind: FailureKind, detail: str) -> None:
+        super().__init__(f"{host}: {kind.value}: {detail}")
+        self.host = host
+        self.kind = kind
+        self.detail = detail
+
+
+class Transport(Protocol):
+    """Runs argv on one node. The argv is quoted by the transport, never interpreted."""
+
+    host: str
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None
+    ) -> CommandResult: ...
+
+    def close(self) -> None: ...
