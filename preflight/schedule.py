@@ -1,0 +1,164 @@
+"""Pairwise test schedules: rounds of disjoint pairs, so a node is in one test at a time.
+
+Modes (the `--pairs` value on the command line):
+
+- ``mesh``: every unordered pair exactly once, by the circle (round-robin) method:
+  N-1 rounds for even N, N rounds for odd N (each node rests exactly once).
+- ``ring``: each node with its ring neighbours (i, i+1 mod N) in input order:
+  2 rounds for even N, 3 for odd N >= 3, 1 for N = 2, none for N < 2.
+- ``sample:K``: K rounds of seeded random perfect matchings (odd N: one node rests).
+  No pair repeats until every pair has been used once (K > N-1 for even N, K > N
+  for odd N); beyond that a fresh shuffle starts another full cover.
+
+A pair is ``(a, b)`` with ``a`` before ``b`` in the input order. Pairs in a round are
+sorted by that order too, so the same nodes, mode and seed always give the same schedule.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from preflight.errors import UserError
+
+Pair = tuple[str, str]
+Round = list[Pair]
+ModeKind = Literal["mesh", "ring", "sample"]
+
+VALID_MODES = "mesh, ring, sample:K (K a positive integer)"
+
+_IndexPair = tuple[int, int]
+
+
+class ModeError(UserError, ValueError):
+    """A pair-schedule mode that does not parse: a user error (exit 2) and a ValueError."""
+
+
+@dataclass(frozen=True)
+class Mode:
+    kind: ModeKind
+    samples: int = 0  # K, only for kind == "sample"
+
+    def __str__(self) -> str:
+        return f"sample:{self.samples}" if self.kind == "sample" else self.kind
+
+
+def parse_mode(text: str) -> Mode:
+    """Parse ``mesh``, ``ring`` or ``sample:K``; raise ModeError naming the valid modes."""
+    cleaned = text.strip().lower()
+    if cleaned == "mesh":
+        return Mode("mesh")
+    if cleaned == "ring":
+        return Mode("ring")
+    name, sep, count = cleaned.partition(":")
+    if name == "sample" and sep and count.isdigit() and int(count) > 0:
+        return Mode("sample", int(count))
+    raise ModeError(f"unknown pair schedule {text!r}: valid modes are {VALID_MODES}")
+
+
+def rounds(nodes: Sequence[str], mode: str | Mode, seed: int = 0) -> list[Round]:
+    """The rounds of disjoint pairs that `mode` tests among `nodes` (see module doc)."""
+    parsed = mode if isinstance(mode, Mode) else parse_mode(mode)
+    _reject_duplicates(nodes)
+    if parsed.kind == "mesh":
+        index_rounds = _mesh(len(nodes))
+    elif parsed.kind == "ring":
+        index_rounds = _ring(len(nodes))
+    else:
+        index_rounds = _sample(len(nodes), parsed.samples, seed)
+    return [_named(nodes, index_round) for index_round in index_rounds]
+
+
+def directed(round_: Sequence[Pair]) -> list[list[Pair]]:
+    """Both directions of a round's pairs as two sub-steps of (src, dst).
+
+    Sub-step one runs every a->b at once, sub-step two every b->a, so a node is still
+    in one test at a time and a direction is never measured while the reverse loads
+    the same link (iperf3 runs them one after the other, not with --bidir).
+    An empty round gives no sub-steps.
+    """
+    if not round_:
+        return []
+    return [[(a, b) for a, b in round_], [(b, a) for a, b in round_]]
+
+
+def pack(pairs: Iterable[Pair]) -> list[Round]:
+    """Greedily place pairs into rounds where each node appears at most once.
+
+    For ad-hoc pair lists (retests); at most 2*D-1 rounds for a node degree D.
+    """
+    packed: list[Round] = []
+    busy: list[set[str]] = []
+    for a, b in pairs:
+        slot = next((i for i, used in enumerate(busy) if a not in used and b not in used), None)
+        if slot is None:
+            packed.append([])
+            busy.append(set())
+            slot = len(packed) - 1
+        packed[slot].append((a, b))
+        busy[slot].update((a, b))
+    return packed
+
+
+def _reject_duplicates(nodes: Sequence[str]) -> None:
+    duplicates = sorted(node for node, count in Counter(nodes).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"duplicate nodes in pair schedule: {', '.join(duplicates)}")
+
+
+def _named(nodes: Sequence[str], index_round: list[_IndexPair]) -> Round:
+    ordered = sorted((i, j) if i < j else (j, i) for i, j in index_round)
+    return [(nodes[i], nodes[j]) for i, j in ordered]
+
+
+def _circle_round(n: int, r: int) -> list[_IndexPair]:
+    """Round r of the circle method over n nodes (0 <= r < slots-1).
+
+    Slot `slots-1` is fixed while the others rotate; for odd n it is a phantom, and
+    the node facing it rests this round.
+    """
+    slots = n + n % 2
+    turning = slots - 1
+    pairs = [(turning, r)] if turning < n else []
+    for step in range(1, slots // 2):
+        pairs.append(((r + step) % turning, (r - step) % turning))
+    return pairs
+
+
+def _circle_round_count(n: int) -> int:
+    return 0 if n < 2 else n + n % 2 - 1
+
+
+def _mesh(n: int) -> list[list[_IndexPair]]:
+    return [_circle_round(n, r) for r in range(_circle_round_count(n))]
+
+
+def _ring(n: int) -> list[list[_IndexPair]]:
+    if n < 2:
+        return []
+    if n == 2:
+        return [[(0, 1)]]
+    even_starts = [(i, i + 1) for i in range(0, n - 1, 2)]
+    odd_starts = [(i, (i + 1) % n) for i in range(1, n, 2)]
+    if n % 2 == 0:
+        return [even_starts, odd_starts]
+    # odd n: the two alternating sets end at (n-3, n-2) and (n-2, n-1); (n-1, 0) is left
+    return [even_starts, odd_starts, [(n - 1, 0)]]
+
+
+def _sample(n: int, k: int, seed: int) -> list[list[_IndexPair]]:
+    """K rounds from shuffled circle schedules: no repeats until a full cover is used."""
+    per_cover = _circle_round_count(n)
+    if per_cover == 0:
+        return []
+    rng = random.Random(seed)
+    chosen: list[list[_IndexPair]] = []
+    while len(chosen) < k:
+        order = list(range(n))
+        rng.shuffle(order)
+        for r in rng.sample(range(per_cover), min(per_cover, k - len(chosen))):
+            chosen.append([(order[i], order[j]) for i, j in _circle_round(n, r)])
+    return chosen
