@@ -3,7 +3,7 @@
 import pytest
 
 from preflight.config import Expectations
-from preflight.facts import NodeFacts
+from preflight.facts import ClusterFacts, NodeFacts, majority
 from preflight.gather import NodeOutcome
 from preflight.verdict import Blocked, at_least, fail, observe, skip
 
@@ -65,3 +65,56 @@ def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
         fail(f"{node.name}: low free space: {', '.join(low)} "
              f"(expected >= {expect.disk_min_bytes / GIB:g} GiB)",
              hint="free space for checkpoints, logs and caches")
+
+
+def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:
+    offset = node.outcome.clock_offset_s
+    if offset is None:
+        skip("the node's clock was not read")
+    observe(offset, expected=f"|skew| <= {expect.clock_skew_max_s:g}", unit="s")
+    if abs(offset) > expect.clock_skew_max_s:
+        fail(f"{node.name}: clock {offset:+.2f} s from the head node (expected within "
+             f"{expect.clock_skew_max_s:g} s)",
+             hint="run chrony/ntpd on every node; skewed clocks break timeouts, logs, Kerberos")
+
+
+def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
+    answers = node.get("resolve") or {}
+    if not answers:
+        skip("no names to resolve")
+    problems = []
+    for name in cluster.names:
+        usual = _usual_answer(cluster, name, node.name)
+        mine = answers.get(name)
+        if isinstance(mine, dict) and usual is not None:
+            problems.append(f"{name} does not resolve ({mine.get('error')}); others get {usual}")
+        elif isinstance(mine, list) and usual is not None and mine != usual:
+            problems.append(f"{name} -> {', '.join(mine)}, others get {', '.join(usual)}")
+    observe(len(problems), expected=0, unit="names differing")
+    if problems:
+        fail(f"{node.name}: {'; '.join(problems)}",
+             hint="fix /etc/hosts or DNS on this node: ranks must agree on every address")
+
+
+def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | None:
+    answers = cluster.values(lambda n: n.get("resolve", {}).get(name) if n.name != asker else None)
+    lists = [tuple(a) for a in answers.values() if isinstance(a, list)]
+    common, count, total = majority(lists)
+    return list(common) if common is not None and count * 2 > len(answers) else None
+
+
+def check_required_paths(node: NodeFacts, expect: Expectations) -> None:
+    wanted = list(expect.require_paths) + ([expect.shared_dir] if expect.shared_dir else [])
+    if not wanted:
+        skip("no require_paths or shared_dir configured")
+    found = node.get("paths") or {}
+    missing = [p for p in wanted if not (found.get(p) or {}).get("exists")]
+    unmounted = [p for p in [expect.shared_dir] if p and (found.get(p) or {}).get("exists")
+                 and not (found.get(p) or {}).get("mount")]
+    observe(len(wanted) - len(missing), expected=len(wanted), unit="paths present")
+    if missing:
+        fail(f"{node.name}: missing {', '.join(missing)}",
+             hint="install or mount these on every node (same path everywhere)")
+    if unmounted:
+        fail(f"{node.name}: shared directory {unmounted[0]} exists but is not a mount point "
+             "(the shared filesystem is not mounted here)", hint="mount the shared filesystem")

@@ -20,7 +20,8 @@ T = TypeVar("T", bound=Hashable)
 
 
 class NodeFacts:
-    def __init__(self, outcome: NodeOutcome) -> None:
+    def __init__(self, outcome: NodeOutcome, slots: int | None = None) -> None:
+        self.slots = slots
         if outcome.facts is None:
             detail = outcome.error.detail if outcome.error else "no facts"
             kind = outcome.error.kind if outcome.error else "unknown"
@@ -145,11 +146,13 @@ class NodeFacts:
 class ClusterFacts:
     """Every node's outcome, for checks that compare a node with the others."""
 
-    def __init__(self, outcomes: dict[str, NodeOutcome], head: str | None = None) -> None:
+    def __init__(self, outcomes: dict[str, NodeOutcome],
+                 slots: dict[str, int | None] | None = None) -> None:
         self.outcomes = outcomes
         self.names = list(outcomes)
-        self.head = head
-        self._nodes = {name: NodeFacts(o) for name, o in outcomes.items() if o.ok}
+        self.slots = slots or {}
+        self._nodes = {name: NodeFacts(o, self.slots.get(name))
+                       for name, o in outcomes.items() if o.ok}
 
     def reachable(self) -> list[NodeFacts]:
         return list(self._nodes.values())
@@ -158,7 +161,7 @@ class ClusterFacts:
         """The node's facts (parsed once per run); Blocked when it was unreachable."""
         if name in self._nodes:
             return self._nodes[name]
-        return NodeFacts(self.outcomes[name])
+        return NodeFacts(self.outcomes[name], self.slots.get(name))
 
     def values(self, read: Callable[[NodeFacts], T | None]) -> dict[str, T]:
         """read(node) for every reachable node where it gives a value."""

@@ -122,7 +122,8 @@ def expect(run_context: RunContext) -> Expectations:
 
 @pytest.fixture(scope="session")
 def cluster(run_context: RunContext) -> ClusterFacts:
-    return ClusterFacts(run_context.outcomes(), head=None)
+    slots = {n.name: n.slots for n in run_context.nodes}
+    return ClusterFacts(run_context.outcomes(), slots)
 
 
 @pytest.fixture

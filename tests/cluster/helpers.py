@@ -1,0 +1,66 @@
+"""Run preflight as a user would (a subprocess) and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BAD = ("fail", "error", "blocked", "warn")
+
+# This sandbox cannot raise RLIMIT_MEMLOCK (a real GPU node runs unlimited), so a healthy
+# simulated node is one at the sandbox's hard limit; a lower soft limit is still caught.
+SIM_EXPECT = ("--expect", f"memlock_min_bytes={resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]}")
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    run_dir: Path
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return json.loads((self.run_dir / "results.json").read_text())
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return list(self.record["results"])
+
+    def bad(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["status"] in BAD]
+
+    def bad_summary(self) -> set[tuple[str, str, str]]:
+        """(check, subject, status) of every result that is not pass or skip."""
+        return {(r["check"], _subject(r), r["status"]) for r in self.bad()}
+
+    def of(self, check: str, subject: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.results
+                if r["check"] == check and (subject is None or _subject(r) == subject)]
+
+
+def _subject(result: dict[str, Any]) -> str:
+    if result.get("pair"):
+        return "->".join(result["pair"])
+    return result.get("node") or "cluster"
+
+
+def run_preflight(*args: str, out: Path, timeout: float = 300, env: dict[str, str] | None = None,
+                  command: str = "run") -> Run:
+    argv = [sys.executable, "-m", "preflight", command, *SIM_EXPECT, *args, "--out", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def explain(run: Run) -> str:
+    """What to print when an assertion about a run fails."""
+    lines = [f"rc={run.rc}", run.stdout[-4000:], run.stderr[-4000:]]
+    lines += [f"{r['status']}: {r['id']}: {r['message']}" for r in run.bad()]
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""Exit codes and one-line errors of the CLI, without a cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def preflight(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "no such"),
+    ("# only a comment\n\n", "no hosts"),
+    ("node-1\nnode-2\nnode-1\n", "duplicate"),
+    ("node-1 slots=abc\n", "slots"),
+    ("node-1 junk here\n", ":1:"),
+])
+def test_bad_hostfile_is_exit_2_with_one_line(tmp_path: Path, content: str | None,
+                                              needle: str) -> None:
+    hostfile = tmp_path / "hosts"
+    if content is not None:
+        hostfile.write_text(content)
+    proc = preflight("run", "--hostfile", str(hostfile), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert needle in one_line_error(proc).lower()
+
+
+def test_unknown_profile_is_exit_2(tmp_path: Path) -> None:
+    proc = preflight("run", "--local", "--profile", "dgx-z900", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "dgx-z900" in one_line_error(proc)
+
+
+def test_local_run_writes_a_run_directory(tmp_path: Path) -> None:
+    proc = preflight("run", "--out", "out", "--expect", "memlock_min_bytes=1",
+                     "--expect", "disk_min_bytes=1", "--expect", "shm_min_bytes=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("results.json", "facts.json", "junit.xml"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_inventory_json(tmp_path: Path) -> None:
+    proc = preflight("inventory", "--hosts", "gpu[01-03]", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    assert json.loads(proc.stdout) == {"hosts": [
+        {"name": "gpu01", "slots": None}, {"name": "gpu02", "slots": None},
+        {"name": "gpu03", "slots": None}]}
+
+
+def test_unknown_command(tmp_path: Path) -> None:
+    proc = preflight("frobnicate", cwd=tmp_path)
+    assert proc.returncode == 2
+    one_line_error(proc)
