@@ -49,6 +49,20 @@ class ConnectError(Exception):
         self.detail = detail
 
 
+class Spawned(Protocol):
+    """A command left running on a node (a listener, a server) until finish() or kill()."""
+
+    def wait_for(self, marker: bytes, timeout: float) -> bool:
+        """Read stdout until marker appears (True) or the command exits or time runs out."""
+        ...
+
+    def finish(self, timeout: float) -> CommandResult:
+        """Close its stdin, wait up to timeout for it to exit (then kill it), and collect."""
+        ...
+
+    def kill(self) -> None: ...
+
+
 class Transport(Protocol):
     """Runs argv on one node. The argv is quoted by the transport, never interpreted."""
 
@@ -57,5 +71,9 @@ class Transport(Protocol):
     def run(
         self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None
     ) -> CommandResult: ...
+
+    def spawn(self, argv: Sequence[str], *, timeout: float) -> Spawned:
+        """Start argv with a hard deadline of timeout seconds, without waiting for it."""
+        ...
 
     def close(self) -> None: ...

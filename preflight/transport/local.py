@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -50,8 +51,58 @@ class LocalTransport:
         duration = time.monotonic() - started
         return CommandResult(self.host, tuple(argv), rc, out, err, duration, timed_out)
 
+    def spawn(self, argv: Sequence[str], *, timeout: float) -> LocalSpawned:
+        return LocalSpawned(self.host, argv, timeout)
+
     def close(self) -> None:
         """Nothing to close: each command is its own process."""
+
+
+class LocalSpawned:
+    def __init__(self, host: str, argv: Sequence[str], timeout: float) -> None:
+        self.host = host
+        self.argv = tuple(argv)
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        bounded = ["timeout", "-k", "2", f"{timeout:g}", *self.argv]  # dies even if we do
+        self.proc = subprocess.Popen(bounded, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.seen = bytearray()
+
+    def wait_for(self, marker: bytes, timeout: float) -> bool:
+        assert self.proc.stdout is not None
+        until = min(self.deadline, time.monotonic() + timeout)
+        fd = self.proc.stdout.fileno()
+        while marker not in self.seen:
+            remaining = until - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return False
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return False
+            self.seen += chunk
+        return True
+
+    def finish(self, timeout: float) -> CommandResult:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        wait = max(0.0, min(timeout, self.deadline - time.monotonic()))
+        timed_out = False
+        try:
+            out, err = self.proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill()
+            out, err = self.proc.communicate()
+        rc = None if timed_out else self.proc.returncode
+        return CommandResult(self.host, self.argv, rc, bytes(self.seen) + out, err,
+                             time.monotonic() - self.started, timed_out)
+
+    def kill(self) -> None:
+        _kill_group(self.proc)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -193,10 +193,77 @@ class SshTransport:
         duration = time.monotonic() - started
         return CommandResult(self.host, tuple(argv), rc, out, err, duration, timed_out)
 
+    def spawn(self, argv: Sequence[str], *, timeout: float) -> SshSpawned:
+        """Start argv remotely; its first output line is its pid, so kill() can reach it."""
+        inner = shlex.join(["timeout", "-k", f"{KILL_GRACE_S:g}", f"{timeout:g}", *argv])
+        command = f"echo pid $$; exec {inner}"
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(self.host, FailureKind.SSH_ERROR, "connection lost")
+        channel = transport.open_session(timeout=self.settings.connect_timeout)
+        channel.exec_command(command)
+        return SshSpawned(self, channel, tuple(argv), timeout)
+
     def close(self) -> None:
         self._client.close()
         if self._jump is not None:
             self._jump.close()
+
+
+class SshSpawned:
+    def __init__(self, owner: SshTransport, channel: paramiko.Channel, argv: tuple[str, ...],
+                 timeout: float) -> None:
+        self.owner = owner
+        self.channel = channel
+        self.argv = argv
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout + KILL_GRACE_S
+        self.out = bytearray()
+        self.pid: int | None = None
+
+    def _read(self, until: float) -> bool:
+        """Read what is there (waiting until `until`); False once the command has exited."""
+        select.select([self.channel], [], [], max(0.0, until - time.monotonic()))
+        while self.channel.recv_ready():
+            _append(self.out, self.channel.recv(65536))
+        if self.pid is None and b"\n" in self.out:
+            first, _, rest = bytes(self.out).partition(b"\n")
+            if first.startswith(b"pid "):
+                self.pid = int(first[4:])
+                self.out = bytearray(rest)
+        return not (self.channel.exit_status_ready() and not self.channel.recv_ready())
+
+    def wait_for(self, marker: bytes, timeout: float) -> bool:
+        until = min(self.deadline, time.monotonic() + timeout)
+        while marker not in self.out or self.pid is None:
+            if not self._read(min(until, time.monotonic() + 0.2)) \
+                    or time.monotonic() >= until:
+                return marker in self.out
+        return True
+
+    def finish(self, timeout: float) -> CommandResult:
+        self.channel.shutdown_write()
+        until = min(self.deadline, time.monotonic() + timeout)
+        out, err, timed_out = _drain(self.channel, until)
+        _append(self.out, out)
+        if timed_out:
+            self.kill()
+        rc = None if timed_out else self.channel.recv_exit_status()
+        self.channel.close()
+        if self.pid is None:
+            first, _, rest = bytes(self.out).partition(b"\n")
+            self.out = bytearray(rest if first.startswith(b"pid ") else self.out)
+        return CommandResult(self.owner.host, self.argv, rc, bytes(self.out), err,
+                             time.monotonic() - self.started, timed_out or rc == 124)
+
+    def kill(self) -> None:
+        """Stop the remote command now (timeout forwards the signal to its child)."""
+        if self.pid is not None:
+            try:
+                self.owner.run(["kill", "-TERM", str(self.pid)], timeout=5)
+            except ConnectError:
+                pass
+        self.channel.close()
 
 
 def _drain(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes, bool]:

@@ -1,0 +1,87 @@
+"""What every active probe shares: node-side scripts, addresses, and bounded fan-out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+from preflight.facts import ClusterFacts, majority
+from preflight.fanout import fan_out
+from preflight.runctx import RunContext
+from preflight.transport.base import ConnectError, Transport
+
+T = TypeVar("T")
+
+
+class ProbeError(Exception):
+    """A node-side probe could not run or answered garbage."""
+
+
+def script(name: str) -> str:
+    return resources.files("preflight.measure.remote").joinpath(f"{name}.py").read_text()
+
+
+def run_script(ctx: RunContext, node: str, name: str, payload: Any, timeout: float) -> Any:
+    """Run a node-side script with `python -c` (stdin stays free) and decode its JSON."""
+    transport = ctx.connections.get(node)
+    argv = [ctx.remote_python, "-c", script(name), json.dumps(payload)]
+    result = transport.run(argv, timeout=timeout)
+    if result.timed_out:
+        raise ProbeError(f"{node}: {name} probe timed out after {timeout:g} s")
+    try:
+        return json.loads(result.text())
+    except ValueError:
+        err = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise ProbeError(f"{node}: {name} probe failed: {err[-1] if err else result.rc}") \
+            from None
+
+
+def spawn_script(ctx: RunContext, node: str, name: str, payload: Any, timeout: float) -> Any:
+    transport: Transport = ctx.connections.get(node)
+    return transport.spawn([ctx.remote_python, "-c", script(name), json.dumps(payload)],
+                           timeout=timeout)
+
+
+def reachable(ctx: RunContext) -> list[str]:
+    return [name for name, outcome in ctx.outcomes().items() if outcome.ok]
+
+
+def cluster_address(ctx: RunContext, name: str) -> str | None:
+    """The address the other nodes resolve `name` to; else the node's first IPv4 address."""
+    cluster = ClusterFacts(ctx.outcomes())
+    answers = cluster.values(lambda n: _first(n.get("resolve", {}).get(name))
+                             if n.name != name else None)
+    common, _, _ = majority(answers.values())
+    if common is not None:
+        return common
+    node = cluster.node(name)
+    iface = node.cluster_interface(ctx.expect)
+    addresses = [a for a in (iface or {}).get("addresses") or [] if "." in a]
+    return addresses[0] if addresses else None
+
+
+def _first(answer: Any) -> str | None:
+    return answer[0] if isinstance(answer, list) and answer else None
+
+
+def per_node(ctx: RunContext, names: Sequence[str], work: Callable[[str], T],
+             deadline_s: float) -> dict[str, T | Exception]:
+    return fan_out(names, work, max_workers=ctx.fanout, deadline_s=deadline_s)
+
+
+def failure_text(error: Exception) -> str:
+    if isinstance(error, ConnectError):
+        return f"{error.kind.value}: {error.detail}"
+    return str(error) or type(error).__name__
+
+
+def pair_key(src: str, dst: str) -> str:
+    return f"{src}|{dst}"
+
+
+def reachability_matrix(title: str, nodes: list[str],
+                        cells: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"title": title, "kind": "reachability", "unit": None, "nodes": nodes,
+            "cells": cells}

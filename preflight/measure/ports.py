@@ -1,0 +1,102 @@
+"""TCP ports between every pair: short-lived listeners on each target, connects from each source.
+
+Verdicts: open, refused (nothing listening, or REJECT), filtered (no answer: a DROP rule or
+security group), no-route, unresolved. Listeners bind to the target's cluster address only
+and stop when their stdin closes (or at their deadline, whatever happens here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.measure.base import (
+    ProbeError,
+    cluster_address,
+    failure_text,
+    pair_key,
+    per_node,
+    reachability_matrix,
+    reachable,
+    run_script,
+    spawn_script,
+)
+from preflight.runctx import RunContext
+
+CONNECT_TIMEOUT_S = 3.0
+READY_TIMEOUT_S = 15.0
+
+
+def port_list(ports: list[int], ranges: list[str]) -> list[int]:
+    wanted = set(ports)
+    for text in ranges:
+        low, _, high = text.partition("-")
+        wanted.update(range(int(low), int(high or low) + 1))
+    return sorted(wanted)
+
+
+def measure_ports(ctx: RunContext) -> dict[str, Any]:
+    ports = port_list(ctx.expect.ports, ctx.expect.port_ranges)
+    names = reachable(ctx)
+    lifetime = READY_TIMEOUT_S + CONNECT_TIMEOUT_S * 4 + 60
+    listeners: dict[str, Any] = {}
+    listener_status: dict[str, Any] = {}
+    try:
+        started = per_node(ctx, names, lambda n: _start_listener(ctx, n, ports, lifetime),
+                           deadline_s=READY_TIMEOUT_S + 10)
+        for name, outcome in started.items():
+            if isinstance(outcome, Exception):
+                listener_status[name] = {"error": failure_text(outcome)}
+            else:
+                listeners[name], listener_status[name] = outcome
+        verdicts = _connect_all(ctx, names, ports)
+    finally:
+        for spawned in listeners.values():
+            spawned.finish(5)
+    return {"ports": ports, "listeners": listener_status, "pairs": verdicts,
+            "matrices": _matrices(names, ports, verdicts)}
+
+
+def _start_listener(ctx: RunContext, name: str, ports: list[int],
+                    lifetime: float) -> tuple[Any, dict[str, Any]]:
+    address = cluster_address(ctx, name)
+    if address is None:
+        raise ProbeError(f"{name}: no cluster address to listen on")
+    spawned = spawn_script(ctx, name, "listen", {"address": address, "ports": ports}, lifetime)
+    if not spawned.wait_for(b"READY ", READY_TIMEOUT_S):
+        spawned.finish(2)
+        raise ProbeError(f"{name}: listener did not start")
+    return spawned, {"address": address}
+
+
+def _connect_all(ctx: RunContext, names: list[str], ports: list[int]) -> dict[str, Any]:
+    def connect(src: str) -> dict[str, Any]:
+        targets = [[dst, dst, port] for dst in names if dst != src for port in ports]
+        payload = {"targets": targets, "timeout": CONNECT_TIMEOUT_S}
+        answer: dict[str, Any] = run_script(ctx, src, "connect", payload,
+                                            CONNECT_TIMEOUT_S * 3 + 20)
+        return answer
+
+    outcomes = per_node(ctx, names, connect, deadline_s=CONNECT_TIMEOUT_S * 3 + 40)
+    verdicts: dict[str, Any] = {}
+    for src, outcome in outcomes.items():
+        for dst in names:
+            if dst == src:
+                continue
+            verdicts[pair_key(src, dst)] = {
+                str(port): (["error", failure_text(outcome)] if isinstance(outcome, Exception)
+                            else outcome.get(f"{dst}|{port}", ["error", "no answer"]))
+                for port in ports}
+    return verdicts
+
+
+def _matrices(names: list[str], ports: list[int], verdicts: dict[str, Any]) -> dict[str, Any]:
+    matrices = {}
+    for port in ports:
+        cells = []
+        for key, per_port in verdicts.items():
+            src, dst = key.split("|")
+            value = per_port[str(port)][0]
+            cells.append({"src": src, "dst": dst, "value": value,
+                          "status": "pass" if value == "open" else "fail"})
+        matrices[f"ports:{port}"] = reachability_matrix(f"TCP {port}", names, cells)
+    return matrices

@@ -1,0 +1,94 @@
+"""The self-contained HTML report: one file, no network, everything escaped."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from preflight.results import SCHEMA_VERSION, RunRecord, Status, load_run
+
+from .formatting import STATUS_ORDER, fmt_duration, fmt_value
+from .heatmap import heatmaps, suspects
+from .nodes import node_sections
+from .view import (
+    failures,
+    families,
+    listed_rows,
+    node_filter_options,
+    node_matrix,
+    result_rows,
+)
+
+TEMPLATE = "report.html.j2"
+REPORT_NAME = "report.html"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("preflight.reports", ""),
+        autoescape=True,  # every template, whatever its name: remote text is hostile
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["value"] = fmt_value
+    return env
+
+
+def render_html(run: RunRecord, facts: dict[str, Any] | None) -> str:
+    """The report for `run` (and its facts, when gathered) as one HTML document."""
+    return _environment().get_template(TEMPLATE).render(**_context(run, facts))
+
+
+def write_report(run_dir: Path) -> Path:
+    """Read results.json (and facts.json if present) from `run_dir`; write report.html there."""
+    run = load_run(run_dir)
+    facts_path = run_dir / "facts.json"
+    facts = json.loads(facts_path.read_text()) if facts_path.exists() else None
+    target = run_dir / REPORT_NAME
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(render_html(run, facts), encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
+    rows = result_rows(run)
+    listed, unlisted = listed_rows(rows)
+    counts = run.counts()
+    return {
+        "run": run,
+        "verdict": "GO" if run.go else "NO-GO",
+        "counts": [(status, counts.get(status, 0)) for status in STATUS_ORDER],
+        "statuses": [s.value for s in Status],
+        "duration": fmt_duration(run.duration_s),
+        "command": shlex.join(run.command),
+        "thresholds": sorted(run.thresholds.items()),
+        "families": families(run),
+        "matrix": node_matrix(run, rows),
+        "failures": failures(rows),
+        "rows": listed,
+        "unlisted_pairs": unlisted,
+        "heatmaps": heatmaps(run.matrices, run.hosts),
+        "suspects": suspects(run.matrices),
+        "bad_nodes": run.bad_nodes(),
+        "nodes": node_filter_options(run),
+        "sections": node_sections(run, facts),
+        "facts_given": facts is not None,
+        "nonce": _nonce(),
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def _nonce() -> str:
+    """CSP nonce for our own script: should escaping ever fail, an injected <script> lacks it.
+
+    Random per render; remote text cannot guess it (a content hash would cost seconds on a
+    large mesh).
+    """
+    return secrets.token_urlsafe(18)

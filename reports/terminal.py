@@ -1,0 +1,97 @@
+"""The closing summary printed after a run: verdict, counts, one line per failing subject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.markup import escape
+
+from preflight.results import Result, RunRecord, Status
+
+from .formatting import SEVERITY, STATUS_ORDER, fmt_duration, host_key, subject
+
+STYLES: dict[str, str] = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "error": "magenta",
+    "blocked": "bold red",
+    "skip": "dim",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    status: str
+    subject: str
+    label: str  # "gpu_count", "gpu_count [error]", "blocked (12 checks)"
+    message: str
+    hint: str
+
+
+def render_summary(run: RunRecord, console: Console) -> None:
+    """Print the summary; every piece of remote text goes through rich.markup.escape."""
+    console.print(_verdict_line(run), highlight=False, soft_wrap=True)
+    lines = summary_lines(run)
+    width = max((len(line.subject) for line in lines), default=0)
+    for line in lines:
+        console.print(_format(line, width), highlight=False, soft_wrap=True)
+    bad = run.bad_nodes()
+    if bad:
+        nodes = ", ".join(escape(n) for n in bad)
+        console.print(f"[bold]Exclude:[/bold] {nodes}", highlight=False, soft_wrap=True)
+    for note in run.matrices.get("suspects", {}).get("notes", []):
+        console.print(f"[dim]suspect:[/dim] {escape(str(note))}", highlight=False, soft_wrap=True)
+
+
+def _verdict_line(run: RunRecord) -> str:
+    verdict = "[bold green]GO[/]" if run.go else "[bold red]NO-GO[/]"
+    partial = " [bold yellow](partial run)[/]" if run.partial else ""
+    counts = run.counts()
+    shown = [f"[{STYLES[s]}]{counts[s]} {s}[/]" for s in STATUS_ORDER if counts.get(s)] or [
+        "no results"
+    ]
+    nodes = len(run.hosts)
+    tail = f"{fmt_duration(run.duration_s)} · profile {escape(run.profile)} · {nodes} nodes"
+    return f"{verdict}{partial}  {' · '.join(shown)}  [dim]({tail})[/dim]"
+
+
+def summary_lines(run: RunRecord) -> list[Line]:
+    """Gating results worst first; a blocked node is one line however many checks it blocked."""
+    gate = {s.value for s in run.gate_statuses()}
+    order = host_key(run.hosts)
+    ranked = sorted(
+        (r for r in run.results if r.status.value in gate),
+        key=lambda r: (-SEVERITY[r.status.value], order(r.subject), r.check),
+    )
+    lines: list[Line] = []
+    blocked: dict[str, list[Result]] = {}
+    for result in ranked:
+        if result.status is Status.BLOCKED:
+            blocked.setdefault(subject(result), []).append(result)
+        else:
+            lines.append(_line(result))
+    lines += [_blocked_line(name, group) for name, group in blocked.items()]
+    return sorted(lines, key=lambda line: -SEVERITY[line.status])
+
+
+def _line(result: Result) -> Line:
+    tag = "" if result.status is Status.FAIL else f" [{result.status.value}]"
+    return Line(
+        result.status.value, subject(result), result.check + tag, result.message, result.hint or ""
+    )
+
+
+def _blocked_line(name: str, group: list[Result]) -> Line:
+    checks = "check" if len(group) == 1 else "checks"
+    first = group[0]
+    label = f"blocked ({len(group)} {checks})"
+    return Line(Status.BLOCKED.value, name, label, first.message, first.hint or "")
+
+
+def _format(line: Line, width: int) -> str:
+    hint = f" — hint: {escape(line.hint)}" if line.hint else ""
+    message = f": {escape(line.message)}" if line.message else ""
+    who = escape(line.subject.ljust(width))
+    return f"[{STYLES[line.status]}]{who}[/]  {escape(line.label)}{message}{hint}"
