@@ -1,7 +1,10 @@
 """Can preflight reach each node, and why not."""
 
+from typing import Any
+
 import pytest
 
+from preflight.fixtures import pair_entry
 from preflight.gather import NodeOutcome
 from preflight.verdict import fail, observe
 
@@ -28,3 +31,24 @@ def check_ssh_reachable(node_outcome: NodeOutcome) -> None:
              measured=error.kind, expected="ssh session",
              hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"))
     observe(round(node_outcome.gather_s, 3), expected="ssh session", unit="s")
+
+
+MESH_HINTS = {
+    "host-key-untrusted": "{src} does not trust {dst}'s host key: add it to {src}'s "
+                          "known_hosts (ssh-keyscan) — mpirun needs this",
+    "host-key-changed": "{dst}'s host key changed in {src}'s known_hosts: verify and re-add",
+    "auth-denied": "{dst} does not accept {src}'s key: add {src}'s public key to "
+                   "{dst}'s authorized_keys",
+    "unresolved": "{src} cannot resolve {dst}: fix DNS or /etc/hosts",
+    "refused": "sshd on {dst} refuses {src}: is sshd listening on the cluster address?",
+    "unreachable": "{src} cannot reach {dst}:22: check firewall and routes",
+}
+
+
+def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
+    src, dst = pair
+    reason, detail = pair_entry(mesh_probe, pair)
+    observe(reason, expected="ok")
+    if reason != "ok":
+        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),
+             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst))

@@ -92,11 +92,13 @@ class NodeFacts:
     def efa_providers(self) -> list[dict[str, Any]] | None:
         from preflight.parsers import fi_info
 
+        result = (self.raw.get("tools") or {}).get("fi_info") or {}
+        said = f"{result.get('stdout', '')}{result.get('stderr', '')}"
+        if not result.get("missing") and "No data available" in said:
+            return []  # fi_info -p efa on a node without EFA devices: -61 (ENODATA)
         text = self.tool_output("fi_info")
         if text is None:
             return None
-        if "efa" not in text:  # fi_info -p efa on a node without EFA prints "No data available"
-            return []
         parsed = self._parsed("fi_info", fi_info.parse)
         return None if parsed is None else list(parsed.get("providers") or [])
 

@@ -21,6 +21,8 @@ from preflight.results import Result, Status
 from preflight.runctx import RunContext
 from preflight.setup import build_context, finish_run, gather_now
 
+pytest_plugins = ["preflight.fixtures"]
+
 CONTEXT = pytest.StashKey[RunContext]()
 RESULT_PROPERTY = "preflight_result"
 

@@ -1,0 +1,53 @@
+"""Session fixtures for the active probes: each measures once per run, only when asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from preflight.runctx import RunContext
+
+
+def _probe(run_context: RunContext, name: str,
+           compute: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
+    if run_context.interrupted:
+        pytest.skip("run interrupted")
+    return run_context.measure(name, lambda: compute(run_context))
+
+
+@pytest.fixture(scope="session")
+def ports_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.ports import measure_ports
+
+    return _probe(run_context, "ports", measure_ports)
+
+
+@pytest.fixture(scope="session")
+def mesh_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.mesh import measure_mesh
+
+    return _probe(run_context, "ssh_mesh", measure_mesh)
+
+
+@pytest.fixture(scope="session")
+def mtu_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.mtu import measure_mtu
+
+    return _probe(run_context, "path_mtu", measure_mtu)
+
+
+@pytest.fixture(scope="session")
+def iperf_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.iperf import measure_iperf
+
+    return _probe(run_context, "iperf3", measure_iperf)
+
+
+def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
+    """This pair's measurement; skip when the schedule did not include it."""
+    entry = probe.get("pairs", {}).get(f"{pair[0]}|{pair[1]}")
+    if entry is None:
+        pytest.skip(f"{pair[0]} -> {pair[1]} not measured (pair mode or unreachable node)")
+    return entry

@@ -1,0 +1,60 @@
+"""iperf3 between pairs: a one-shot server on the target's cluster address, a client on the source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.measure.base import ProbeError, cluster_address, reachable
+from preflight.measure.pairwise import Floors, measure_pairs
+from preflight.parsers import iperf3
+from preflight.runctx import RunContext
+
+IPERF_PORT = 5201
+
+
+def measure_iperf(ctx: RunContext) -> dict[str, Any]:
+    expect = ctx.expect
+    names = reachable(ctx)
+    floors = Floors(expect.nic_gbps, expect.iperf_line_rate_fraction,
+                    expect.iperf_median_fraction)
+    per_test = expect.iperf_seconds + 15
+    return measure_pairs(names, expect.pair_mode, lambda s, d: one_test(ctx, s, d), floors,
+                         per_test_s=per_test, width=ctx.fanout, title="iperf3")
+
+
+def one_test(ctx: RunContext, src: str, dst: str) -> float:
+    seconds = ctx.expect.iperf_seconds
+    address = cluster_address(ctx, dst)
+    if address is None:
+        raise ProbeError(f"{dst}: no cluster address for the iperf3 server")
+    server = ctx.connections.get(dst).spawn(
+        ["iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)], timeout=seconds + 30)
+    try:
+        if not server.wait_for(b"Server listening", 10):
+            result = server.finish(2)
+            raise ProbeError(f"{dst}: iperf3 server did not start: "
+                             f"{_last(result.stderr) or _last(result.stdout)}")
+        client = ctx.connections.get(src).run(
+            ["iperf3", "-c", address, "-p", str(IPERF_PORT), "-P", str(ctx.expect.iperf_streams),
+             "-t", f"{seconds:g}", "-J"], timeout=seconds + 20)
+    finally:
+        server.finish(5)
+    return _gbps(client.text(), client.stderr, src, dst)
+
+
+def _gbps(text: str, stderr: bytes, src: str, dst: str) -> float:
+    try:
+        parsed = iperf3.parse(text).to_dict()
+    except ValueError as exc:
+        raise ProbeError(f"{src} -> {dst}: iperf3 failed: {_last(stderr) or exc}") from exc
+    if parsed.get("error"):
+        raise ProbeError(f"{src} -> {dst}: iperf3: {parsed['error']}")
+    runs = parsed.get("runs") or []
+    if not runs or runs[0].get("receiver_gbps") is None:
+        raise ProbeError(f"{src} -> {dst}: iperf3 reported no throughput")
+    return float(runs[0]["receiver_gbps"])
+
+
+def _last(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
