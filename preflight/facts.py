@@ -111,20 +111,25 @@ class NodeFacts:
 
     @property
     def versions(self) -> dict[str, Any]:
-        versions = dict(self.raw.get("versions") or {})
-        versions["kernel"] = self.raw.get("kernel")
-        versions["python"] = self.raw.get("python")
-        smi = self._safe_smi()
-        if smi:
-            versions["driver"] = smi.get("driver_version") or versions.get("driver")
-            versions["cuda"] = smi.get("cuda_version")
-        return versions
+        """Versions that are known; a hung or broken nvidia-smi leaves driver/cuda out."""
+        found = {}
+        for component in ("kernel", "python", "nccl", "torch", "driver", "cuda"):
+            try:
+                found[component] = self.version(component)
+            except Unavailable:
+                continue
+        return found
 
-    def _safe_smi(self) -> dict[str, Any] | None:
-        try:
-            return self.nvidia_smi
-        except Unavailable:
-            return None
+    def version(self, component: str) -> Any:
+        """One version; raises Unavailable when its source (nvidia-smi) could not be read."""
+        if component in ("kernel", "python"):
+            return self.raw.get(component)
+        probed = (self.raw.get("versions") or {}).get(component)
+        if component not in ("driver", "cuda"):
+            return probed
+        smi = self.nvidia_smi
+        key = "driver_version" if component == "driver" else "cuda_version"
+        return (smi or {}).get(key) or (probed if component == "driver" else None)
 
     def interface_with(self, address: str) -> dict[str, Any] | None:
         for iface in self.raw.get("interfaces") or []:

@@ -193,13 +193,16 @@ def _result(item: pytest.Item, status: Status, message: str, duration: float) ->
     params = getattr(item, "callspec", None)
     values = params.params if params is not None else {}
     pair = values.get("pair_names")
+    node = values.get("node_name")
+    pair = pair if isinstance(pair, tuple) else None  # an empty parametrization is NOTSET
+    node = node if isinstance(node, str) else None
     module = getattr(item, "module", None)
     family = (module.__name__.rsplit(".", 1)[-1] if module else "site").removeprefix("check_")
     name = getattr(item, "originalname", item.name).removeprefix("check_")
     seen = verdict.current()
     return Result(
         id=item.nodeid, check=name, family=family, status=status,
-        node=values.get("node_name"), pair=tuple(pair) if pair else None,
+        node=node, pair=pair,
         measured=seen.measured, expected=seen.expected, unit=seen.unit,
         message=message, hint=seen.hint if status is not Status.PASS else None,
         duration_s=round(duration, 3),

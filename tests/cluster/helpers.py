@@ -15,7 +15,11 @@ BAD = ("fail", "error", "blocked", "warn")
 
 # This sandbox cannot raise RLIMIT_MEMLOCK (a real GPU node runs unlimited), so a healthy
 # simulated node is one at the sandbox's hard limit; a lower soft limit is still caught.
-SIM_EXPECT = ("--expect", f"memlock_min_bytes={resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]}")
+# iperf3 between namespaces is CPU-bound on this 2-core machine: a pair's throughput swings
+# by half with whatever else runs, so the median rule is loosened from 0.7 to 0.25 here. A
+# shaped (faulty) host is 30x slower than the others and is still caught.
+SIM_EXPECT = ("--expect", f"memlock_min_bytes={resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]}",
+              "--expect", "iperf_median_fraction=0.25", "--expect", "iperf_seconds=2")
 
 
 @dataclass
@@ -39,6 +43,15 @@ class Run:
     def bad_summary(self) -> set[tuple[str, str, str]]:
         """(check, subject, status) of every result that is not pass or skip."""
         return {(r["check"], _subject(r), r["status"]) for r in self.bad()}
+
+    def bad_nodes(self) -> set[str]:
+        """Every node named by a bad result, as the node or as either end of a pair."""
+        return {n for r in self.bad() for n in (r["pair"] or [r["node"]]) if n}
+
+    def only_involves(self, *names: str) -> bool:
+        """Something is bad, and every bad result is about one of names (or a pair with it)."""
+        bad = self.bad()
+        return bool(bad) and all(set(r["pair"] or [r["node"]]) & set(names) for r in bad)
 
     def of(self, check: str, subject: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.results

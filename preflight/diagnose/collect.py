@@ -1,0 +1,129 @@
+"""Group matched log lines into findings.
+
+Lines with the same cause and key (a watchdog SeqNum, an ibv_* call) or the same peers are
+one finding; a line that names no peer joins the latest finding of its cause in the same
+file, so an error's follow-up lines ('[Proxy Service 0] Failed to execute operation
+Connect') land on the error they follow, or else the finding with the same cause and detail
+from another file (one log per rank).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from preflight.diagnose.lines import LogLine, ProcessKey, TimeKey
+from preflight.diagnose.rules import LineMatch, match_line
+
+MAX_EVIDENCE = 20
+OrderKey = tuple[TimeKey | tuple[()], int, int]
+
+_DESYNC_AT = re.compile(r"Timeout at collective: (?P<op>\w+), #(?P<n>\d+)")
+_DESYNC_HEADER = "lagging/dead/mismatched ranks"
+_DESYNC_RANKS = re.compile(r"^\s*-?\s*\[(?P<ranks>\d+(?:\s*,\s*\d+)*)\]\s+(?P<what>.+)$")
+
+
+@dataclass
+class FindingBuilder:
+    cause: str
+    key: str | None
+    detail: str
+    order: OrderKey
+    lines: list[LogLine] = field(default_factory=list)
+    count: int = 0
+    peers: list[str] = field(default_factory=list)
+    ranks: set[int] = field(default_factory=set)
+    hosts: list[str] = field(default_factory=list)
+    processes: set[ProcessKey] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)
+    time: str | None = None
+
+    def add(self, line: LogLine, peers: tuple[str, ...] = (), with_rank: bool = True) -> None:
+        self.count += 1
+        if len(self.lines) < MAX_EVIDENCE:
+            self.lines.append(line)
+        self.peers.extend(peer for peer in peers if peer not in self.peers)
+        if with_rank and line.rank is not None:
+            self.ranks.add(line.rank)
+        if line.host is not None and line.host not in self.hosts:
+            self.hosts.append(line.host)
+        if line.process is not None:
+            self.processes.add(line.process)
+        self.sources.add(line.source)
+        if self.time is None:
+            self.time = line.time
+
+
+class FindingCollector:
+    def __init__(self) -> None:
+        self.builders: list[FindingBuilder] = []
+        self._by_key: dict[tuple[str, str], FindingBuilder] = {}
+        self._by_peers: dict[tuple[str, tuple[str, ...]], FindingBuilder] = {}
+        self._by_detail: dict[tuple[str, str], FindingBuilder] = {}
+        self._latest: dict[tuple[str, str], FindingBuilder] = {}
+        self._desync_timeout: dict[str, LogLine] = {}
+        self._desync_open: dict[str, FindingBuilder] = {}
+
+    def feed(self, line: LogLine, order: OrderKey) -> None:
+        if self._desync(line, order):
+            return
+        found = match_line(line.body)
+        if found is not None:
+            builder = self._builder_for(line, found, order)
+            builder.detail = builder.detail or found.detail
+            builder.add(line, found.peers)
+
+    def _builder_for(self, line: LogLine, found: LineMatch, order: OrderKey) -> FindingBuilder:
+        latest_key = (line.source, found.cause)
+        builder = self._existing(found, self._latest.get(latest_key))
+        if builder is None:
+            builder = FindingBuilder(found.cause, found.key, found.detail, order)
+            self.builders.append(builder)
+        if found.key is not None:
+            self._by_key[(found.cause, found.key)] = builder
+        elif found.peers:
+            self._by_peers.setdefault((found.cause, found.peers), builder)
+        else:
+            self._by_detail.setdefault((found.cause, found.detail), builder)
+        self._latest[latest_key] = builder
+        return builder
+
+    def _existing(self, found: LineMatch, latest: FindingBuilder | None) -> FindingBuilder | None:
+        if found.key is not None:
+            return self._by_key.get((found.cause, found.key))
+        if found.peers:
+            same_peers = self._by_peers.get((found.cause, found.peers))
+            if same_peers is not None:
+                return same_peers
+            return latest if latest is not None and not latest.peers else None
+        return latest or self._by_detail.get((found.cause, found.detail))
+
+    def _desync(self, line: LogLine, order: OrderKey) -> bool:
+        """The TORCH_NCCL_DESYNC_DEBUG report: a timeout line, a header, one line per rank."""
+        open_report = self._desync_open.get(line.source)
+        if open_report is not None:
+            if match := _DESYNC_RANKS.match(line.body):
+                if not open_report.ranks:
+                    open_report.detail += f": [{match['ranks']}] {match['what']}"
+                open_report.add(line, with_rank=False)
+                open_report.ranks.update(int(r) for r in match["ranks"].split(","))
+                return True
+            del self._desync_open[line.source]
+        if _DESYNC_AT.search(line.body):
+            self._desync_timeout[line.source] = line
+            return True
+        if _DESYNC_HEADER in line.body:
+            self._desync_open[line.source] = self._desync_report(line, order)
+            return True
+        return False
+
+    def _desync_report(self, header: LogLine, order: OrderKey) -> FindingBuilder:
+        timeout = self._desync_timeout.pop(header.source, None)
+        where = _DESYNC_AT.search(timeout.body) if timeout else None
+        detail = f"desync at {where['op']} #{where['n']}" if where else "desync"
+        builder = FindingBuilder("desync", None, detail, order)
+        for line in (timeout, header):
+            if line is not None:
+                builder.add(line, with_rank=False)
+        self.builders.append(builder)
+        return builder

@@ -1,0 +1,213 @@
+"""One-line rules: which cause a log line shows, with its peers and a short detail.
+
+Rules are tried in order and the first match wins, so the specific ones (an IB completion
+error, a refused connection) come before the generic ones ('Call to X failed').
+Multi-line reports (the desync report) and per-rank facts (network, versions) are
+handled elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# libibverbs enum ibv_wc_status, for the 'with error N' of NET/IB completion errors.
+IB_WC_STATUS = {
+    1: "IBV_WC_LOC_LEN_ERR", 2: "IBV_WC_LOC_QP_OP_ERR", 3: "IBV_WC_LOC_EEC_OP_ERR",
+    4: "IBV_WC_LOC_PROT_ERR", 5: "IBV_WC_WR_FLUSH_ERR", 6: "IBV_WC_MW_BIND_ERR",
+    7: "IBV_WC_BAD_RESP_ERR", 8: "IBV_WC_LOC_ACCESS_ERR", 9: "IBV_WC_REM_INV_REQ_ERR",
+    10: "IBV_WC_REM_ACCESS_ERR", 11: "IBV_WC_REM_OP_ERR", 12: "IBV_WC_RETRY_EXC_ERR",
+    13: "IBV_WC_RNR_RETRY_EXC_ERR", 14: "IBV_WC_LOC_RDD_VIOL_ERR",
+    15: "IBV_WC_REM_INV_RD_REQ_ERR", 16: "IBV_WC_REM_ABORT_ERR", 17: "IBV_WC_INV_EECN_ERR",
+    18: "IBV_WC_INV_EEC_STATE_ERR", 19: "IBV_WC_FATAL_ERR", 20: "IBV_WC_RESP_TIMEOUT_ERR",
+    21: "IBV_WC_GENERAL_ERR",
+}  # fmt: skip
+
+_PEER_NCCL = re.compile(r"(?P<addr>[\w.:%\-]+)<(?P<port>\d+)>")
+_PEER_BRACKETED = re.compile(r"\[(?P<addr>[\w.:%\-]+)\]:(?P<port>\d+)\b")
+_REASON = re.compile(r"failed\s*:\s*(?P<reason>[^,]+?)\s*$")
+
+
+@dataclass(frozen=True)
+class LineMatch:
+    cause: str
+    detail: str
+    peers: tuple[str, ...] = ()
+    key: str | None = None  # lines with the same cause and key are one finding
+
+
+@dataclass(frozen=True)
+class Rule:
+    cause: str
+    needles: tuple[str, ...]  # cheap substring test before the regex
+    pattern: re.Pattern[str]
+    detail: Callable[[re.Match[str], str], str]
+    key: Callable[[re.Match[str]], str | None] = lambda match: None
+
+    def apply(self, body: str) -> LineMatch | None:
+        if not any(needle in body for needle in self.needles):
+            return None
+        match = self.pattern.search(body)
+        if match is None:
+            return None
+        return LineMatch(self.cause, self.detail(match, body), peers(body), self.key(match))
+
+
+def peers(body: str) -> tuple[str, ...]:
+    """Remote endpoints named on a line, as 'address:port'."""
+    found: list[str] = []
+    for pattern in (_PEER_NCCL, _PEER_BRACKETED):
+        for match in pattern.finditer(body):
+            addr = match["addr"]
+            endpoint = f"[{addr}]:{match['port']}" if ":" in addr else f"{addr}:{match['port']}"
+            if endpoint not in found:
+                found.append(endpoint)
+    return tuple(found)
+
+
+def match_line(body: str) -> LineMatch | None:
+    if not _ANY_NEEDLE.search(body):  # most lines: one scan instead of one per rule
+        return None
+    for rule in RULES:
+        if (found := rule.apply(body)) is not None:
+            return found
+    return None
+
+
+def _watchdog_detail(match: re.Match[str], body: str) -> str:
+    if match["op"] is None:
+        return ""  # 'detected by watchdog at work: N' adds evidence, not detail
+    seq = f" (SeqNum {match['seq']})" if match["seq"] else ""
+    detail = f"{match['op']}{seq}, timeout {match['timeout']} ms"
+    return detail + (f", ran {match['ran']} ms" if match["ran"] else "")
+
+
+def _watchdog_key(match: re.Match[str]) -> str:
+    seq = match["seq"] or match["work"]
+    return f"collective SeqNum {seq}" if seq else f"collective {match['op']}"
+
+
+def _completion_detail(match: re.Match[str], body: str) -> str:
+    code = int(match["status"])
+    name = IB_WC_STATUS.get(code, "unknown status")
+    vendor = re.search(r"vendor err (\d+)", body)
+    direction = re.search(r"\((Send|Recv)\)", body)
+    detail = f"IB completion error {code} ({name})"
+    detail += f", vendor err {vendor.group(1)}" if vendor else ""
+    return detail + (f" on {direction.group(1)}" if direction else "")
+
+
+def _reason(prefix: str) -> Callable[[re.Match[str], str], str]:
+    def detail(match: re.Match[str], body: str) -> str:
+        reason = _REASON.search(body)
+        return f"{prefix}: {reason['reason']}" if reason else f"{prefix}: {match.group(0)}"
+
+    return detail
+
+
+def _fixed(text: str) -> Callable[[re.Match[str], str], str]:
+    return lambda match, body: text
+
+
+def _matched(prefix: str) -> Callable[[re.Match[str], str], str]:
+    return lambda match, body: f"{prefix}: {match.group(0)}"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "watchdog-timeout",
+        ("operation timeout", "detected by watchdog"),
+        re.compile(
+            r"WorkNCCL\((?:SeqNum=(?P<seq>\d+), )?OpType=(?P<op>\w+)"
+            r".*?Timeout\(ms\)=(?P<timeout>\d+)\)"
+            r"(?: ran for (?P<ran>\d+) milliseconds)?"
+            r"|detected by watchdog at work: (?P<work>\d+)"
+        ),
+        _watchdog_detail,
+        _watchdog_key,
+    ),
+    Rule(
+        "ib-completion-error",
+        ("Got completion from peer",),
+        re.compile(r"Got completion from peer \S+ with (?:error |status=)(?P<status>\d+)"),
+        _completion_detail,
+    ),
+    Rule(
+        "ib-completion-error",
+        ("Got async event",),
+        re.compile(r"NET/IB ?: Got async event ?: ?(?P<event>.+)$"),
+        lambda match, body: f"IB async event: {match['event'].strip()}",
+    ),
+    Rule(
+        "ib-resource-error",
+        ("ibv_",),
+        re.compile(r"(?:Call to )?(?P<call>ibv_\w+)(?: \w+)? failed"),
+        lambda match, body: f"{match['call']} failed",
+        lambda match: match["call"],
+    ),
+    Rule(
+        "ofi-error",
+        ("OFI", "libfabric", "fi_"),
+        re.compile(
+            r"NET/OFI.*\b(?:error|failed|failure|unable|couldn't|abort)"
+            r"|libfabric:.*\b(?:error|failed)|\bfi_\w+ (?:call )?failed|OFI NCCL failure",
+            re.IGNORECASE,
+        ),
+        lambda match, body: "libfabric/OFI error",
+    ),
+    Rule(
+        "connection-refused",
+        ("refused",),
+        re.compile(r"[Cc]onnection refused"),
+        _fixed("connection refused"),
+    ),
+    Rule(
+        "connection-closed",
+        (
+            "closed by remote",
+            "reset by peer",
+            "Broken pipe",
+            "remote process exited",
+            "ncclRemoteError",
+            "Socket recv failed",
+            "Socket send failed",
+        ),
+        re.compile(
+            r"Connection closed by remote peer|Connection reset by peer|Broken pipe"
+            r"|remote process exited|ncclRemoteError|Socket (?:recv|send) failed"
+        ),
+        _matched("connection lost"),
+    ),
+    Rule(
+        "connect-failed",
+        ("onnect", "No route to host", "unreachable", "timed out"),
+        re.compile(
+            r"socketStartConnect|Connect to \S+ failed|No route to host|Network is unreachable"
+            r"|connection abort|Connection timed out|connect\(\) timed out|socketFinalizeAccept"
+            r"|Failed to execute operation Connect|Call to connect"
+        ),
+        _reason("connect failed"),
+    ),
+    Rule(
+        "cuda-error",
+        ("cuda error", "Cuda failure", "CUDA", "cudaError", "illegal memory access", "ECC", "Xid"),
+        re.compile(
+            r"unhandled cuda error|Cuda failure\s*'(?P<what>[^']*)'|CUDA error: [^.]+|cudaError\w+"
+            r"|Test CUDA failure|ncclUnhandledCudaError|illegal memory access"
+            r"|uncorrectable ECC error|NVRM: Xid \([^)]*\): \d+"
+        ),
+        lambda match, body: f"CUDA error: {match['what'] or match.group(0)}",
+    ),
+    Rule(
+        "system-error",
+        ("system error", "ncclSystemError", "System call", "failed :", "No space left"),
+        re.compile(
+            r"unhandled system error|ncclSystemError|System call \([^)]*\) failed"
+            r"|Call to \w+ failed\s*:.*|No space left on device"
+        ),
+        _matched("system error"),
+    ),
+)
+
+_ANY_NEEDLE = re.compile("|".join(re.escape(needle) for rule in RULES for needle in rule.needles))

@@ -1,0 +1,185 @@
+"""Real faults for a SimCluster. Each one has its undo, and all die with the cluster at stop().
+
+Kept as a mixin so cluster.py stays about bringing a cluster up and down.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import files, tc
+from .shell import in_ns, sh
+from .sshd import keygen, public_key, wait_accepting
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+    from .host import SimHost
+
+IPTABLES_ACTIONS = {"DROP": ["-j", "DROP"], "REJECT": ["-j", "REJECT", "--reject-with"]}
+
+
+class FaultsMixin:
+    # ----- sshd and keys --------------------------------------------------------------------
+    def stop_sshd(self: SimCluster, name: str) -> None:
+        self.host(name).sshd.stop()
+
+    def start_sshd(self: SimCluster, name: str, timeout_s: float = 10.0) -> None:
+        host = self.host(name)
+        host.sshd.start()
+        wait_accepting(host.address, 22, time.monotonic() + timeout_s, host.sshd)
+
+    def restart_sshd(self: SimCluster, name: str) -> None:
+        self.stop_sshd(name)
+        self.start_sshd(name)
+
+    def drop_client_key(self: SimCluster, name: str) -> None:
+        """The head's key is no longer in the host's authorized_keys: auth is denied."""
+        self._set_authorized(name, "head", False)
+
+    def restore_client_key(self: SimCluster, name: str) -> None:
+        self._set_authorized(name, "head", True)
+
+    def mesh_key_missing(self: SimCluster, src: str, dst: str) -> None:
+        """`ssh dst` from inside src is denied (dst lacks src's mesh key)."""
+        self.host(src)
+        self._set_authorized(dst, src, False)
+
+    def restore_mesh_key(self: SimCluster, src: str, dst: str) -> None:
+        self._set_authorized(dst, src, True)
+
+    def _set_authorized(self: SimCluster, name: str, principal: str, allowed: bool) -> None:
+        host = self.host(name)
+        if allowed:
+            host.authorized.add(principal)
+        else:
+            host.authorized.discard(principal)
+        self.write_authorized_keys(host)
+
+    def change_host_key(self: SimCluster, name: str) -> None:
+        """New host key and sshd restart; every known_hosts still has the old key."""
+        host = self.host(name)
+        keygen(host.host_key, f"{name} host key (changed)")
+        self.restart_sshd(name)
+
+    def trust_host_key(self: SimCluster, name: str) -> None:
+        """Undo change_host_key/forget_host_key: known_hosts everywhere get the current key."""
+        self.host(name)
+        self.trusted_keys[name] = public_key(self.host(name).host_key)
+        self.forgotten_host_keys.discard(name)
+        self.write_known_hosts()
+
+    def forget_host_key(self: SimCluster, name: str) -> None:
+        """The head's known_hosts no longer lists the host (hosts' own lists keep it)."""
+        self.host(name)
+        self.forgotten_host_keys.add(name)
+        self.write_known_hosts()
+
+    def clock_skew(self: SimCluster, name: str, seconds: float) -> None:
+        """Commands run over SSH on the host see the wall clock shifted (libfaketime)."""
+        host = self.host(name)
+        host.clock_skew_s = seconds
+        self.write_sshd_config(host)
+        self.restart_sshd(name)
+
+    # ----- the host's hardware and tools ----------------------------------------------------
+    def update_spec(self: SimCluster, name: str, **changes: Any) -> SimHost:
+        host = self.host(name)
+        host.spec = host.spec.replace(**changes)
+        self.write_spec(host)
+        return host
+
+    def hang(self: SimCluster, name: str, tool: str) -> None:
+        self.update_spec(name, hang=self.host(name).spec.hang | {tool})
+
+    def unhang(self: SimCluster, name: str, tool: str) -> None:
+        self.update_spec(name, hang=self.host(name).spec.hang - {tool})
+
+    def garble(self: SimCluster, name: str, tool: str) -> None:
+        self.update_spec(name, garbage=self.host(name).spec.garbage | {tool})
+
+    # ----- network --------------------------------------------------------------------------
+    def iptables(
+        self: SimCluster, name: str, port: int, action: str = "DROP", chain: str = "INPUT",
+        proto: str = "tcp",
+    ) -> None:
+        """DROP: connects to the port time out. REJECT: they are refused (TCP reset)."""
+        if action not in IPTABLES_ACTIONS:
+            raise ValueError(f"action {action!r}: DROP or REJECT")
+        target = IPTABLES_ACTIONS[action]
+        if action == "REJECT":
+            target = [*target, "tcp-reset" if proto == "tcp" else "icmp-port-unreachable"]
+        rule = [chain, "-p", proto, "--dport", str(port), *target]
+        host = self.host(name)
+        sh(in_ns(host.ns, ["iptables", "-w", "-A", *rule]))
+        host.iptables_rules.append(rule)
+
+    def iptables_clear(self: SimCluster, name: str) -> None:
+        """Remove the rules iptables() added (loss() has its own undo)."""
+        host = self.host(name)
+        while host.iptables_rules:
+            sh(in_ns(host.ns, ["iptables", "-w", "-D", *host.iptables_rules.pop()]))
+
+    def loss(self: SimCluster, name: str, percent: float) -> None:
+        """Drop `percent` of the packets the host sends and of those it receives (0: none).
+
+        iptables' statistic match, since this kernel has no netem."""
+        host = self.host(name)
+        while host.loss_rules:
+            sh(in_ns(host.ns, ["iptables", "-w", "-D", *host.loss_rules.pop()]))
+        if not percent:
+            return
+        for chain in ("INPUT", "OUTPUT"):
+            rule = [chain, "-m", "statistic", "--mode", "random",
+                    "--probability", f"{percent / 100:.4f}", "-j", "DROP"]
+            sh(in_ns(host.ns, ["iptables", "-w", "-I", *rule]))
+            host.loss_rules.append(rule)
+
+    def shape(self: SimCluster, name: str, rate: str | None = "500mbit") -> None:
+        """Hold everything to and from the host to `rate` (None: unshaped)."""
+        host = self.host(name)
+        host.rate = rate
+        tc.apply(host)
+
+    def shape_link(self: SimCluster, a: str, b: str, rate: str | None) -> None:
+        """Hold only traffic between a and b to `rate` (None: unshaped)."""
+        for src, dst in ((a, b), (b, a)):
+            host, peer = self.host(src), self.host(dst)
+            if rate is None:
+                host.peer_rates.pop(peer.address, None)
+            else:
+                host.peer_rates[peer.address] = rate
+            tc.apply(host)
+
+    def set_mtu(self: SimCluster, name: str, mtu: int) -> None:
+        """MTU of the host's eth0 and of its bridge port: bigger frames to or from it drop."""
+        host = self.host(name)
+        sh(in_ns(host.ns, ["ip", "link", "set", "dev", "eth0", "mtu", str(mtu)]))
+        sh(["ip", "link", "set", "dev", host.veth, "mtu", str(mtu)])
+
+    def link_down(self: SimCluster, name: str) -> None:
+        """Pull the cable: the bridge side goes down, the host sees NO-CARRIER."""
+        sh(["ip", "link", "set", "dev", self.host(name).veth, "down"])
+
+    def link_up(self: SimCluster, name: str) -> None:
+        sh(["ip", "link", "set", "dev", self.host(name).veth, "up"])
+
+    def resolve_differently(self: SimCluster, name: str, other: str, addr: str | None) -> None:
+        """On host `name`, `other` resolves to `addr` (None: back to the real address)."""
+        host = self.host(name)
+        if addr is None:
+            host.resolve_overrides.pop(other, None)
+        else:
+            host.resolve_overrides[other] = addr
+        self.write_etc_hosts(host)
+
+    def write_known_hosts(self: SimCluster) -> None:
+        """Head known_hosts (minus forgotten hosts) and each host's mesh known_hosts."""
+        def entries(skip: set[str]) -> str:
+            return files.known_hosts(
+                (h.name, h.address, self.trusted_keys[h.name])
+                for h in self.hosts.values() if h.name not in skip
+            )
+        files.write_in_place(self.known_hosts, entries(self.forgotten_host_keys))
+        for host in self.hosts.values():
+            files.write_in_place(host.known_hosts, entries(set()))

@@ -1,0 +1,132 @@
+"""One OpenSSH sshd per simulated host: keys, config, process, readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from .shell import SimError, sh
+
+SSHD = "/usr/sbin/sshd"
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def keygen(path: Path, comment: str) -> str:
+    """New ed25519 key at `path`; returns the public key line."""
+    for stale in (path, path.with_name(path.name + ".pub")):
+        stale.unlink(missing_ok=True)
+    sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def public_key(path: Path) -> str:
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def key_body(public_line: str) -> str:
+    """'ssh-ed25519 AAAA...' without the comment, as known_hosts wants it."""
+    kind, blob = public_line.split()[:2]
+    return f"{kind} {blob}"
+
+
+def sshd_config(
+    *, address: str, host_key: Path, pid_file: Path, authorized_keys: Path,
+    env: Mapping[str, str],
+) -> str:
+    set_env = " ".join(f"{k}={v}" for k, v in env.items())
+    return (
+        f"ListenAddress {address}\n"
+        "Port 22\n"
+        f"HostKey {host_key}\n"
+        f"PidFile {pid_file}\n"
+        f"AuthorizedKeysFile {authorized_keys}\n"
+        "UsePAM no\n"
+        "StrictModes no\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\n"
+        "PubkeyAuthentication yes\n"
+        "UseDNS no\n"
+        "PrintMotd no\n"
+        "PrintLastLog no\n"
+        "AcceptEnv LANG LC_*\n"
+        "MaxStartups 200:30:400\n"
+        "MaxSessions 100\n"
+        "Subsystem sftp internal-sftp\n"
+        f"SetEnv {set_env}\n"
+    )
+
+
+def faketime_env(seconds: float) -> dict[str, str]:
+    return {
+        "LD_PRELOAD": FAKETIME_LIB,
+        "FAKETIME": f"{seconds:+g}s",
+        # Only the wall clock is skewed; timeouts measured on the monotonic clock stay sane.
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+
+
+class Sshd:
+    """The sshd listener of one host, with its own UTS namespace so `hostname` is per host."""
+
+    def __init__(self, ns: str, hostname: str, config: Path, log: Path) -> None:
+        self.ns = ns
+        self.hostname = hostname
+        self.config = config
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        script = f'hostname "$1" && exec {SSHD} -D -e -f "$2"'
+        argv = ["ip", "netns", "exec", self.ns, "unshare", "--uts", "sh", "-c", script,
+                "sh", self.hostname, str(self.config)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise SimError(f"sshd of {self.hostname} exited rc {self.proc.returncode}: {tail}")
+
+
+def wait_accepting(address: str, port: int, deadline: float, sshd: Sshd | None = None) -> None:
+    """Block until a TCP connect to address:port succeeds, or raise at the monotonic deadline."""
+    while True:
+        if sshd is not None:
+            sshd.check_alive()
+        try:
+            with socket.create_connection((address, port), timeout=0.5):
+                return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise SimError(f"{address}:{port} not accepting: {exc}") from exc
+            time.sleep(0.02)

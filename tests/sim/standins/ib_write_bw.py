@@ -1,0 +1,211 @@
+"""ib_write_bw (perftest). Server: `ib_write_bw [opts]` listens on TCP 18515 (-p) at the host's
+address, takes one client, prints its report, exits. Client: `ib_write_bw [opts] SERVER`.
+
+The exchange is real TCP between the namespaces (so iptables, link_down, a stopped server
+all show up as they would); the reported bandwidth is the lower of the two hosts'
+ib_write_bw_gbps, as the slower end limits a real RDMA write test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+from . import common
+from .common import Spec
+
+SEPARATOR = "-" * 87
+VALUE_OPTIONS = {
+    "-d": "device", "--ib-dev": "device", "-s": "size", "--size": "size", "-n": "iters",
+    "--iters": "iters", "-D": "duration", "--duration": "duration", "-p": "port",
+    "--port": "port", "-x": "gid", "--gid-index": "gid", "-q": "qps", "--qp": "qps",
+    "-i": "ib_port", "--ib-port": "ib_port", "-m": "mtu", "--mtu": "mtu", "-t": "tx_depth",
+    "--tx-depth": "tx_depth", "-I": "inline", "--inline_size": "inline", "-Q": "cq_mod",
+    "--cq-mod": "cq_mod", "-c": "connection", "--connection": "connection",
+}
+FLAGS = {"--report_gbits": "gbits", "-F": "no_cpu_freq", "-a": "all", "-b": "bidir",
+         "-R": "rdma_cm", "-z": "rdma_cm", "--run_infinitely": "infinite"}
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    opts: dict[str, Any] = {"device": None, "size": "65536", "iters": "5000", "port": "18515",
+                            "server": None, "use_cuda": None}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key, _, inline = arg.partition("=")
+        if key == "--use_cuda":
+            opts["use_cuda"] = inline or (argv[i + 1] if i + 1 < len(argv) else "0")
+            i += 0 if inline else 1
+        elif key in VALUE_OPTIONS:
+            opts[VALUE_OPTIONS[key]] = inline or argv[i + 1]
+            i += 0 if inline else 1
+        elif arg in FLAGS:
+            opts[FLAGS[arg]] = True
+        elif not arg.startswith("-"):
+            opts["server"] = arg
+        i += 1
+    return opts
+
+
+def main(argv: list[str], spec: Spec) -> int:
+    opts = parse_args(argv)
+    port = _open_device(spec, opts)
+    if port is None:
+        return 1
+    if opts["use_cuda"] is not None:
+        _print_cuda(spec, int(opts["use_cuda"]))
+    if opts["server"] is None:
+        return _serve(spec, opts, port)
+    return _client(spec, opts, port)
+
+
+def _open_device(spec: Spec, opts: dict[str, Any]) -> dict[str, Any] | None:
+    ports = spec.get("ib_ports", [])
+    if not ports:
+        sys.stderr.write(" No IB devices found\n Unable to find the Infiniband/RoCE device\n")
+        return None
+    device = opts["device"] or ports[0]["ca"]
+    port = common.port_for(spec, device)
+    if port is None:
+        sys.stderr.write(f" IB device {device} not found\n"
+                         " Unable to find the Infiniband/RoCE device\n")
+        return None
+    if port["state"] != "Active":
+        sys.stderr.write(f" Port number 1 state is {port['state']}\n"
+                         " Couldn't set the link layer\n"
+                         " Couldn't get context for the device\n")
+        return None
+    opts["device"] = device
+    return port
+
+
+def _print_cuda(spec: Spec, device: int) -> None:
+    buses = "".join(f"CUDA device {i}: PCIe address is {common.bus(i):02X}:00\n"
+                    for i in range(spec["gpus"]))
+    sys.stdout.write(
+        "initializing CUDA\nListing all CUDA devices in system:\n" + buses + "\n"
+        f"Picking device No. {device}\n"
+        f"[pid = {os.getpid()}, dev = {device}] device name = [{spec['gpu_model']}]\n"
+        "creating CUDA Ctx\nmaking it the current CUDA Ctx\n"
+        "cuMemAlloc() of a 131072 bytes GPU buffer\n"
+        "allocated GPU buffer address at 00007f3c1a000000 pointer=0x7f3c1a000000\n"
+    )
+
+
+def _own_address() -> str:
+    try:
+        return socket.gethostbyname(common.hostname())
+    except OSError:
+        return "0.0.0.0"
+
+
+def _serve(spec: Spec, opts: dict[str, Any], port: dict[str, Any]) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((_own_address(), int(opts["port"])))
+        listener.listen(1)
+        sys.stdout.write("\n************************************\n"
+                         "* Waiting for client to connect... *\n"
+                         "************************************\n")
+        sys.stdout.flush()
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rw") as stream:
+            peer = json.loads(stream.readline())
+            stream.write(json.dumps({"bw": spec["ib_write_bw_gbps"], "lid": _lid(port)}) + "\n")
+            stream.flush()
+    opts.update(size=peer["size"], iters=peer["iters"], duration=peer.get("duration"))
+    bw = min(spec["ib_write_bw_gbps"], peer["bw"])
+    sys.stdout.write(_report(opts, port, bw, peer["lid"], server=True))
+    return 0
+
+
+def _client(spec: Spec, opts: dict[str, Any], port: dict[str, Any]) -> int:
+    server, tcp_port = opts["server"], int(opts["port"])
+    try:
+        conn = socket.create_connection((server, tcp_port))
+    except OSError:
+        sys.stderr.write(f"Couldn't connect to {server}:{tcp_port}\n"
+                         "Unable to open file descriptor for socket connection"
+                         " Unable to init the socket connection\n")
+        return 1
+    hello = {"size": opts["size"], "iters": opts["iters"], "duration": opts.get("duration"),
+             "bw": spec["ib_write_bw_gbps"], "lid": _lid(port)}
+    with conn, conn.makefile("rw") as stream:
+        stream.write(json.dumps(hello) + "\n")
+        stream.flush()
+        reply = stream.readline()
+    if not reply:
+        sys.stderr.write(" Failed to exchange data between server and clients\n")
+        return 1
+    peer = json.loads(reply)
+    bw = min(spec["ib_write_bw_gbps"], peer["bw"])
+    time.sleep(min(_seconds(opts, bw), 0.5))
+    sys.stdout.write(_report(opts, port, bw, peer["lid"], server=False))
+    return 0
+
+
+def _lid(port: dict[str, Any]) -> int:
+    return 0 if port["link_layer"] != "InfiniBand" else int(port["ca"].split("_")[-1]) + 1
+
+
+def _seconds(opts: dict[str, Any], bw_gbps: float) -> float:
+    if opts.get("duration"):
+        return float(opts["duration"])
+    return int(opts["size"]) * int(opts["iters"]) * 8 / (bw_gbps * 1e9)
+
+
+def _report(opts: dict[str, Any], port: dict[str, Any], bw_gbps: float, peer_lid: int,
+            server: bool) -> str:
+    ethernet = port["link_layer"] != "InfiniBand"
+    lines = [
+        SEPARATOR,
+        "                    RDMA_Write BW Test",
+        f" Dual-port       : OFF\t\tDevice         : {opts['device']}",
+        f" Number of qps   : {opts.get('qps', '1')}\t\tTransport type : IB",
+        " Connection type : RC\t\tUsing SRQ      : OFF",
+        " PCIe relax order: ON",
+        " ibv_wr* API     : ON",
+        *([] if server else [f" TX depth        : {opts.get('tx_depth', '128')}"]),
+        " CQ Moderation   : 100",
+        " Mtu             : 4096[B]",
+        f" Link type       : {'Ethernet' if ethernet else 'IB'}",
+        *([" GID index       : 3"] if ethernet else []),
+        " Max inline data : 0[B]",
+        " rdma_cm QPs\t : OFF",
+        " Data ex. method : Ethernet",
+        SEPARATOR,
+        *_addresses(_lid(port), peer_lid, ethernet, server),
+        SEPARATOR,
+        *_result(opts, bw_gbps),
+        SEPARATOR,
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def _addresses(lid: int, peer_lid: int, ethernet: bool, server: bool) -> list[str]:
+    mine = f" local address: LID {lid:#04x} QPN 0x0128 PSN 0x4e2f1a RKey 0x1fff00 VAddr 0x007f3c1a000000"  # noqa: E501
+    theirs = f" remote address: LID {peer_lid:#04x} QPN 0x0129 PSN 0x7a1b2c RKey 0x1ffe00 VAddr 0x007f9a12000000"  # noqa: E501
+    if ethernet:
+        gid = " GID: 00:00:00:00:00:00:00:00:00:00:255:255:198:18:00:01"
+        return [mine, gid, theirs, gid]
+    return [mine, theirs]
+
+
+def _result(opts: dict[str, Any], bw_gbps: float) -> list[str]:
+    size = int(opts["size"])
+    gbits = bool(opts.get("gbits"))
+    unit = "Gb/sec" if gbits else "MB/sec"
+    average = bw_gbps * 0.9998 if gbits else bw_gbps * 1e9 / 8 / 2**20
+    duration = opts.get("duration")
+    peak = 0.0 if duration else average * 1.0001
+    iters = int(float(duration) * bw_gbps * 1e9 / 8 / size) if duration else int(opts["iters"])
+    msg_rate = bw_gbps * 1e9 / 8 / size / 1e6
+    header = (f" #bytes     #iterations    BW peak[{unit}]    BW average[{unit}]"
+              "   MsgRate[Mpps]")
+    row = f" {size:<7d}    {iters:<7d}          {peak:<7.2f}            {average:<7.2f}\t\t   {msg_rate:<7.6f}"  # noqa: E501
+    return [header, row]
