@@ -18,8 +18,8 @@ HINTS = {
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def check_version_consistent(node: NodeFacts, cluster: ClusterFacts, component: str) -> None:
-    versions = cluster.values(lambda n: n.versions.get(component))
-    mine = node.versions.get(component)
+    versions = cluster.values(lambda n: n.version(component))
+    mine = node.version(component)
     if not versions:
         skip(f"no node reports a {component} version")
     observe(mine, expected="the same on every node")

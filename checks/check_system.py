@@ -31,7 +31,8 @@ def check_memlock(node: NodeFacts, expect: Expectations) -> None:
     memlock = (node.get("ulimits") or {}).get("memlock")
     if memlock is None:
         skip("memlock limit not reported")
-    hint = "set memlock unlimited (limits.conf / systemd LimitMEMLOCK / slurm PropagateResourceLimits)"
+    hint = ("set memlock unlimited (limits.conf / systemd LimitMEMLOCK / "
+            "slurm PropagateResourceLimits)")
     if expect.memlock_min_bytes is None:
         observe("unlimited" if memlock == -1 else memlock, expected="unlimited", unit="bytes")
         if memlock != -1:

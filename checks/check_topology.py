@@ -1,4 +1,4 @@
-"""GPU interconnect: NVLink between every GPU pair, the same matrix on every node, NICs near GPUs."""
+"""GPU interconnect: NVLink on every GPU pair, one matrix on every node, NICs near GPUs."""
 
 from typing import Any
 

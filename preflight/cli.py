@@ -194,15 +194,17 @@ def cmd_profiles(args: list[str]) -> int:
 
 
 def cmd_parse(args: list[str]) -> int:
-    from preflight.parsers import KINDS, parse_kind
+    from preflight.nccl_tests.parse import parse as parse_nccl_tests
+    from preflight.parsers import KINDS
 
+    kinds = {**KINDS, "nccl-tests": parse_nccl_tests}
     parser = _parser("parse", "print what preflight reads from a saved tool output")
-    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("kind", choices=sorted(kinds))
     parser.add_argument("file")
     options = _parse(parser, args)
     text = _read_text(Path(options.file))
     try:
-        record = parse_kind(options.kind, text)
+        record = kinds[options.kind](text).to_dict()
     except ValueError as exc:
         write_line(f"preflight: {options.file}: not {options.kind} output: {exc}")
         return 1

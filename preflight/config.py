@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -28,11 +28,6 @@ from typing import Any
 
 from preflight.errors import UserError
 from preflight.profiles import PROFILES, Profile, profiles_table
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
 
 __all__ = [
     "CONFIG_FILENAME",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -44,10 +45,8 @@ class Connections:
             transports = list(self._open.values())
             self._open.clear()
         for transport in transports:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 transport.close()
-            except Exception:  # noqa: S110 - closing is best effort; nothing to report
-                pass
 
     def __enter__(self) -> Connections:
         return self

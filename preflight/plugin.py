@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from preflight.facts import ClusterFacts, NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.results import Result, Status
 from preflight.runctx import RunContext
-from preflight.setup import build_context, finish_run, gather_now
+from preflight.junit import regroup
+from preflight.setup import RECORD, build_context, finish_run, gather_now
 
 pytest_plugins = ["preflight.fixtures"]
 
@@ -74,6 +76,15 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     run_dir = worker_input.get("preflight_run_dir") if worker_input else None
     config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir)
+    _collect_checks(config)
+
+
+def _collect_checks(config: pytest.Config) -> None:
+    """Plain `pytest --hostfile H` collects the built-in checks (check_*.py / check_*)."""
+    config.addinivalue_line("python_files", "check_*.py")
+    config.addinivalue_line("python_functions", "check_*")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(resources.files("preflight.checks"))]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -92,8 +103,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     ctx = context(config)
-    if ctx is not None:
-        ctx.close()
+    if ctx is None:
+        return
+    ctx.close()
+    record = config.stash.get(RECORD, None)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if record is not None and xmlpath and not hasattr(config, "workerinput"):
+        regroup(Path(xmlpath), record)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def _build_context(options: Any, run_dir: str | None) -> RunContext:
         remote_python=options.remote_python,
         fanout=max(1, int(options.fanout)),
         command=list(sys.argv),
-        started_wall=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started_wall=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
@@ -185,7 +185,7 @@ def _wanted_paths(ctx: RunContext) -> list[str]:
 def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     record = RunRecord(
         preflight_version=__version__, command=ctx.command, started=ctx.started_wall,
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,

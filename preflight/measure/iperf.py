@@ -1,4 +1,6 @@
-"""iperf3 between pairs: a one-shot server on the target's cluster address, a client on the source."""
+"""iperf3 between pairs: a one-shot server on the target's cluster address,
+a client on the source.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ def one_test(ctx: RunContext, src: str, dst: str) -> float:
     if address is None:
         raise ProbeError(f"{dst}: no cluster address for the iperf3 server")
     server = ctx.connections.get(dst).spawn(
-        ["iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)], timeout=seconds + 30)
+        ["iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
+        timeout=seconds + 30)
     try:
         if not server.wait_for(b"Server listening", 10):
             result = server.finish(2)

@@ -25,7 +25,6 @@ KINDS: dict[str, Callable[[str], Any]] = {
     "fi_info": fi_info.parse,
     "iperf3": iperf3.parse,
     "perftest": perftest.parse,
-    # "nccl-tests" is added here by the nccl_tests owner (preflight.nccl_tests parser).
 }
 
 

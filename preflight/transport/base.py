@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -26,7 +26,7 @@ class CommandResult:
         return self.stdout.decode("utf-8", errors="replace")
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     """Why a node could not be reached; each kind has its own remediation."""
 
     UNREACHABLE = "unreachable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -85,10 +86,8 @@ class LocalSpawned:
 
     def finish(self, timeout: float) -> CommandResult:
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        except OSError:
-            pass
         wait = max(0.0, min(timeout, self.deadline - time.monotonic()))
         timed_out = False
         try:
@@ -106,7 +105,5 @@ class LocalSpawned:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -6,6 +6,7 @@ accept-new (then it is recorded), and a changed key always fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shlex
@@ -259,10 +260,8 @@ class SshSpawned:
     def kill(self) -> None:
         """Stop the remote command now (timeout forwards the signal to its child)."""
         if self.pid is not None:
-            try:
+            with contextlib.suppress(ConnectError):
                 self.owner.run(["kill", "-TERM", str(self.pid)], timeout=5)
-            except ConnectError:
-                pass
         self.channel.close()
 
 
@@ -274,9 +273,8 @@ def _drain(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes, bo
         while channel.recv_stderr_ready():
             _append(err, channel.recv_stderr(65536))
         if channel.exit_status_ready() and not channel.recv_ready() \
-                and not channel.recv_stderr_ready():
-            if channel.eof_received or channel.closed:
-                return bytes(out), bytes(err), False
+                and not channel.recv_stderr_ready() and (channel.eof_received or channel.closed):
+            return bytes(out), bytes(err), False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return bytes(out), bytes(err), True

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from preflight.reports.html import write_report
 from preflight.reports.schema import validate_results
-
 from preflight.results import Result, RunRecord, Status
 
 pytestmark = pytest.mark.browser

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
+
 from preflight.reports.formatting import fmt_duration, fmt_value, worst
 from preflight.reports.heatmap import bandwidth_colour
 from preflight.reports.html import render_html, write_report
 from preflight.reports.schema import load_schema, validate_results
 from preflight.reports.terminal import render_summary
-from rich.console import Console
-
 from preflight.results import Result, RunRecord, Status
 
 SCRIPT = "<script>alert(1)</script>"
