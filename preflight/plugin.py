@@ -23,7 +23,11 @@ from preflight.runctx import RunContext
 from preflight.junit import regroup
 from preflight.setup import RECORD, build_context, finish_run, gather_now
 
-pytest_plugins = ["preflight.fixtures"]
+pytest_plugins = [
+    "preflight.fixtures",
+    "preflight.collective.fixtures",
+    "preflight.nccl_tests.fixtures",
+]
 
 CONTEXT = pytest.StashKey[RunContext]()
 RESULT_PROPERTY = "preflight_result"

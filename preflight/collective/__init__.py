@@ -1,0 +1,1 @@
+"""Collective communication preflight: torch.distributed across the nodes, and launchers."""

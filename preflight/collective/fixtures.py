@@ -1,0 +1,1 @@
+"""Fixtures and options for the collective probes (torch.distributed, launchers)."""
