@@ -113,6 +113,7 @@ class SshTransport:
         self.settings = settings
         self.endpoint = resolve_endpoint(host, settings)
         self._jump: SshTransport | None = None
+        self._spawned: list[SshSpawned] = []
         self._client = self._connect(_depth)
 
     def _connect(self, depth: int) -> paramiko.SSHClient:
@@ -203,9 +204,15 @@ class SshTransport:
             raise ConnectError(self.host, FailureKind.SSH_ERROR, "connection lost")
         channel = transport.open_session(timeout=self.settings.connect_timeout)
         channel.exec_command(command)
-        return SshSpawned(self, channel, tuple(argv), timeout)
+        spawned = SshSpawned(self, channel, tuple(argv), timeout)
+        self._spawned.append(spawned)
+        return spawned
 
     def close(self) -> None:
+        """Stop whatever is still running for us on the node, then disconnect."""
+        for spawned in self._spawned:
+            if not spawned.channel.closed:
+                spawned.kill()
         self._client.close()
         if self._jump is not None:
             self._jump.close()

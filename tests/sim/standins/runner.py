@@ -15,6 +15,8 @@ GARBAGE = "\x00\x1b[31m?? ERR!\x1b[0m segfault-ish %%% garbage \ufffd\n@@@ 0x0 0
 def run(tool: str, module: str, spec_path: Path) -> int:
     spec: dict[str, Any] = json.loads(spec_path.read_text())
     spec["_host_dir"] = str(spec_path.parent)  # for stand-ins that meet their peers on disk
+    with (spec_path.parent / "calls.log").open("a") as log:  # lets tests count invocations
+        log.write(" ".join([tool, *sys.argv[1:]]) + "\n")
     if tool in spec.get("hang", []):
         while True:  # like a wedged driver call: only a timeout gets the caller out
             time.sleep(3600)
