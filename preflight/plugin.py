@@ -54,6 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--ssh-user", metavar="USER", help="log in as USER unless ssh config says otherwise")
     add("--fanout", type=int, default=64, help="nodes contacted at once (default 64)")
     add("--remote-python", default="python3", help="python on the nodes (default python3)")
+    add("--gather", dest="gather_via", choices=("ssh", "srun"), default="ssh",
+        help="gather facts over SSH (default) or with one srun step (large allocations)")
     add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
     add("--fail-on", choices=("fail", "warn"), default="fail",
         help="'warn' also fails the gate on warnings")

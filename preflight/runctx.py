@@ -36,6 +36,7 @@ class RunContext:
     offline: bool = False  # re-evaluating a recorded run: never touch the cluster
     remote_python: str = "python3"
     fanout: int = 64
+    gather_via: str = "ssh"  # or "srun": one Slurm step instead of one SSH session per node
     command: list[str] = field(default_factory=list)
     started_wall: str = ""
     started_mono: float = field(default_factory=time.monotonic)

@@ -18,6 +18,7 @@ from preflight.config import load_config
 from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
+from preflight.gather_srun import gather_via_srun
 from preflight.inventory import (
     Node,
     from_slurm,
@@ -53,6 +54,7 @@ def _build_context(options: Any, run_dir: str | None) -> RunContext:
         offline=recorded is not None,
         remote_python=options.remote_python,
         fanout=max(1, int(options.fanout)),
+        gather_via=options.gather_via,
         command=list(sys.argv),
         started_wall=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -157,6 +159,12 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
         resolve=ctx.names, paths=_wanted_paths(ctx),
         disk_paths=expect.disk_paths, subprobe_timeout_s=expect.subprobe_timeout_s,
     )
+    if ctx.gather_via == "srun":
+        outcomes = gather_via_srun(ctx.names, options, remote_python=ctx.remote_python,
+                                   timeout=expect.command_timeout_s + expect.subprobe_timeout_s)
+        write_facts(ctx.facts_path, outcomes)
+        ctx.set_outcomes(outcomes)
+        return outcomes
     console = make_console(stderr=True)
     with progress(console, "gather", len(ctx.nodes)) as bar:
         def tick(name: str, outcome: object) -> None:

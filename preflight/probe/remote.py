@@ -19,16 +19,12 @@ MAX_OUTPUT = 4 << 20
 SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 ENV_PREFIXES = ("NCCL_", "CUDA_", "GLOO_", "TORCH_", "MASTER_", "FI_", "UCX_", "NVIDIA_",
                 "OMPI_MCA_", "SLURM_JOB_", "LD_LIBRARY_PATH")
-QUERY_FIELDS = ("index,name,uuid,pci.bus_id,driver_version,memory.used,memory.total,"
-                "utilization.gpu,persistence_mode,ecc.errors.uncorrected.volatile.total,"
-                "temperature.gpu,power.draw")
+# nvidia-smi -q carries everything the table and --query-gpu would (driver, CUDA, ECC,
+# remapped rows, throttling, processes), so it is the only nvidia-smi GPU query we run.
 TOOLS = {
     "nvidia_smi_q": ["nvidia-smi", "-q"],
-    "nvidia_smi_csv": ["nvidia-smi", "--query-gpu=" + QUERY_FIELDS, "--format=csv"],
-    "nvidia_smi_table": ["nvidia-smi"],
     "topo": ["nvidia-smi", "topo", "-m"],
     "ibstat": ["ibstat"],
-    "ibv_devinfo": ["ibv_devinfo"],
     "fi_info": ["fi_info", "-p", "efa"],
     "dmesg": ["dmesg", "--time-format", "iso"],
 }
@@ -77,6 +73,13 @@ def kernel_log(timeout):
         result["stdout"] = "".join(
             line for line in result["stdout"].splitlines(True) if "NVRM" in line)
     return result
+
+
+def ibv_devinfo(timeout):
+    """Only where ibstat is missing: both describe the same ports."""
+    if which("ibstat") is not None:
+        return {"missing": True}
+    return run(["ibv_devinfo"], timeout)
 
 
 def read(path, default=None):
@@ -257,6 +260,7 @@ def system_facts(options):
         "mem_total_bytes": mem_total(),
         "python": platform.python_version(),
         "user": os.environ.get("USER") or str(os.getuid()),
+        "slurm_node": os.environ.get("SLURMD_NODENAME"),
         "ulimits": {"memlock": limit(resource.RLIMIT_MEMLOCK),
                     "nofile": limit(resource.RLIMIT_NOFILE)},
         "shm": space("/dev/shm"),
@@ -286,6 +290,7 @@ def gather(options):
     for name, argv in TOOLS.items():
         jobs["tool:" + name] = (lambda a=argv: run(a, timeout))
     jobs["tool:dmesg"] = lambda: kernel_log(timeout)
+    jobs["tool:ibv_devinfo"] = lambda: ibv_devinfo(timeout)
     results = {}
 
     def worker(name, job):
