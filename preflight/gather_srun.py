@@ -25,8 +25,10 @@ def srun_argv(names: Sequence[str], options: ProbeOptions, remote_python: str,
             remote_python, "-c", PROBE_SOURCE.decode(), options.argument()]
 
 
-def gather_via_srun(names: Sequence[str], options: ProbeOptions, *,
-                    remote_python: str = "python3", timeout: float = 120.0) -> dict[str, NodeOutcome]:
+def gather_via_srun(
+    names: Sequence[str], options: ProbeOptions, *, remote_python: str = "python3",
+    timeout: float = 120.0,
+) -> dict[str, NodeOutcome]:
     argv = srun_argv(names, options, remote_python, timeout)
     started = time.monotonic()
     try:

@@ -18,9 +18,9 @@ from preflight import verdict
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.gather import NodeOutcome
+from preflight.junit import regroup
 from preflight.results import Result, Status
 from preflight.runctx import RunContext
-from preflight.junit import regroup
 from preflight.setup import RECORD, build_context, finish_run, gather_now
 
 pytest_plugins = [

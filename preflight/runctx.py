@@ -18,6 +18,7 @@ from typing import Any
 
 from preflight.config import Expectations
 from preflight.connections import Connections
+from preflight.console import make_console
 from preflight.gather import NodeOutcome, read_facts
 from preflight.inventory import Node
 from preflight.results import Result, write_json
@@ -84,7 +85,8 @@ class RunContext:
                 return data
             if self.offline:
                 raise LookupError(f"'{name}' was not measured in the recorded run {self.run_dir}")
-            data = compute()
+            with measuring(name, len(self.nodes)):
+                data = compute()
             write_json(path, data)
             return data
 
@@ -93,6 +95,17 @@ class RunContext:
         if not folder.is_dir():
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+@contextmanager
+def measuring(name: str, nodes: int) -> Iterator[None]:
+    """A live status line on a terminal while an active probe runs; nothing otherwise."""
+    console = make_console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(f"measure: {name} across {nodes} nodes"):
+        yield
 
 
 def _safe(name: str) -> str:

@@ -166,10 +166,13 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
         ctx.set_outcomes(outcomes)
         return outcomes
     console = make_console(stderr=True)
+    pending = set(ctx.names)
     with progress(console, "gather", len(ctx.nodes)) as bar:
         def tick(name: str, outcome: object) -> None:
+            pending.discard(name)
             if bar is not None:
-                bar.update(bar.task_ids[0], advance=1, note=name)
+                slowest = f"waiting for {min(pending)}" if pending else ""
+                bar.update(bar.task_ids[0], advance=1, note=slowest)
 
         outcomes = gather(ctx.names, ctx.connections, options,
                           remote_python=ctx.remote_python, fanout=ctx.fanout,
