@@ -48,6 +48,7 @@ class Endpoint:
     user: str
     identity_files: tuple[str, ...]
     proxy_jump: str | None
+    known_hosts: Path  # --known-hosts, else the config's UserKnownHostsFile, else ~/.ssh/...
 
     @property
     def key_name(self) -> str:
@@ -63,12 +64,16 @@ def resolve_endpoint(host: str, settings: SshSettings) -> Endpoint:
     entry = config.lookup(host)
     user = settings.user or entry.get("user") or _login_name()
     jump = entry.get("proxyjump")
+    configured = str(entry.get("userknownhostsfile", "")).split()
+    known = settings.known_hosts or (
+        Path(os.path.expanduser(configured[0])) if configured else settings.known_hosts_path())
     return Endpoint(
         hostname=entry.get("hostname", host),
         port=int(entry.get("port", 22)),
         user=user,
         identity_files=tuple(os.path.expanduser(p) for p in entry.get("identityfile", [])),
         proxy_jump=None if jump in (None, "none") else jump,
+        known_hosts=known,
     )
 
 
@@ -121,8 +126,7 @@ class SshTransport:
         client = paramiko.SSHClient()
         self._load_known_hosts(client)
         client.set_missing_host_key_policy(
-            _KnownHostsPolicy(self.host, self.settings.known_hosts_path(),
-                              self.settings.accept_new_host_keys)
+            _KnownHostsPolicy(self.host, ep.known_hosts, self.settings.accept_new_host_keys)
         )
         sock = self._open_socket(depth)
         timeout = self.settings.connect_timeout
@@ -145,7 +149,7 @@ class SshTransport:
         for system in (Path("/etc/ssh/ssh_known_hosts"),):
             if system.is_file():
                 client.load_system_host_keys(str(system))
-        path = self.settings.known_hosts_path()
+        path = self.endpoint.known_hosts
         if path.is_file():
             client.load_host_keys(str(path))
 
