@@ -66,3 +66,35 @@ def test_unknown_command(tmp_path: Path) -> None:
     proc = preflight("frobnicate", cwd=tmp_path)
     assert proc.returncode == 2
     one_line_error(proc)
+
+
+def test_inventory_inside_a_slurm_allocation(tmp_path: Path) -> None:
+    import json
+    import os
+
+    env = {**os.environ, "SLURM_JOB_NODELIST": "gpu-[07-08],cpu1",
+           "SLURM_TASKS_PER_NODE": "8(x2),1"}
+    proc = subprocess.run([sys.executable, "-m", "preflight", "inventory", "--slurm", "--json"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hosts"] == [
+        {"name": "gpu-07", "slots": 8}, {"name": "gpu-08", "slots": 8},
+        {"name": "cpu1", "slots": 1}]
+
+
+def test_inventory_outside_slurm_is_a_usage_error(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}
+    proc = subprocess.run([sys.executable, "-m", "preflight", "inventory", "--slurm"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 2
+    one_line_error(proc)
+
+
+def test_parse_prints_json_or_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "junk.txt"
+    garbage.write_text("hello\nworld\n")
+    proc = preflight("parse", "ibstat", str(garbage), cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "not ibstat output" in one_line_error(proc)
