@@ -81,6 +81,12 @@ class Expectations:
     allreduce_busbw_gbps: float | None = None  # single-node nccl-tests all_reduce floor
     internode_busbw_gbps: float | None = None
     collective_median_fraction: float = 0.7
+    # nccl-tests (opt-in: --nccl-tests, or nccl_tests = true here)
+    nccl_tests: bool = False
+    nccl_tests_home: str | None = None
+    nccl_tests_collectives: list[str] = field(default_factory=lambda: ["all_reduce"])
+    nccl_tests_max_bytes: str = "8G"
+    nccl_tests_timeout_s: float = 300.0
     # Deadlines
     connect_timeout_s: float = 10.0
     command_timeout_s: float = 60.0
