@@ -81,6 +81,7 @@ class Expectations:
     allreduce_busbw_gbps: float | None = None  # single-node nccl-tests all_reduce floor
     internode_busbw_gbps: float | None = None
     collective_median_fraction: float = 0.7
+    torch_busbw_gbps: float | None = None  # floor for the torch all_reduce sweep
     # nccl-tests (opt-in: --nccl-tests, or nccl_tests = true here)
     nccl_tests: bool = False
     nccl_tests_home: str | None = None

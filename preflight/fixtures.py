@@ -21,7 +21,8 @@ def _probe(run_context: RunContext, name: str,
 def ports_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.ports import measure_ports
 
-    return _probe(run_context, "ports", measure_ports)
+    with run_context.exclusive("master_port"):  # the torch rendezvous binds it too
+        return _probe(run_context, "ports", measure_ports)
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,15 @@ class RunContext:
             write_json(path, data)
             return data
 
+    @contextmanager
+    def exclusive(self, resource: str) -> Iterator[None]:
+        """Hold a run-wide lock: probes that bind the same port never overlap, even under
+        xdist, where they may be measured by different workers at once."""
+        folder = self.run_dir / MEASUREMENTS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        with _locked(folder / f".exclusive-{_safe(resource)}.lock"):
+            yield
+
     def measurements(self) -> dict[str, Any]:
         folder = self.run_dir / MEASUREMENTS_DIR
         if not folder.is_dir():

@@ -1,1 +1,102 @@
 """Fixtures and options for the collective probes (torch.distributed, launchers)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+import pytest
+
+from preflight.collective.settings import (
+    LAUNCHERS,
+    LaunchSettings,
+    TorchSettings,
+    parse_sizes,
+)
+from preflight.runctx import RunContext
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("preflight")
+    add = group.addoption
+    add("--launcher", choices=LAUNCHERS, default="ssh",
+        help="how multi-node probes start: ssh (default), srun (inside a Slurm allocation, "
+             "one task per node) or mpirun (Open MPI, hostfile from the inventory)")
+    add("--mpirun-args", default="", metavar="ARGS",
+        help="extra mpirun flags, e.g. '--mca oob_tcp_if_include 10.0.0.0/16' (--ssh-config "
+             "and --known-hosts are passed to its ssh already)")
+    add("--srun-args", default="", metavar="ARGS", help="extra srun flags, e.g. '--overlap'")
+    add("--master-port", type=int, default=None, metavar="PORT",
+        help="MASTER_PORT for the torch.distributed probe (default: expect.master_port)")
+    add("--torch-sizes", type=_sizes, default=None, metavar="SIZES",
+        help="all_reduce sweep: LOW-HIGH every 4x or a list (default 1K-4M)")
+    add("--torch-iters", type=int, default=5, metavar="N", help="timed all_reduces per size")
+    add("--torch-timeout", type=_positive, default=30.0, metavar="SECONDS",
+        help="deadline of each torch.distributed step (rendezvous, barrier, each size)")
+    add("--torch-busbw-floor", type=_positive, default=None, metavar="GBPS",
+        help="fail when the largest size's all_reduce busbw is below this (GB/s)")
+
+
+def launch_settings(config: pytest.Config) -> LaunchSettings:
+    """The chosen launcher; other probes that launch across nodes (nccl-tests) share it."""
+    opt = config.option
+    return LaunchSettings(kind=opt.launcher, mpirun_args=tuple(shlex.split(opt.mpirun_args)),
+                          srun_args=tuple(shlex.split(opt.srun_args)),
+                          ssh_config=opt.ssh_config, known_hosts=opt.known_hosts)
+
+
+@pytest.fixture(scope="session")
+def torch_settings(request: pytest.FixtureRequest, run_context: RunContext) -> TorchSettings:
+    opt = request.config.option
+    defaults = TorchSettings()
+    return TorchSettings(
+        launch=launch_settings(request.config),
+        master_port=opt.master_port or run_context.expect.master_port,
+        sizes=opt.torch_sizes or defaults.sizes, iters=max(1, opt.torch_iters),
+        step_timeout_s=opt.torch_timeout,
+        busbw_floor_gbps=opt.torch_busbw_floor or run_context.expect.torch_busbw_gbps)
+
+
+def _once(run_context: RunContext, name: str, compute: Any) -> dict[str, Any]:
+    if run_context.interrupted:
+        pytest.skip("run interrupted")
+    result: dict[str, Any] = run_context.measure(name, lambda: compute(run_context))
+    return result
+
+
+@pytest.fixture(scope="session")
+def torch_allreduce(run_context: RunContext, torch_settings: TorchSettings) -> dict[str, Any]:
+    from preflight.collective.torch_probe import measure_torch_allreduce
+
+    with run_context.exclusive("master_port"):  # the ports probe listens on it too
+        return _once(run_context, "torch_allreduce",
+                     lambda ctx: measure_torch_allreduce(ctx, torch_settings))
+
+
+@pytest.fixture(scope="session")
+def launcher_ready(run_context: RunContext, torch_settings: TorchSettings) -> dict[str, Any]:
+    launch = torch_settings.launch
+    if launch.kind == "ssh":
+        pytest.skip("launcher ssh: SSH reachability is what the ssh checks test")
+    from preflight.collective.readiness import launcher_readiness
+
+    return _once(run_context, f"launcher_{launch.kind}",
+                 lambda ctx: launcher_readiness(ctx, launch))

@@ -1,0 +1,228 @@
+"""torch.distributed across the simulated hosts (gloo on the CPU), and the launchers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.helpers import Run, explain, run_preflight
+from tests.sim.cluster import SimCluster
+
+pytestmark = pytest.mark.cluster
+
+FAST = ("--torch-timeout", "8")
+SIZES = ["1 KiB", "4 KiB", "16 KiB", "64 KiB", "256 KiB", "1 MiB", "4 MiB"]
+PROBE_MARK = "preflight-torch-probe"
+
+# Like Slurm: one task per node of --nodelist, SLURMD_NODENAME set (a real srun needs slurmd).
+STANDIN_SRUN = r'''#!/usr/bin/env python3
+import shlex, subprocess, sys, threading
+args = sys.argv[1:]
+nodes, command = [], []
+for i, arg in enumerate(args):
+    if arg.startswith("--nodelist="):
+        nodes = arg.split("=", 1)[1].split(",")
+    elif not arg.startswith("-"):
+        command = args[i:]
+        break
+outputs = {}
+def task(index, node):
+    remote = "env SLURMD_NODENAME=" + shlex.quote(node) + " " + shlex.join(command)
+    proc = subprocess.run(["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", node, remote],
+                          capture_output=True, text=True, timeout=300)
+    outputs[index] = proc.stdout
+threads = [threading.Thread(target=task, args=item) for item in enumerate(nodes)]
+for t in threads: t.start()
+for t in threads: t.join()
+for index in sorted(outputs):
+    sys.stdout.write(outputs[index])
+'''
+
+
+def measurement(run: Run, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
+    return data
+
+
+def leftovers(cluster: SimCluster, wait_s: float = 10.0) -> dict[str, list[tuple[int, str]]]:
+    """What still runs on the hosts, once ssh sessions had a moment to close."""
+    end = time.monotonic() + wait_s
+    while True:
+        left = {name: cluster.processes(name) for name in cluster.names}
+        left = {name: procs for name, procs in left.items() if procs}
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.2)
+
+
+def assert_healthy_probe(run: Run, cluster: SimCluster, launcher: str) -> None:
+    assert run.rc == 0 and run.bad() == [], explain(run)
+    for name in cluster.names:
+        assert run.of("torch_rendezvous", name)[0]["status"] == "pass", explain(run)
+        assert run.of("torch_allreduce", name)[0]["measured"] == "correct"
+    busbw = run.of("torch_allreduce_busbw")[0]
+    assert busbw["status"] == "pass" and busbw["unit"] == "GB/s"
+    assert list(busbw["measured"]) == SIZES
+    assert all(value > 0 for value in busbw["measured"].values()), busbw
+    probe = measurement(run, "torch_allreduce")
+    assert probe["launcher"] == launcher and probe["ok"] and probe["culprits"] == []
+    plan = probe["plan"]
+    assert (plan["backend"], plan["world_size"], plan["master"]) == ("gloo", cluster.n, "node-1")
+    assert plan["master_addr"] == cluster.address("node-1")
+    assert {n["ifname"] for n in plan["nodes"].values()} == {"eth0"}
+    assert leftovers(cluster) == {}
+
+
+@pytest.fixture(scope="module")
+def healthy(sim_cluster_module: Any) -> SimCluster:
+    cluster: SimCluster = sim_cluster_module(4)
+    return cluster
+
+
+def test_healthy_allreduce_over_ssh(healthy: SimCluster, tmp_path: Path) -> None:
+    run = run_preflight(*healthy.preflight_args(), "-k", "torch or launcher",
+                        out=tmp_path / "run")
+    assert_healthy_probe(run, healthy, "ssh")
+    ready = run.of("launcher_ready")
+    assert {r["status"] for r in ready} == {"skip"} and len(ready) == healthy.n
+
+
+def test_mpirun_launches_probe_and_every_node_is_ready(healthy: SimCluster,
+                                                        tmp_path: Path) -> None:
+    # Nothing but --launcher: preflight hands its --ssh-config/--known-hosts to mpirun's ssh
+    # and, as root, allows Open MPI to run as root (SimCluster.mpirun_argv does the same).
+    run = run_preflight(*healthy.preflight_args(), "--launcher", "mpirun",
+                        "-k", "torch or launcher", out=tmp_path / "run")
+    assert_healthy_probe(run, healthy, "mpirun")
+    assert {r["node"] for r in run.of("launcher_ready") if r["status"] == "pass"} == set(
+        healthy.names), explain(run)
+    hostfile = (tmp_path / "run" / "launch" / "hostfile").read_text().splitlines()
+    assert hostfile == [f"{name} slots=8" for name in healthy.names]  # slots as inventoried
+
+
+def test_srun_launches_probe_one_task_per_node(healthy: SimCluster, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    srun = bin_dir / "srun"
+    srun.write_text(STANDIN_SRUN.replace("SSH_CONFIG", repr(str(healthy.ssh_config))))
+    srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
+    run = run_preflight(*healthy.preflight_args(), "--launcher", "srun",
+                        "-k", "torch or launcher", out=tmp_path / "run",
+                        env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert_healthy_probe(run, healthy, "srun")
+    assert {r["node"] for r in run.of("launcher_ready") if r["status"] == "pass"} == set(
+        healthy.names), explain(run)
+
+
+def test_master_port_dropped_names_every_rank_that_cannot_reach_it(
+        sim_cluster: Any, tmp_path: Path) -> None:
+    cluster: SimCluster = sim_cluster(3)
+    cluster.iptables("node-1", 29500, "DROP")
+    run = run_preflight(*cluster.preflight_args(), *FAST, out=tmp_path / "run")
+    assert run.rc == 1
+    assert run.bad_summary() == {
+        ("torch_rendezvous", "node-1", "fail"), ("torch_rendezvous", "node-2", "fail"),
+        ("torch_rendezvous", "node-3", "fail"),
+        ("tcp_ports", "node-2->node-1", "fail"), ("tcp_ports", "node-3->node-1", "fail"),
+    }, explain(run)
+    master = f"{cluster.address('node-1')}:29500"
+    for rank, name in enumerate(cluster.names):
+        message = run.of("torch_rendezvous", name)[0]["message"]
+        assert message.startswith(f"{name}: rank {rank} never reached the rendezvous store")
+        assert f"from {name}, MASTER_ADDR {master} is filtered" in message, message
+        assert "interface eth0 (GLOO_SOCKET_IFNAME, from the cluster address)" in message
+    assert "no rank of any node reached the store on node-1" in run.of(
+        "torch_rendezvous", "node-1")[0]["message"]
+    assert "firewall drops TCP 29500 to node-1" in run.of("torch_rendezvous", "node-2")[0]["hint"]
+    assert {r["status"] for r in run.of("torch_allreduce")} == {"skip"}
+    probe = measurement(run, "torch_allreduce")
+    assert probe["culprits"] == [0, 1, 2]
+    assert {r["stopped_at"] for r in probe["ranks"].values()} == {"store"}
+    assert probe["duration_s"] < probe["deadline_s"]  # ended by its step deadlines, no hang
+    assert leftovers(cluster) == {}
+
+
+def _kill_mid_sweep(cluster: SimCluster, name: str, stop: threading.Event) -> list[int]:
+    """SIGKILL the host's probe rank once gloo's pair connections are up, plus a moment:
+    rendezvous, barrier and the correctness check take milliseconds; the sweep, seconds."""
+    killed: list[int] = []
+    while not stop.is_set():
+        for pid, cmdline in cluster.processes(name):
+            program = Path(cmdline.split(" ", 1)[0]).name
+            if program.startswith("python") and PROBE_MARK in cmdline and _paired(pid):
+                time.sleep(2.0)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return killed
+        time.sleep(0.1)
+    return killed
+
+
+def _paired(pid: int) -> bool:
+    """An established TCP connection to a port other than ssh and MASTER_PORT (gloo pairs)."""
+    try:
+        rows = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    known = {22, 29500}
+    for row in rows:
+        local, remote, state = row.split()[1:4]
+        ports = {int(local.split(":")[1], 16), int(remote.split(":")[1], 16)}
+        if state == "01" and not ports & known:
+            return True
+    return False
+
+
+def test_rank_killed_mid_sweep_names_its_host(sim_cluster: Any, tmp_path: Path) -> None:
+    cluster: SimCluster = sim_cluster(3)
+    stop = threading.Event()
+    killed: list[int] = []
+    killer = threading.Thread(target=lambda: killed.extend(_kill_mid_sweep(cluster, "node-3",
+                                                                           stop)))
+    killer.start()
+    try:
+        run = run_preflight(*cluster.preflight_args(), "-k", "torch", "--torch-sizes", "1K-1M",
+                            "--torch-iters", "2000", "--torch-timeout", "60",
+                            out=tmp_path / "run")
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "the probe never reached the sweep on node-3"
+    assert run.bad_summary() == {("torch_allreduce", "node-3", "fail")}, explain(run)
+    message = run.of("torch_allreduce", "node-3")[0]["message"]
+    assert message.startswith("node-3: rank 2 failed during the all_reduce size sweep"), message
+    assert message.endswith("the process was killed by a signal, without an error"), message
+    assert {r["status"] for r in run.of("torch_rendezvous")} == {"pass"}
+    others = [run.of("torch_allreduce", n)[0] for n in ("node-1", "node-2")]
+    assert {r["status"] for r in others} == {"skip"}
+    assert all("node-3 failed at sweep" in r["message"] for r in others), explain(run)
+    assert measurement(run, "torch_allreduce")["culprits"] == [2]
+    assert leftovers(cluster) == {}
+
+
+def test_mpirun_readiness_names_the_node_it_cannot_start_on(
+        sim_cluster: Any, tmp_path: Path) -> None:
+    cluster: SimCluster = sim_cluster(3)
+    orted = cluster.host("node-3").bin_dir / "orted"  # first on PATH for ssh sessions there
+    orted.write_text("#!/bin/sh\necho 'orted: error while loading shared libraries: "
+                     "libopen-rte.so.40: cannot open shared object file' >&2\nexit 127\n")
+    orted.chmod(0o755)
+    run = run_preflight(*cluster.preflight_args(), "--launcher", "mpirun",
+                        "-k", "launcher_ready", out=tmp_path / "run")
+    assert run.bad_summary() == {("launcher_ready", "node-3", "fail")}, explain(run)
+    message = run.of("launcher_ready", "node-3")[0]["message"]
+    assert message.startswith("node-3: did not answer `mpirun -N 1 --hostfile H hostname`")
+    assert "libopen-rte.so.40" in message
+    for name in ("node-1", "node-2"):
+        result = run.of("launcher_ready", name)[0]
+        assert result["status"] == "pass"
+        assert result["measured"] == "answered alone (the full launch failed on node-3)"
+    assert leftovers(cluster) == {}

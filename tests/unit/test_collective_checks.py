@@ -1,0 +1,177 @@
+"""The collectives checks judged on probe results built from recorded rank lines."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from preflight.checks import check_collectives as checks
+from preflight.collective.plan import NodePlan, Plan
+from preflight.collective.progress import NodeRun
+from preflight.collective.settings import TorchSettings
+from preflight.collective.torch_probe import assemble
+from tests.faults.recorded import judge
+
+SETTINGS = TorchSettings(sizes=(1024, 4096))
+NODES = ["a", "b", "c"]
+STEPS = ("import", "store", "init", "barrier")
+
+
+def plan(backend: str = "gloo") -> Plan:
+    nodes = [NodePlan(n, i, i, 1, {}, "eth0", "from the cluster address")
+             for i, n in enumerate(NODES)]
+    return Plan(backend, "test", "a", "10.0.0.1", 29500, nodes, {"z": "no torch"})
+
+
+def lines(rank: int, node: str, upto: str = "done", wrong: int = 0) -> list[dict[str, Any]]:
+    out = [{"rank": rank, "node": node, "step": s, "ok": True} for s in STEPS]
+    out.append({"rank": rank, "node": node, "step": "correctness", "ok": True,
+                "sum": 3.0 - wrong, "expected": 3.0, "wrong": wrong * 1024})
+    out += [{"rank": rank, "node": node, "step": "sweep", "ok": True, "size_bytes": size,
+             "time_us": 50.0} for size in SETTINGS.sizes]
+    out.append({"rank": rank, "node": node, "step": "done", "ok": True})
+    cut = next((i for i, r in enumerate(out) if r["step"] == upto), len(out) - 1)
+    return out[:cut] if upto != "done" else out
+
+
+def fail_line(rank: int, node: str, step: str, error: str) -> dict[str, Any]:
+    return {"rank": rank, "node": node, "step": step, "ok": False, "error": error,
+            "timed_out": False}
+
+
+def probe(runs: dict[str, NodeRun], the_plan: Plan | None = None) -> dict[str, Any]:
+    return assemble(the_plan or plan(), runs, SETTINGS)
+
+
+def node(name: str) -> Any:
+    return SimpleNamespace(name=name)
+
+
+def healthy() -> dict[str, NodeRun]:
+    return {n: NodeRun(lines(i, n), rc=0) for i, n in enumerate(NODES)}
+
+
+def test_healthy_probe_passes_and_reports_busbw_per_size() -> None:
+    result = probe(healthy())
+    for name in NODES:
+        assert judge(checks.check_torch_rendezvous, node=node(name),
+                     torch_allreduce=result)[0] == "pass"
+        assert judge(checks.check_torch_allreduce, node=node(name),
+                     torch_allreduce=result)[0] == "pass"
+    assert judge(checks.check_torch_allreduce_busbw, torch_allreduce=result,
+                 torch_settings=SETTINGS)[0] == "pass"
+    assert [r["size_bytes"] for r in result["sweep"]] == [1024, 4096]
+
+
+def test_busbw_below_the_floor_names_the_nodes() -> None:
+    floor = TorchSettings(sizes=SETTINGS.sizes, busbw_floor_gbps=50.0)
+    status, message, hint = judge(checks.check_torch_allreduce_busbw,
+                                  torch_allreduce=probe(healthy()), torch_settings=floor)
+    busbw = 4096 / 50e-6 / 1e9 * 2 * 2 / 3
+    assert status == "fail"
+    assert message == (f"all_reduce across 3 ranks on a, b, c: busbw {busbw:.3g} GB/s at "
+                       "4 KiB, expected >= 50 GB/s")
+    assert hint is not None and "iperf3" in hint
+
+
+def test_ranks_that_never_reach_the_store_are_named_with_reachability() -> None:
+    runs = healthy()
+    runs["c"] = NodeRun([*lines(2, "c", "store"),
+                         fail_line(2, "c", "store", "DistNetworkError: timed out.")], rc=1)
+    runs["a"] = NodeRun([*lines(0, "a", "init"), fail_line(0, "a", "init", "waiting")], rc=1)
+    runs["b"] = NodeRun([*lines(1, "b", "init"), fail_line(1, "b", "init", "waiting")], rc=1)
+    result = probe(runs)
+    result["master_reachable"] = {"address": "10.0.0.1", "port": 29500,
+                                  "listener": "listening",
+                                  "from": {"c": ["filtered", "no answer in 3s"]}}
+    status, message, hint = judge(checks.check_torch_rendezvous, node=node("c"),
+                                  torch_allreduce=result)
+    assert status == "fail"
+    assert message == (
+        "c: rank 2 never reached the rendezvous store: DistNetworkError: timed out; "
+        "MASTER_ADDR 10.0.0.1:29500 is on a; from c, MASTER_ADDR 10.0.0.1:29500 is filtered "
+        "(no answer in 3s); interface eth0 (GLOO_SOCKET_IFNAME, from the cluster address)")
+    assert hint is not None and hint.startswith("a firewall drops TCP 29500 to a")
+    for waiting in ("a", "b"):  # waited at init for rank 2: not blamed
+        assert judge(checks.check_torch_rendezvous, node=node(waiting),
+                     torch_allreduce=result)[0] == "pass"
+        status, message, _ = judge(checks.check_torch_allreduce, node=node(waiting),
+                                   torch_allreduce=result)
+        assert status == "skip" and "c failed at store" in message
+    assert judge(checks.check_torch_allreduce_busbw, torch_allreduce=result,
+                 torch_settings=SETTINGS)[0] == "skip"
+
+
+def test_port_held_by_another_process_on_the_master_is_said() -> None:
+    runs = healthy()
+    runs["b"] = NodeRun([*lines(1, "b", "store"), fail_line(1, "b", "store", "refused")])
+    result = probe(runs)
+    result["master_reachable"] = {"address": "10.0.0.1", "port": 29500, "listener": "in-use",
+                                  "from": {"b": ["open", "10.0.0.1"]}}
+    message = judge(checks.check_torch_rendezvous, node=node("b"), torch_allreduce=result)[1]
+    assert "TCP 29500 on a is held by another process" in message
+
+
+def test_wrong_sum_fails_the_node_whose_rank_got_it() -> None:
+    runs = healthy()
+    runs["b"] = NodeRun(lines(1, "b", wrong=1), rc=0)
+    result = probe(runs)
+    status, message, _ = judge(checks.check_torch_allreduce, node=node("b"),
+                               torch_allreduce=result)
+    assert (status, message) == ("fail", "b: rank 1: all_reduce sum 2, expected 3 "
+                                         "(1024 of 1024 elements wrong)")
+    assert judge(checks.check_torch_allreduce, node=node("a"),
+                 torch_allreduce=result)[0] == "pass"
+
+
+def test_a_killed_rank_is_named_not_the_peers_that_noticed() -> None:
+    runs = healthy()
+    runs["c"] = NodeRun(lines(2, "c")[:-2], rc=-1)
+    for rank, name in ((0, "a"), (1, "b")):
+        runs[name] = NodeRun([*lines(rank, name)[:-2],
+                              fail_line(rank, name, "sweep", "Connection closed by peer")])
+    result = probe(runs)
+    status, message, hint = judge(checks.check_torch_allreduce, node=node("c"),
+                                  torch_allreduce=result)
+    assert status == "fail"
+    assert message == ("c: rank 2 failed during the all_reduce size sweep: the process was "
+                       "killed by a signal, without an error")
+    assert hint is not None and "OOM" in hint
+    assert [judge(checks.check_torch_allreduce, node=node(n), torch_allreduce=result)[0]
+            for n in ("a", "b")] == ["skip", "skip"]
+
+
+def test_missing_torch_and_skipped_probe_skip_with_a_reason() -> None:
+    result = probe(healthy())
+    status, message, _ = judge(checks.check_torch_rendezvous, node=node("z"),
+                               torch_allreduce=result)
+    assert status == "skip" and "torch is not installed" in message
+    status, message, _ = judge(checks.check_torch_rendezvous, node=node("a"),
+                               torch_allreduce={"skipped": "torch is not installed on any node"})
+    assert (status, message) == ("skip", "torch.distributed probe not run: torch is not "
+                                         "installed on any node")
+
+
+def test_nccl_interface_picked_is_reported() -> None:
+    runs = healthy()
+    runs["b"] = NodeRun([*lines(1, "b", "init"), fail_line(1, "b", "init", "NCCL error")],
+                        stderr="b:1:1 [0] NCCL INFO Bootstrap : Using ens5:10.0.9.2<0>\n")
+    message = judge(checks.check_torch_rendezvous, node=node("b"),
+                    torch_allreduce=probe(runs, plan("nccl")))[1]
+    assert message.endswith("interface eth0 (NCCL_SOCKET_IFNAME, from the cluster address); "
+                            "NCCL picked bootstrap ens5")
+
+
+def test_launcher_readiness_verdicts() -> None:
+    ready = {"launcher": "mpirun", "nodes": {
+        "a": {"answered": True},
+        "b": {"answered": True, "alone": True, "blocked_by": ["c"]},
+        "c": {"answered": False, "alone": False, "detail": "orted: not found"},
+        "d": {"answered": False, "alone": True, "detail": ""},
+    }}
+    verdicts = {n: judge(checks.check_launcher_ready, node=node(n), launcher_ready=ready)
+                for n in "abcd"}
+    assert [verdicts[n][0] for n in "abcd"] == ["pass", "pass", "fail", "fail"]
+    assert verdicts["c"][1] == ("c: did not answer `mpirun -N 1 --hostfile H hostname`: "
+                                "orted: not found")
+    assert "answers a launch of its own" in verdicts["d"][1]
