@@ -87,6 +87,22 @@ def fmt_value(value: Any, unit: str | None = None) -> str:
     return f"{text} {unit}" if unit else text
 
 
+def fmt_measure(value: Any, unit: str | None = None) -> str:
+    """A result's measured/expected value; a flat mapping reads `29500: filtered`.
+
+    The unit follows a mapping of numbers (`1 MiB: 0.05, 4 MiB: 0.06 GB/s`), not of words.
+    """
+    if isinstance(value, dict) and value and all(_flat(v) for v in value.values()):
+        text = ", ".join(f"{k}: {fmt_value(v)}" for k, v in value.items())
+        numbers = all(isinstance(v, int | float) for v in value.values())
+        return f"{text} {unit}" if unit and numbers else text
+    return fmt_value(value, unit)
+
+
+def _flat(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 def fmt_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{fmt_number(seconds)} s"

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .formatting import fmt_value, host_key
+from .blame import blamed
+from .formatting import SEVERITY, fmt_value, host_key
 
 # Light enough that black text stays readable on every colour.
 STATUS_COLOURS: dict[str, str] = {
@@ -48,15 +49,19 @@ class Heatmap:
     nodes: list[str]
     rows: list[tuple[str, list[HeatCell]]]
     legend: list[tuple[str, str]]  # (label, colour)
+    marked: frozenset[str]  # the nodes its bad cells blame (and, for bandwidth, the suspects)
+    bad: int  # how many of its cells are warn or worse
 
 
 def heatmaps(matrices: Mapping[str, Any], hosts: Sequence[str]) -> list[Heatmap]:
     """Every well-formed matrix; `suspects` and anything without cells are not heatmaps."""
-    return [
-        _heatmap(name, matrix, hosts)
+    isolated = suspects(matrices)["nodes"]
+    maps = [
+        _heatmap(name, matrix, hosts, isolated)
         for name, matrix in matrices.items()
         if name != "suspects" and isinstance(matrix, Mapping) and _cells(matrix)
     ]
+    return sorted(maps, key=lambda m: not m.bad)  # the ones with bad pairs first
 
 
 def _cells(matrix: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -66,7 +71,9 @@ def _cells(matrix: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in cells if isinstance(c, Mapping) and "src" in c and "dst" in c]
 
 
-def _heatmap(name: str, matrix: Mapping[str, Any], hosts: Sequence[str]) -> Heatmap:
+def _heatmap(
+    name: str, matrix: Mapping[str, Any], hosts: Sequence[str], suspect_nodes: Sequence[str]
+) -> Heatmap:
     cells = {(str(c["src"]), str(c["dst"])): c for c in _cells(matrix)}
     nodes = [str(n) for n in matrix.get("nodes") or []]
     nodes += sorted({n for pair in cells for n in pair} - set(nodes), key=host_key(hosts))
@@ -78,7 +85,20 @@ def _heatmap(name: str, matrix: Mapping[str, Any], hosts: Sequence[str]) -> Heat
         for src in nodes
     ]
     legend = _bandwidth_legend(peak, unit) if kind == "bandwidth" else _value_legend(cells)
-    return Heatmap(name, str(matrix.get("title") or name), kind, unit, nodes, rows, legend)
+    # Isolation retested the bandwidth suspects: trust it where this matrix has bad pairs
+    # with them (it merges iperf3 and ib_write_bw), and cover only what it leaves.
+    bad = [pair for pair, cell in cells.items() if _bad(cell)]
+    known = {n for n in suspect_nodes if any(n in pair for pair in bad)}
+    if kind != "bandwidth":
+        known.clear()
+    marked = known | blamed(pair for pair in bad if not known & set(pair))
+    title = str(matrix.get("title") or name)
+    bad_cells = sum(1 for cell in cells.values() if _bad(cell))
+    return Heatmap(name, title, kind, unit, nodes, rows, legend, frozenset(marked), bad_cells)
+
+
+def _bad(cell: Mapping[str, Any]) -> bool:
+    return SEVERITY.get(str(cell.get("status")), -1) >= SEVERITY["warn"]
 
 
 def _peak(cells: Any) -> float:

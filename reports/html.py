@@ -21,6 +21,7 @@ from .view import (
     listed_rows,
     node_filter_options,
     node_matrix,
+    pair_suspects,
     result_rows,
 )
 
@@ -67,7 +68,7 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
         "counts": [(status, counts.get(status, 0)) for status in STATUS_ORDER],
         "statuses": [s.value for s in Status],
         "duration": fmt_duration(run.duration_s),
-        "command": shlex.join(run.command),
+        "command": shlex.join(display_command(run.command)),
         "thresholds": sorted(run.thresholds.items()),
         "families": families(run),
         "matrix": node_matrix(run, rows),
@@ -76,6 +77,7 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
         "unlisted_pairs": unlisted,
         "heatmaps": heatmaps(run.matrices, run.hosts),
         "suspects": suspects(run.matrices),
+        "pair_blame": pair_suspects(run, rows),
         "bad_nodes": run.bad_nodes(),
         "nodes": node_filter_options(run),
         "sections": node_sections(run, facts),
@@ -83,6 +85,13 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
         "nonce": _nonce(),
         "schema_version": SCHEMA_VERSION,
     }
+
+
+def display_command(argv: list[str]) -> list[str]:
+    """The command as the user typed it: `python -m preflight` records argv[0] as a path."""
+    if argv and Path(argv[0]).name in ("__main__.py", "preflight"):
+        return ["preflight", *argv[1:]]
+    return argv
 
 
 def _nonce() -> str:

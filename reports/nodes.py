@@ -1,7 +1,9 @@
 """Per-node sections of the report, built from facts.json.
 
-Only the facts named here are shown. Anything else a probe gathered (environment variables
-above all) stays out of the report, redacted or not.
+facts.json keeps the nodes' raw tool outputs; the GPU table, topology and IB ports are
+parsed from them here with the same parsers the checks use (preflight.facts). Only the
+facts named here are shown. Anything else a probe gathered (environment variables above
+all) stays out of the report, redacted or not.
 """
 
 from __future__ import annotations
@@ -11,18 +13,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from preflight.facts import NodeFacts
+from preflight.gather import NodeOutcome
 from preflight.results import RunRecord
+from preflight.verdict import Blocked, Unavailable
 
+from .blame import counted_against, pair_blame
 from .formatting import SEVERITY, fmt_value, host_key, worst
 
 GPU_COLUMNS: tuple[tuple[str, str], ...] = (
     ("index", "#"),
     ("name", "Model"),
+    ("bus_id", "Bus"),
     ("memory_used_mib", "Used MiB"),
     ("memory_total_mib", "Total MiB"),
+    ("utilization_pct", "Util %"),
+    ("temperature_c", "°C"),
+    ("power_w", "W"),
     ("ecc_uncorrected_volatile", "ECC uncorr."),
     ("persistence_mode", "Persistence"),
+    ("throttle_reasons", "Clock events"),
 )
+PARSED = ("gpus", "topo", "ib_ports")
 IB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ca", "CA"),
     ("port", "Port"),
@@ -67,6 +79,7 @@ class NodeSection:
     topo: TopoGrid | None
     ib_ports: Table | None
     interfaces: Table | None
+    notes: list[str]  # tool outputs that could not be read, e.g. a hung nvidia-smi
 
 
 def node_sections(run: RunRecord, facts: Mapping[str, Any] | None) -> list[NodeSection]:
@@ -74,27 +87,58 @@ def node_sections(run: RunRecord, facts: Mapping[str, Any] | None) -> list[NodeS
     if not isinstance(nodes, Mapping):
         return []
     names = sorted({*run.hosts, *map(str, nodes)}, key=host_key(run.hosts))
-    return [_section(i, name, nodes.get(name), run) for i, name in enumerate(names)]
+    blame = pair_blame(run.results)
+    statuses: dict[str, list[str]] = {name: [] for name in names}
+    for index, result in enumerate(run.results):
+        for node in counted_against(result, blame.get(index)):
+            statuses.setdefault(node, []).append(result.status.value)
+    return [_section(i, name, nodes.get(name), statuses[name]) for i, name in enumerate(names)]
 
 
-def _section(index: int, name: str, entry: Any, run: RunRecord) -> NodeSection:
+def _section(index: int, name: str, entry: Any, statuses: list[str]) -> NodeSection:
     entry = entry if isinstance(entry, Mapping) else {}
     facts = entry.get("facts") if isinstance(entry.get("facts"), Mapping) else {}
-    statuses = [r.status.value for r in run.results if name in r.nodes]
-    status = worst(statuses) or "none"
+    parsed, notes = _parsed(name, entry, facts)
     return NodeSection(
         anchor=f"node-{index}",
         name=name,
         ok=bool(entry.get("ok", False)),
-        status=status,
+        status=worst(statuses) or "none",
         problems=sum(SEVERITY[s] >= SEVERITY["warn"] for s in statuses),
         error=_error_text(entry.get("error")) if entry else "no facts gathered",
-        summary=_summary(facts),
-        gpus=_table(facts.get("gpus"), GPU_COLUMNS, extras=True),
-        topo=topo_grid(facts.get("topo")),
-        ib_ports=_table(facts.get("ib_ports"), IB_COLUMNS),
+        summary=_summary(facts, parsed["versions"]),
+        gpus=_table(parsed["gpus"], GPU_COLUMNS),
+        topo=topo_grid(parsed["topo"]),
+        ib_ports=_table(parsed["ib_ports"], IB_COLUMNS),
         interfaces=_table(facts.get("interfaces"), IF_COLUMNS),
+        notes=notes,
     )
+
+
+def _parsed(name: str, entry: Mapping[str, Any], facts: Mapping[str, Any]) -> tuple[
+        dict[str, Any], list[str]]:
+    """GPUs, topology, IB ports and versions, parsed from the raw tool outputs.
+
+    A key already present in facts (an already parsed record) is taken as it is.
+    """
+    parsed: dict[str, Any] = {key: facts.get(key) for key in PARSED}
+    versions = facts.get("versions")
+    parsed["versions"] = dict(versions) if isinstance(versions, Mapping) else {}
+    if not facts.get("tools"):
+        return parsed, []
+    try:
+        node = NodeFacts(NodeOutcome.from_dict(name, dict(entry)))
+    except (Blocked, KeyError, TypeError, ValueError):
+        return parsed, []
+    notes: list[str] = []
+    for key in PARSED:
+        if parsed[key] is None:
+            try:
+                parsed[key] = getattr(node, key)
+            except Unavailable as exc:
+                notes.append(str(exc))
+    parsed["versions"].update({k: v for k, v in node.versions.items() if v is not None})
+    return parsed, notes
 
 
 def _error_text(error: Any) -> str:
@@ -104,30 +148,21 @@ def _error_text(error: Any) -> str:
     return ": ".join(str(p) for p in (kind, detail) if p)
 
 
-def _summary(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _summary(facts: Mapping[str, Any], versions: Mapping[str, Any]) -> list[tuple[str, str]]:
     pairs = [(key, facts.get(key)) for key in ("hostname", "os", "kernel")]
-    versions = facts.get("versions")
-    if isinstance(versions, Mapping):
-        pairs += [(key, versions.get(key)) for key in VERSION_KEYS]
+    pairs += [(key, versions.get(key)) for key in VERSION_KEYS]
     return [(key, fmt_value(value)) for key, value in pairs if value not in (None, "")]
 
 
-def _table(items: Any, columns: Sequence[tuple[str, str]], *, extras: bool = False) -> Table | None:
+def _table(items: Any, columns: Sequence[tuple[str, str]]) -> Table | None:
+    """Rows of `items`; a column no row has a value for is left out."""
     if not isinstance(items, list) or not items:
         return None
     records = [item for item in items if isinstance(item, Mapping)]
-    keys = [key for key, _ in columns]
-    headers = [label for _, label in columns]
-    if extras:
-        known = set(keys)
-        more = sorted({k for r in records for k, v in r.items() if k not in known and _scalar(v)})
-        keys += more
-        headers += more
-    return Table(headers, [[fmt_value(r.get(k)) for k in keys] for r in records])
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
+    shown = [(key, label) for key, label in columns
+             if any(r.get(key) not in (None, "", []) for r in records)]
+    return Table([label for _, label in shown],
+                 [[fmt_value(r.get(key)) for key, _ in shown] for r in records])
 
 
 def topo_grid(topo: Any) -> TopoGrid | None:

@@ -6,7 +6,9 @@
   var shown = document.getElementById("shown");
 
   function concerns(el, node) {
-    return !node || el.dataset.node === node || el.dataset.peer === node;
+    if (!node) { return true; }
+    if (el.dataset.nodes !== undefined) { return el.dataset.nodes.split("\n").indexOf(node) >= 0; }
+    return el.dataset.node === node || el.dataset.peer === node;
   }
 
   function applyFilters() {

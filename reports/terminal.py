@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from preflight.results import Result, RunRecord, Status
 
+from .blame import counted_against, pair_blame
 from .formatting import SEVERITY, STATUS_ORDER, fmt_duration, host_key, subject
 
 STYLES: dict[str, str] = {
@@ -58,20 +59,30 @@ def _verdict_line(run: RunRecord) -> str:
 
 
 def summary_lines(run: RunRecord) -> list[Line]:
-    """Gating results worst first; a blocked node is one line however many checks it blocked."""
+    """Gating results worst first, one line per subject.
+
+    A blocked node is one line however many checks it blocked, and the bad pairs of one
+    check that blame the same node(s) (reports.blame) are one line about those nodes.
+    """
     gate = {s.value for s in run.gate_statuses()}
     order = host_key(run.hosts)
+    blame = pair_blame(run.results)
     ranked = sorted(
-        (r for r in run.results if r.status.value in gate),
-        key=lambda r: (-SEVERITY[r.status.value], order(r.subject), r.check),
+        (ir for ir in enumerate(run.results) if ir[1].status.value in gate),
+        key=lambda ir: (-SEVERITY[ir[1].status.value], order(ir[1].subject), ir[1].check),
     )
     lines: list[Line] = []
     blocked: dict[str, list[Result]] = {}
-    for result in ranked:
+    pairs: dict[tuple[str, str, tuple[str, ...]], list[Result]] = {}
+    for index, result in ranked:
+        blamed = counted_against(result, blame.get(index))
         if result.status is Status.BLOCKED:
-            blocked.setdefault(subject(result), []).append(result)
+            blocked.setdefault(blamed[0] if blamed else subject(result), []).append(result)
+        elif result.pair:
+            pairs.setdefault((result.check, result.status.value, blamed), []).append(result)
         else:
             lines.append(_line(result))
+    lines += [_pairs_line(key[2], group) for key, group in pairs.items()]
     lines += [_blocked_line(name, group) for name, group in blocked.items()]
     return sorted(lines, key=lambda line: -SEVERITY[line.status])
 
@@ -81,6 +92,15 @@ def _line(result: Result) -> Line:
     return Line(
         result.status.value, subject(result), result.check + tag, result.message, result.hint or ""
     )
+
+
+def _pairs_line(blamed: tuple[str, ...], group: list[Result]) -> Line:
+    first = group[0]
+    if len(group) == 1:
+        return _line(first)
+    line = _line(first)
+    who = ", ".join(blamed or first.nodes)
+    return Line(line.status, who, f"{line.label} ({len(group)} pairs)", line.message, line.hint)
 
 
 def _blocked_line(name: str, group: list[Result]) -> Line:

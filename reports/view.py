@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from preflight.results import Result, RunRecord, Status
 
-from .formatting import SEVERITY, all_nodes, family_key, fmt_duration, fmt_value, host_key, subject
+from .blame import counted_against, pair_blame
+from .formatting import (
+    SEVERITY,
+    all_nodes,
+    family_key,
+    fmt_duration,
+    fmt_measure,
+    host_key,
+    subject,
+)
 
 CLUSTER_ROW = "(cluster)"
 TITLE_LINES = 8  # messages in a matrix cell's hover text
@@ -37,6 +46,11 @@ class ResultRow:
     duration: str
     seconds: float
     severity: int
+    blame: tuple[str, ...]  # the nodes this result counts against (a bad pair: the blamed end)
+
+    @property
+    def involved(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.node, self.peer) if n)
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,9 @@ class Failure:
     expected: str
     hint: str
     anchor: str
+    nodes: tuple[str, ...]  # every node the entry concerns, for the node filter
     count: int = 1
+    pairs: tuple[str, ...] = ()  # the pairs of a folded pair failure
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,7 @@ class MatrixCell:
     status: str  # worst status, or "none" when the node has no result in the family
     title: str
     anchor: str
+    peer_bad: int = 0  # bad pairs with this node that are blamed on their other end
 
 
 @dataclass(frozen=True)
@@ -78,10 +95,11 @@ def result_rows(run: RunRecord) -> list[ResultRow]:
         enumerate(run.results),
         key=lambda ir: (-SEVERITY[ir[1].status.value], order(ir[1].subject), ir[1].id),
     )
-    return [_row(index, result) for index, result in ranked]
+    blame = pair_blame(run.results)
+    return [_row(index, result, blame.get(index)) for index, result in ranked]
 
 
-def _row(index: int, result: Result) -> ResultRow:
+def _row(index: int, result: Result, blame: tuple[str, ...] | None) -> ResultRow:
     return ResultRow(
         anchor=f"r{index}",
         status=result.status.value,
@@ -90,13 +108,14 @@ def _row(index: int, result: Result) -> ResultRow:
         family=result.family,
         check=result.check,
         subject=subject(result),
-        measured=fmt_value(result.measured, result.unit),
-        expected=fmt_value(result.expected, result.unit),
+        measured=fmt_measure(result.measured, result.unit),
+        expected=fmt_measure(result.expected, result.unit),
         message=result.message,
         hint=result.hint or "",
         duration=fmt_duration(result.duration_s),
         seconds=result.duration_s,
         severity=SEVERITY[result.status.value],
+        blame=counted_against(result, blame),
     )
 
 
@@ -110,15 +129,25 @@ def listed_rows(rows: Sequence[ResultRow]) -> tuple[list[ResultRow], int]:
 
 
 def failures(rows: Sequence[ResultRow]) -> list[Failure]:
-    """Fail, blocked, error and warn rows, worst first, blocked ones folded per node."""
+    """Fail, blocked, error and warn rows, worst first.
+
+    Blocked rows fold into one entry per unreachable node, and the bad pairs of one check
+    that blame the same node(s) into one entry: a node dropping a port is one entry, not
+    one per peer.
+    """
     shown: list[Failure] = []
     blocked: dict[str, list[ResultRow]] = defaultdict(list)
+    pairs: dict[tuple[str, str, tuple[str, ...]], list[ResultRow]] = defaultdict(list)
     for row in rows:
         if row.status == Status.BLOCKED.value:
-            blocked[row.node].append(row)
+            blocked[(row.blame or (row.node,))[0]].append(row)
         elif row.status in (Status.FAIL.value, Status.ERROR.value, Status.WARN.value):
-            shown.append(_failure(row))
-    shown.extend(_blocked_failure(group) for group in blocked.values())
+            if row.peer:
+                pairs[(row.check, row.status, row.blame)].append(row)
+            else:
+                shown.append(_failure(row))
+    shown.extend(_pair_failure(group) for group in pairs.values())
+    shown.extend(_blocked_failure(node, group) for node, group in blocked.items())
     return sorted(shown, key=lambda f: -SEVERITY[f.status])
 
 
@@ -134,23 +163,47 @@ def _failure(row: ResultRow) -> Failure:
         expected=row.expected,
         hint=row.hint,
         anchor=row.anchor,
+        nodes=row.involved,
     )
 
 
-def _blocked_failure(group: list[ResultRow]) -> Failure:
+def _pair_failure(group: list[ResultRow]) -> Failure:
+    first = group[0]
+    if len(group) == 1:
+        return _failure(first)
+    blamed = first.blame or first.involved
+    return Failure(
+        status=first.status,
+        node=blamed[0],
+        peer="",
+        family=first.family,
+        title=f"{', '.join(blamed)} · {first.family}/{first.check} · {len(group)} pairs",
+        message=first.message,
+        measured=first.measured,
+        expected=first.expected,
+        hint=first.hint,
+        anchor=first.anchor,
+        nodes=tuple(dict.fromkeys(n for row in group for n in row.involved)),
+        count=len(group),
+        pairs=tuple(row.subject for row in group),
+    )
+
+
+def _blocked_failure(node: str, group: list[ResultRow]) -> Failure:
     first = group[0]
     checks = "check" if len(group) == 1 else "checks"
     return Failure(
         status=first.status,
-        node=first.node,
+        node=node,
         peer="",
         family=first.family,
-        title=f"{first.subject or 'cluster'} · blocked ({len(group)} {checks})",
+        title=f"{node or 'cluster'} · blocked ({len(group)} {checks})",
         message=first.message,
         measured="",
         expected="",
         hint=first.hint,
         anchor=first.anchor,
+        nodes=(node,) if node else (),
         count=len(group),
     )
 
@@ -162,38 +215,58 @@ def families(run: RunRecord) -> list[str]:
 def node_matrix(run: RunRecord, rows: Sequence[ResultRow]) -> list[MatrixRow]:
     """One row per node (plus one for cluster-wide results), one cell per family.
 
-    A pair result counts on both of its nodes: the heatmaps and suspects narrow down which.
+    A pair result counts on both of its nodes, except a bad one: it counts only on the end
+    its check's failures blame (reports.blame), so a node that drops a port is the one red
+    cell, and its healthy peers only carry a mark.
     """
-    by_cell: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
+    own: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
+    peer: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
     for row in rows:  # rows are worst first, so each list's head is the cell's worst result
-        for node in _row_nodes(row):
-            by_cell[(node, row.family)].append(row)
+        if not row.node:
+            own[(CLUSTER_ROW, row.family)].append(row)
+            continue
+        for node in row.involved:
+            (own if node in row.blame else peer)[(node, row.family)].append(row)
     nodes = all_nodes(run.hosts, run.results)
     if any(not row.node for row in rows):
         nodes.append(CLUSTER_ROW)
     columns = families(run)
     return [
-        MatrixRow(node, [_cell(node, fam, by_cell.get((node, fam), [])) for fam in columns])
+        MatrixRow(node, [_cell(node, fam, own[(node, fam)], peer[(node, fam)])
+                         for fam in columns])
         for node in nodes
     ]
 
 
-def _row_nodes(row: ResultRow) -> tuple[str, ...]:
-    if not row.node:
-        return (CLUSTER_ROW,)
-    return (row.node, row.peer) if row.peer else (row.node,)
-
-
-def _cell(node: str, family: str, rows: list[ResultRow]) -> MatrixCell:
-    if not rows:
+def _cell(node: str, family: str, rows: list[ResultRow], peers: list[ResultRow]) -> MatrixCell:
+    if not rows and not peers:
         return MatrixCell(node, family, "none", f"{node} · {family}: no results", "")
     counts = ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in rows).items())
     told = [r for r in rows if r.message]
-    lines = [f"{node} · {family}: {counts}"]
+    lines = [f"{node} · {family}: {counts or 'no results of its own'}"]
     lines += [f"[{r.status}] {r.check}: {r.message}" for r in told[:TITLE_LINES]]
     if len(told) > TITLE_LINES:
         lines.append(f"… and {len(told) - TITLE_LINES} more")
-    return MatrixCell(node, family, rows[0].status, "\n".join(lines), rows[0].anchor)
+    if peers:
+        blamed = ", ".join(dict.fromkeys(n for r in peers for n in r.blame))
+        lines.append(f"{len(peers)} bad pair(s) with this node, blamed on {blamed}")
+    head = rows[0] if rows else peers[0]
+    status = rows[0].status if rows else "none"
+    return MatrixCell(node, family, status, "\n".join(lines), head.anchor, len(peers))
+
+
+def pair_suspects(run: RunRecord, rows: Sequence[ResultRow]) -> list[tuple[str, list[str]]]:
+    """Nodes that failing or erroring pairs blame, with the families they fail in.
+
+    Blocked pairs are left out: their unreachable node is already named on its own.
+    """
+    found: dict[str, dict[str, None]] = defaultdict(dict)
+    for row in rows:
+        if row.peer and row.status in (Status.FAIL.value, Status.ERROR.value):
+            for node in row.blame:
+                found[node][row.family] = None
+    order = host_key(run.hosts)
+    return [(node, list(found[node])) for node in sorted(found, key=order)]
 
 
 def node_filter_options(run: RunRecord) -> list[str]:

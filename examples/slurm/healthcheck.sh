@@ -1,0 +1,44 @@
+#!/bin/bash
+# Single-node preflight for Slurm: the node checks itself (GPUs, system) before it takes work.
+#
+# As a Prolog (slurm.conf: Prolog=/etc/slurm/preflight-healthcheck.sh): a non-zero exit
+# makes slurmd drain the node and requeue the job, so NO-GO exits 1.
+# As the HealthCheckProgram (HealthCheckProgram=/etc/slurm/preflight-healthcheck.sh,
+# HealthCheckInterval=300): Slurm ignores its exit code, so on NO-GO it drains the node
+# itself, with the first failure as the reason. An admin resumes it once fixed:
+#   scontrol update nodename=NODE state=resume
+#
+# Expectations (GPU count and model, ...) come from /etc/preflight/preflight.toml, e.g.
+#   [expect]
+#   gpus_per_node = 8
+set -uo pipefail
+
+PREFLIGHT=${PREFLIGHT:-/opt/preflight/bin/preflight}
+CONFIG=${PREFLIGHT_CONFIG:-/etc/preflight/preflight.toml}
+RUN_DIR=${PREFLIGHT_OUT:-/var/lib/preflight/healthcheck}
+NODE=${SLURMD_NODENAME:-$(hostname -s)}
+
+config=()
+[[ -f $CONFIG ]] && config=(--config "$CONFIG")
+mkdir -p "$RUN_DIR"
+"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" \
+    >"$RUN_DIR/summary.txt" 2>&1
+status=$?
+[[ $status -eq 0 ]] && exit 0
+
+# The first gating result, one line, for `sinfo -R`.
+reason=$(python3 - "$RUN_DIR/results.json" <<'PY' 2>/dev/null
+import json, sys
+gate = {"fail", "error", "blocked"}
+results = json.load(open(sys.argv[1]))["results"]
+bad = [r for r in results if r["status"] in gate]
+print(f"preflight: {bad[0]['check']}: {bad[0]['message']}"[:200] if bad else "preflight: NO-GO")
+PY
+) || reason="preflight: could not run (exit $status)"
+
+if [[ -n ${SLURM_JOB_ID:-} ]]; then  # Prolog: slurmd drains the node on our exit code
+  echo "$reason" >&2
+  exit 1
+fi
+scontrol update nodename="$NODE" state=drain reason="$reason"
+exit 0
