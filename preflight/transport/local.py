@@ -85,13 +85,10 @@ class LocalSpawned:
         return True
 
     def finish(self, timeout: float) -> CommandResult:
-        assert self.proc.stdin is not None
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
         wait = max(0.0, min(timeout, self.deadline - time.monotonic()))
         timed_out = False
         try:
-            out, err = self.proc.communicate(timeout=wait)
+            out, err = self.proc.communicate(timeout=wait)  # closes stdin first: EOF = stop
         except subprocess.TimeoutExpired:
             timed_out = True
             self.kill()
