@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from preflight.blame import blamed
+
 SCHEMA_VERSION = 1
 
 
@@ -111,10 +113,17 @@ class RunRecord:
         return not self.partial and not any(r.status in gate for r in self.results)
 
     def bad_nodes(self) -> list[str]:
-        """Nodes to exclude: named by a gating result on a node, or blamed by isolation."""
+        """Nodes to exclude: named by a gating result on a node, blamed for a check's
+        gating pair results (preflight.blame), or blamed by bandwidth isolation."""
         gate = self.gate_statuses()
-        bad = {r.node for r in self.results if r.status in gate and r.node}
-        bad.update(self.matrices.get("suspects", {}).get("nodes", []))
+        suspects = set(self.matrices.get("suspects", {}).get("nodes", []))
+        bad = {r.node for r in self.results if r.status in gate and r.node} | suspects
+        pairs_by_check: dict[str, list[tuple[str, str]]] = {}
+        for r in self.results:
+            if r.status in gate and r.pair and not suspects & set(r.pair):
+                pairs_by_check.setdefault(r.check, []).append(r.pair)
+        for pairs in pairs_by_check.values():
+            bad |= blamed(pairs)
         return sorted(bad, key=_host_order(self.hosts))
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,31 +1,14 @@
-"""Which end of a bad pair to blame: the fewest nodes that explain every bad pair.
-
-A node that drops MASTER_PORT fails every pair towards it, and a shaped node every pair it
-is in; the peers of those pairs are healthy. Greedy vertex cover: take the node in the most
-unexplained bad pairs, repeat. Ties are all taken, so a lone bad link blames both of its
-ends (nothing in the data tells them apart).
-"""
+"""Which ends of the bad pair results the report counts them against (preflight.blame)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 
+from preflight.blame import blamed
 from preflight.results import Result, Status
 
 from .formatting import SEVERITY
-
-
-def blamed(pairs: Iterable[tuple[str, str]]) -> set[str]:
-    left = {(a, b) for a, b in pairs if a != b}
-    chosen: set[str] = set()
-    while left:
-        counts = Counter(node for pair in left for node in pair)
-        top = max(counts.values())
-        picked = {node for node, count in counts.items() if count == top}
-        chosen |= picked
-        left = {pair for pair in left if not picked & set(pair)}
-    return chosen
 
 
 def pair_blame(results: Sequence[Result]) -> dict[int, tuple[str, ...]]:

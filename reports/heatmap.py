@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .blame import blamed
+from preflight.blame import blamed
+
 from .formatting import SEVERITY, fmt_value, host_key
 
 # Light enough that black text stays readable on every colour.
