@@ -152,9 +152,12 @@ def _settle(name: str, outcome: NodeOutcome | Exception) -> NodeOutcome:
     return NodeOutcome(name, error=NodeError(kind, f"{type(outcome).__name__}: {outcome}"))
 
 
-def write_facts(path: Path, outcomes: dict[str, NodeOutcome]) -> None:
+def write_facts(path: Path, outcomes: dict[str, NodeOutcome],
+                inventory: list[dict[str, Any]] | None = None) -> None:
+    """facts.json; the inventory (slots, user) lets `check --from` judge as the run did."""
     write_json(path, {
         "schema_version": FACTS_SCHEMA_VERSION,
+        "inventory": inventory or [],
         "nodes": {name: outcome.to_dict() for name, outcome in outcomes.items()},
     })
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from preflight.results import Result, RunRecord
+from preflight.results import Result, RunRecord, Status
 
 
 def _pytest_address(nodeid: str) -> tuple[str, str]:
@@ -31,6 +31,9 @@ def regroup(path: Path, record: RunRecord) -> None:
         if result is not None:
             case.set("classname", result.subject)
             case.set("name", _case_name(result))
+            if record.fail_on == "warn" and result.status is Status.WARN:
+                failure = ET.SubElement(case, "failure", type="warn", message=result.message)
+                failure.text = result.hint or ""
     for suite in tree.iter("testsuite"):
         _add_properties(suite, record)
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -35,6 +35,7 @@ class RunContext:
     run_dir: Path
     transport_factory: Callable[[str], Transport]
     offline: bool = False  # re-evaluating a recorded run: never touch the cluster
+    recorded_from: Path | None = None
     remote_python: str = "python3"
     fanout: int = 64
     gather_via: str = "ssh"  # or "srun": one Slurm step instead of one SSH session per node
@@ -84,7 +85,8 @@ class RunContext:
                 data: dict[str, Any] = json.loads(path.read_text())
                 return data
             if self.offline:
-                raise LookupError(f"'{name}' was not measured in the recorded run {self.run_dir}")
+                raise LookupError(f"'{name}' was not measured in the recorded run "
+                                  f"{self.recorded_from or self.run_dir}")
             with measuring(name, len(self.nodes)):
                 data = compute()
             write_json(path, data)

@@ -52,6 +52,7 @@ def _build_context(options: Any, run_dir: str | None) -> RunContext:
         nodes=nodes, expect=expect, run_dir=out,
         transport_factory=transport_factory(options),
         offline=recorded is not None,
+        recorded_from=recorded,
         remote_python=options.remote_python,
         fanout=max(1, int(options.fanout)),
         gather_via=options.gather_via,
@@ -82,6 +83,9 @@ def recorded_nodes(run_dir: Path) -> list[Node]:
     facts = run_dir / FACTS_FILE
     if not facts.is_file():
         raise UserError(f"{run_dir}: not a preflight run directory (no {FACTS_FILE})")
+    recorded = json.loads(facts.read_text()).get("inventory") or []
+    if recorded:
+        return [Node(n["name"], n.get("slots"), n.get("user")) for n in recorded]
     return [Node(name) for name in read_facts(facts)]
 
 
@@ -162,7 +166,7 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
     if ctx.gather_via == "srun":
         outcomes = gather_via_srun(ctx.names, options, remote_python=ctx.remote_python,
                                    timeout=expect.command_timeout_s + expect.subprobe_timeout_s)
-        write_facts(ctx.facts_path, outcomes)
+        write_facts(ctx.facts_path, outcomes, _inventory(ctx))
         ctx.set_outcomes(outcomes)
         return outcomes
     console = make_console(stderr=True)
@@ -178,9 +182,13 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
                           remote_python=ctx.remote_python, fanout=ctx.fanout,
                           deadline_s=expect.command_timeout_s + expect.subprobe_timeout_s + 60,
                           on_done=tick)
-    write_facts(ctx.facts_path, outcomes)
+    write_facts(ctx.facts_path, outcomes, _inventory(ctx))
     ctx.set_outcomes(outcomes)
     return outcomes
+
+
+def _inventory(ctx: RunContext) -> list[dict[str, Any]]:
+    return [{"name": n.name, "slots": n.slots, "user": n.user} for n in ctx.nodes]
 
 
 def _wanted_paths(ctx: RunContext) -> list[str]:

@@ -85,3 +85,13 @@ def reachability_matrix(title: str, nodes: list[str],
                         cells: list[dict[str, Any]]) -> dict[str, Any]:
     return {"title": title, "kind": "reachability", "unit": None, "nodes": nodes,
             "cells": cells}
+
+
+def verdict_cells(pairs: dict[str, list[str]], ok: str = "ok") -> list[dict[str, Any]]:
+    """Matrix cells from {"src|dst": [verdict, detail]}: pass where the verdict is `ok`."""
+    cells = []
+    for key, (verdict, _detail) in pairs.items():
+        src, dst = key.split("|")
+        cells.append({"src": src, "dst": dst, "value": verdict,
+                      "status": "pass" if verdict == ok else "fail"})
+    return cells

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from preflight.measure.base import ProbeError, cluster_address, reachable
-from preflight.measure.pairwise import Floors, measure_pairs
+from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
 from preflight.parsers import iperf3
 from preflight.runctx import RunContext
 
@@ -19,9 +19,9 @@ def measure_iperf(ctx: RunContext) -> dict[str, Any]:
     names = reachable(ctx)
     floors = Floors(expect.nic_gbps, expect.iperf_line_rate_fraction,
                     expect.iperf_median_fraction)
-    per_test = expect.iperf_seconds + 15
-    return measure_pairs(names, expect.pair_mode, lambda s, d: one_test(ctx, s, d), floors,
-                         per_test_s=per_test, width=ctx.fanout, title="iperf3")
+    probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d), floors.judge,
+                      per_test_s=expect.iperf_seconds + 15, width=ctx.fanout)
+    return measure_pairs(names, expect.pair_mode, probe)
 
 
 def one_test(ctx: RunContext, src: str, dst: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from preflight.measure.base import (
@@ -11,15 +12,18 @@ from preflight.measure.base import (
     reachability_matrix,
     reachable,
     run_script,
+    verdict_cells,
 )
 from preflight.runctx import RunContext
 
 SSH_TIMEOUT_S = 8
+PARALLEL = 32  # ssh clients at once on one source
 
-# stderr of OpenSSH → the reason; first match wins.
+# stderr of OpenSSH → the reason; first match wins (a changed key also prints "Host key
+# verification failed", so it comes first).
 REASONS = (
-    ("Host key verification failed", "host-key-untrusted"),
     ("REMOTE HOST IDENTIFICATION HAS CHANGED", "host-key-changed"),
+    ("Host key verification failed", "host-key-untrusted"),
     ("Permission denied", "auth-denied"),
     ("Could not resolve hostname", "unresolved"),
     ("Connection refused", "refused"),
@@ -44,7 +48,10 @@ def classify(result: dict[str, Any]) -> tuple[str, str]:
 
 
 def _last_line(text: str) -> str:
+    """The most telling line: the last, unless it is OpenSSH's generic verification line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[-1] == "Host key verification failed.":
+        lines.pop()
     return lines[-1][:300] if lines else ""
 
 
@@ -54,17 +61,18 @@ def ssh_argv(target: str) -> list[str]:
 
 
 def measure_mesh(ctx: RunContext) -> dict[str, Any]:
+    started = time.monotonic()
     names = reachable(ctx)
+    budget = SSH_TIMEOUT_S * -(-max(len(names) - 1, 1) // PARALLEL) + 20
 
     def from_source(src: str) -> list[Any]:
         targets = [dst for dst in names if dst != src]
         payload = {"commands": [ssh_argv(t) for t in targets], "timeout": SSH_TIMEOUT_S,
-                   "parallel": 32}
-        answers: list[Any] = run_script(ctx, src, "runmany", payload,
-                                        SSH_TIMEOUT_S * (len(targets) // 32 + 1) + 20)
+                   "parallel": PARALLEL}
+        answers: list[Any] = run_script(ctx, src, "runmany", payload, budget)
         return list(zip(targets, answers, strict=True))
 
-    outcomes = per_node(ctx, names, from_source, deadline_s=SSH_TIMEOUT_S * 8 + 60)
+    outcomes = per_node(ctx, names, from_source, deadline_s=budget + 20)
     pairs: dict[str, Any] = {}
     for src, outcome in outcomes.items():
         if isinstance(outcome, Exception):
@@ -74,7 +82,6 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
             continue
         for dst, answer in outcome:
             pairs[pair_key(src, dst)] = list(classify(answer))
-    cells = [{"src": k.split("|")[0], "dst": k.split("|")[1], "value": v[0],
-              "status": "pass" if v[0] == "ok" else "fail"} for k, v in pairs.items()]
-    return {"pairs": pairs, "matrices": {"ssh_mesh": reachability_matrix(
-        "SSH mesh (node to node)", names, cells)}}
+    matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
+    return {"pairs": pairs, "wall_s": round(time.monotonic() - started, 2),
+            "matrices": {"ssh_mesh": matrix}}

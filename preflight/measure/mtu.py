@@ -1,7 +1,14 @@
-"""Path MTU: do full-size unfragmentable packets get through between every pair?"""
+"""Path MTU: do full-size unfragmentable packets get through between every pair?
+
+Each source pings each target twice: full-size with DF set (`ping -M do`), and small as a
+control, so a black hole (small packets pass, big ones vanish) is told apart from a target
+that answers no ping at all.
+"""
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 from preflight.facts import ClusterFacts, majority
@@ -12,20 +19,38 @@ from preflight.measure.base import (
     reachability_matrix,
     reachable,
     run_script,
+    verdict_cells,
 )
 from preflight.runctx import RunContext
 
 IP_ICMP_HEADERS = 28
 PING_WAIT_S = 2
+COMMAND_TIMEOUT_S = PING_WAIT_S + 5
+PARALLEL = 32  # pings at once on one source
+LOCAL_MTU = re.compile(r"message too long, mtu\s*=\s*(\d+)")
+PATH_MTU = re.compile(r"Frag needed.*\(mtu\s*=\s*(\d+)\)")
 
 
-def expected_mtu(ctx: RunContext) -> int | None:
+def interface_mtus(ctx: RunContext) -> dict[str, list[Any]]:
+    """node -> [cluster interface name, its MTU] for every node whose facts say."""
     cluster = ClusterFacts(ctx.outcomes())
-    mtus = cluster.values(lambda n: (n.cluster_interface(ctx.expect) or {}).get("mtu"))
-    common, _, _ = majority(mtus.values())
-    if common is None and mtus:
-        return int(max(mtus.values()))
-    return None if common is None else int(common)
+    found = cluster.values(lambda n: _iface_mtu(n.cluster_interface(ctx.expect)))
+    return {name: list(value) for name, value in found.items()}
+
+
+def _iface_mtu(iface: dict[str, Any] | None) -> tuple[str, int] | None:
+    if not iface or iface.get("mtu") is None:
+        return None
+    return str(iface.get("name")), int(iface["mtu"])
+
+
+def expected_mtu(mtus: dict[str, list[Any]]) -> int | None:
+    """The MTU most nodes use; on a tie, the largest (the one the others fall short of)."""
+    values = [int(mtu) for _, mtu in mtus.values()]
+    common, _, _ = majority(values)
+    if common is None and values:
+        return max(values)
+    return common
 
 
 def ping_argv(target: str, mtu: int) -> list[str]:
@@ -33,17 +58,26 @@ def ping_argv(target: str, mtu: int) -> list[str]:
             "-W", str(PING_WAIT_S), target]
 
 
-def classify(answer: dict[str, Any]) -> tuple[str, str]:
-    text = f"{answer.get('stdout', '')}\n{answer.get('stderr', '')}"
-    if answer.get("rc") == 0:
+def control_argv(target: str) -> list[str]:
+    return ["ping", "-c", "2", "-i", "0.2", "-W", str(PING_WAIT_S), target]
+
+
+def classify(full: dict[str, Any], small: dict[str, Any] | None = None) -> tuple[str, str]:
+    """[verdict, detail] from the full-size ping's answer and the small control ping's."""
+    text = f"{full.get('stdout', '')}\n{full.get('stderr', '')}"
+    if full.get("rc") == 0:
         return "ok", ""
-    if "too long" in text or "Frag needed" in text or "mtu=" in text:
-        return "mtu-too-small-here", _summary(text)
-    if answer.get("rc") == 1 or "100% packet loss" in text:
-        return "black-hole", "no reply to full-size packets (a smaller MTU on the path drops them)"
-    if answer.get("rc") == 127:
+    if full.get("rc") == 127:
         return "no-ping", "ping is not installed"
-    return "error", _summary(text)
+    if local := LOCAL_MTU.search(text):
+        return "local-mtu-smaller", f"the source's own MTU is {local.group(1)}"
+    if hop := PATH_MTU.search(text):
+        return "path-mtu-smaller", f"a hop on the path reports MTU {hop.group(1)}"
+    if full.get("rc") != 1:  # 2: ping itself failed (unknown host, bad option)
+        return "error", _summary(text) or f"ping exit {full.get('rc')}"
+    if small is not None and small.get("rc") != 0:
+        return "no-reply", "no reply even to small pings (ICMP blocked or no route)"
+    return "black-hole", "small pings get replies, full-size ones are lost"
 
 
 def _summary(text: str) -> str:
@@ -52,30 +86,34 @@ def _summary(text: str) -> str:
 
 
 def measure_mtu(ctx: RunContext) -> dict[str, Any]:
+    started = time.monotonic()
     names = reachable(ctx)
-    mtu = expected_mtu(ctx)
+    mtus = interface_mtus(ctx)
+    mtu = expected_mtu(mtus)
     if mtu is None:
-        return {"mtu": None, "pairs": {}, "matrices": {}}
+        return {"mtu": None, "mtus": mtus, "pairs": {}, "matrices": {}}
+    pairs = _ping_all(ctx, names, mtu)
+    matrix = reachability_matrix(f"Path MTU {mtu}", names, verdict_cells(pairs))
+    return {"mtu": mtu, "mtus": mtus, "pairs": pairs,
+            "wall_s": round(time.monotonic() - started, 2), "matrices": {"path_mtu": matrix}}
 
-    def from_source(src: str) -> list[Any]:
+
+def _ping_all(ctx: RunContext, names: list[str], mtu: int) -> dict[str, list[str]]:
+    budget = COMMAND_TIMEOUT_S * -(-2 * max(len(names) - 1, 1) // PARALLEL) + 20
+
+    def from_source(src: str) -> list[tuple[str, list[str]]]:
         targets = [dst for dst in names if dst != src]
-        payload = {"commands": [ping_argv(t, mtu) for t in targets],
-                   "timeout": PING_WAIT_S + 5, "parallel": 32}
-        answers: list[Any] = run_script(ctx, src, "runmany", payload, 60)
-        return list(zip(targets, answers, strict=True))
+        commands = [argv for t in targets for argv in (ping_argv(t, mtu), control_argv(t))]
+        payload = {"commands": commands, "timeout": COMMAND_TIMEOUT_S, "parallel": PARALLEL}
+        answers: list[Any] = run_script(ctx, src, "runmany", payload, budget)
+        return [(dst, list(classify(answers[2 * i], answers[2 * i + 1])))
+                for i, dst in enumerate(targets)]
 
-    outcomes = per_node(ctx, names, from_source, deadline_s=90)
-    pairs: dict[str, Any] = {}
-    for src, outcome in outcomes.items():
-        for dst in names:
-            if dst == src:
-                continue
-            if isinstance(outcome, Exception):
-                pairs[pair_key(src, dst)] = ["error", failure_text(outcome)]
-        if not isinstance(outcome, Exception):
-            for dst, answer in outcome:
-                pairs[pair_key(src, dst)] = list(classify(answer))
-    cells = [{"src": k.split("|")[0], "dst": k.split("|")[1], "value": v[0],
-              "status": "pass" if v[0] == "ok" else "fail"} for k, v in pairs.items()]
-    return {"mtu": mtu, "pairs": pairs,
-            "matrices": {"path_mtu": reachability_matrix(f"Path MTU {mtu}", names, cells)}}
+    pairs: dict[str, list[str]] = {}
+    for src, outcome in per_node(ctx, names, from_source, deadline_s=budget + 20).items():
+        if isinstance(outcome, Exception):
+            pairs.update({pair_key(src, dst): ["error", failure_text(outcome)]
+                          for dst in names if dst != src})
+        else:
+            pairs.update({pair_key(src, dst): verdict for dst, verdict in outcome})
+    return pairs

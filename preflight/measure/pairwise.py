@@ -1,22 +1,37 @@
-"""Pairwise bandwidth tests in scheduled rounds, judged, then bad nodes isolated and retested.
+"""Pairwise bandwidth tests in scheduled rounds, judged, then bad nodes and links retested.
 
 Each node is in at most one test at a time: the scheduler gives rounds of disjoint pairs
-and both directions of a pair run one after the other within the round.
+and both directions of a pair run one after the other within the round (or once, when the
+test itself is bidirectional). After judging, suspect nodes are retested against healthy
+nodes (`preflight.isolate`), then every link still failing is retested once: a link that
+passes its retest was a transient dip (load elsewhere), one that fails again is named.
+Retests are recorded apart from the first measurement, which the matrix shows.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from preflight.fanout import fan_out
-from preflight.isolate import confirm, describe, isolate, retest_plan
+from preflight.isolate import Isolation, confirm, describe, isolate, link, retest_plan
 from preflight.measure.base import failure_text, pair_key
 from preflight.schedule import Pair, directed, pack, rounds
 
-PairTest = Callable[[str, str], float]  # (src, dst) -> Gbit/s, raising on failure
+# (src, dst) -> Gbit/s, or an entry {"gbps": slowest, "rails": {...}}; raises on failure.
+PairTest = Callable[[str, str], float | dict[str, Any]]
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Whether one measured entry passes, and what the floor was (for the report)."""
+
+    passes: Callable[[Entry], bool]
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -25,66 +40,167 @@ class Floors:
     line_fraction: float
     median_fraction: float
 
-    def floor(self, values: Sequence[float]) -> tuple[float | None, str]:
+    def floor(self, results: Mapping[Pair, Entry]) -> tuple[float | None, str]:
         if self.line_rate_gbps:
             return self.line_rate_gbps * self.line_fraction, \
                 f"{self.line_fraction:g} x line rate {self.line_rate_gbps:g} Gbit/s"
-        if not values:
+        median = cluster_median(results)
+        if median is None:
             return None, "no measurement"
-        median = statistics.median(values)
         return median * self.median_fraction, \
             f"{self.median_fraction:g} x cluster median {median:.3g} Gbit/s"
 
+    def judge(self, results: Mapping[Pair, Entry]) -> Judge:
+        floor, basis = self.floor(results)
 
-def run_rounds(pairs_rounds: list[list[Pair]], test: PairTest, per_test_s: float,
-               width: int) -> dict[Pair, dict[str, Any]]:
-    results: dict[Pair, dict[str, Any]] = {}
-    for round_ in pairs_rounds:
-        for step in directed(round_):
-            outcomes = fan_out(step, lambda p: test(p[0], p[1]), max_workers=width,
-                               deadline_s=per_test_s * 2 + 30)
-            for pair, outcome in outcomes.items():
-                results[pair] = ({"gbps": None, "error": failure_text(outcome)}
-                                 if isinstance(outcome, Exception)
-                                 else {"gbps": round(outcome, 4), "error": None})
+        def passes(entry: Entry) -> bool:
+            gbps = entry.get("gbps")
+            return gbps is not None and (floor is None or gbps >= floor)
+
+        return Judge(passes, {"floor_gbps": floor, "floor_basis": basis})
+
+
+def cluster_median(results: Mapping[Pair, Entry]) -> float | None:
+    """The median over nodes of each node's median: one slow node in four drags the plain
+    median of all pairs halfway down, but not this."""
+    per_node: dict[str, list[float]] = {}
+    for pair, entry in results.items():
+        if entry.get("gbps") is not None:
+            for node in pair:
+                per_node.setdefault(node, []).append(entry["gbps"])
+    if not per_node:
+        return None
+    return statistics.median(statistics.median(v) for v in per_node.values())
+
+
+@dataclass(frozen=True)
+class PairProbe:
+    title: str
+    test: PairTest
+    judge_for: Callable[[Mapping[Pair, Entry]], Judge]  # from the first pass's results
+    per_test_s: float
+    width: int
+    both_ways: bool = True  # False: one bidirectional test per pair, stored both ways
+
+
+def run_rounds(schedule: list[list[Pair]], probe: PairProbe) -> dict[Pair, Entry]:
+    results: dict[Pair, Entry] = {}
+    for round_ in schedule:
+        for step in _steps(round_, probe.both_ways):
+            outcomes = fan_out(step, lambda p: probe.test(p[0], p[1]), max_workers=probe.width,
+                               deadline_s=probe.per_test_s * 2 + 30)
+            for (src, dst), outcome in outcomes.items():
+                results[(src, dst)] = _entry(outcome)
+                if not probe.both_ways:
+                    results[(dst, src)] = {**results[(src, dst)], "bidirectional": True}
     return results
 
 
-def measure_pairs(names: list[str], mode: str, test: PairTest, floors: Floors, *,
-                  per_test_s: float, width: int, title: str) -> dict[str, Any]:
+def _steps(round_: list[Pair], both_ways: bool) -> list[list[Pair]]:
+    steps = directed(round_)
+    return steps if both_ways else steps[:1]
+
+
+def _entry(outcome: float | Entry | Exception) -> Entry:
+    if isinstance(outcome, Exception):
+        return {"gbps": None, "error": failure_text(outcome)}
+    if isinstance(outcome, dict):
+        return {"error": None, **outcome}
+    return {"gbps": round(outcome, 4), "error": None}
+
+
+def measure_pairs(names: list[str], mode: str, probe: PairProbe) -> dict[str, Any]:
+    started = time.monotonic()
     schedule = rounds(names, mode, seed=0)
-    results = run_rounds(schedule, test, per_test_s, width)
-    floor, basis = floors.floor([r["gbps"] for r in results.values() if r["gbps"]])
-    passed = _judge(results, floor)
-    measured = {p: ok for p, ok in passed.items() if results[p]["gbps"] is not None}
-    found = isolate(measured, {p: r["gbps"] for p, r in results.items() if p in measured},
-                    failure="slow", unit="Gbit/s")
+    results = run_rounds(schedule, probe)
+    judge = probe.judge_for(results)
+    passed = {p: judge.passes(e) for p, e in results.items()}
+    retests: dict[Pair, Entry] = {}
+    found = _isolate(results, passed)
     if found.suspect_nodes:
         plan = retest_plan(found, found.healthy)
-        retests = run_rounds(pack(plan), test, per_test_s, width)
-        found = confirm(found, _judge(retests, floor))
-        results.update({p: {**r, "retest": True} for p, r in retests.items()})
-        passed = _judge(results, floor)
+        found = confirm(found, _retest(pack(plan), probe, judge, retests))
+    found, cleared = _retest_links(found, probe, judge, retests)
+    passed.update({p: True for p in passed if link(*p) in cleared})
     return {
-        "mode": mode, "rounds": len(schedule), "floor_gbps": floor, "floor_basis": basis,
-        "pairs": {pair_key(*p): {**r, "passed": passed[p]} for p, r in results.items()},
-        "suspects": {"nodes": [s.node for s in found.suspect_nodes if s.confirmed
-                               or not s.retested_with],
-                     "links": [list(link) for link in found.bad_links],
-                     "notes": describe(found)},
-        "matrices": {title: _matrix(title, names, results, passed)},
+        "mode": mode, "rounds": len(schedule), "wall_s": round(time.monotonic() - started, 2),
+        **judge.summary,
+        "pairs": {pair_key(*p): {**e, "passed": passed[p]} for p, e in results.items()},
+        "retests": {pair_key(*p): e for p, e in retests.items()},
+        "suspects": _suspects(found),
+        "matrices": {probe.title: _matrix(probe.title, names, results, passed)},
     }
 
 
-def _judge(results: dict[Pair, dict[str, Any]], floor: float | None) -> dict[Pair, bool]:
-    return {p: r["gbps"] is not None and (floor is None or r["gbps"] >= floor)
-            for p, r in results.items()}
+def _isolate(results: dict[Pair, Entry], passed: dict[Pair, bool]) -> Isolation:
+    measured = {p: ok for p, ok in passed.items() if results[p]["gbps"] is not None}
+    values = {p: results[p]["gbps"] for p in measured}
+    return isolate(measured, values, failure="slow", unit="Gbit/s")
 
 
-def _matrix(title: str, names: list[str], results: dict[Pair, dict[str, Any]],
+def _retest(schedule: list[list[Pair]], probe: PairProbe, judge: Judge,
+            retests: dict[Pair, Entry]) -> dict[Pair, bool]:
+    again = run_rounds(schedule, probe)
+    verdicts = {p: judge.passes(e) for p, e in again.items()}
+    retests.update({p: {**e, "passed": verdicts[p]} for p, e in again.items()})
+    return verdicts
+
+
+def _retest_links(found: Isolation, probe: PairProbe, judge: Judge,
+                  retests: dict[Pair, Entry]) -> tuple[Isolation, set[Pair]]:
+    """Retest each failing link once; those that pass are cleared with a note."""
+    if not found.bad_links:
+        return found, set()
+    verdicts = _retest(pack(found.bad_links), probe, judge, retests)
+    cleared = {link(*p) for p in found.bad_links
+               if all(ok for q, ok in verdicts.items() if link(*q) == link(*p))}
+    notes = [n for n in found.notes if not any(_about(n, *p) for p in cleared)]
+    notes += [f"link {a}<->{b} was slow once and passed its retest: counted as passed"
+              for a, b in sorted(cleared)]
+    kept = [p for p in found.bad_links if link(*p) not in cleared]
+    return Isolation(found.suspect_nodes, kept, notes, found.healthy, found.failure), cleared
+
+
+def _about(note: str, a: str, b: str) -> bool:
+    """Whether an isolation note is about the link a<->b ("link a->b failed one way...")."""
+    return note.startswith((f"link {a}->{b} ", f"link {b}->{a} ", f"link {a}<->{b} ",
+                            f"link {a}<->{b}:"))
+
+
+def _suspects(found: Isolation) -> dict[str, Any]:
+    nodes = [s.node for s in found.suspect_nodes if s.confirmed or not s.retested_with]
+    return {"nodes": nodes, "links": [list(p) for p in found.bad_links],
+            "notes": describe(found)}
+
+
+def _matrix(title: str, names: list[str], results: dict[Pair, Entry],
             passed: dict[Pair, bool]) -> dict[str, Any]:
-    cells = [{"src": s, "dst": d, "value": r["gbps"] if r["gbps"] is not None else "error",
-              "status": "pass" if passed[(s, d)] else ("error" if r["error"] else "fail")}
-             for (s, d), r in results.items() if not r.get("retest")]
+    cells = [{"src": s, "dst": d, "value": e["gbps"] if e["gbps"] is not None else "error",
+              "status": "pass" if passed[(s, d)] else ("error" if e["error"] else "fail")}
+             for (s, d), e in results.items()]
     return {"title": f"{title} (Gbit/s)", "kind": "bandwidth", "unit": "Gbit/s",
             "nodes": names, "cells": cells}
+
+
+# Reading a probe's output, for the checks ------------------------------------------------
+
+
+def blame(probe: dict[str, Any], src: str, dst: str) -> str:
+    """'; node-3 is the slow node', '; this link only', or '' when isolation said nothing."""
+    suspects = probe.get("suspects", {})
+    for node in (src, dst):
+        if node in suspects.get("nodes", []):
+            return f"; {node} is the slow node"
+    if [src, dst] in suspects.get("links", []) or [dst, src] in suspects.get("links", []):
+        return "; this link only"
+    return ""
+
+
+def node_verdict(probe: dict[str, Any], node: str) -> str | None:
+    """The isolation notes naming `node` as slow, or None when it is not a suspect:
+    'node-3 (5/5 pairs slow, retested against 2 healthy nodes); node-3: median 0.48 ...'."""
+    suspects = probe.get("suspects", {})
+    if node not in suspects.get("nodes", []):
+        return None
+    notes = [n for n in suspects.get("notes", []) if n.startswith((f"{node} (", f"{node}: "))]
+    return "; ".join(notes) if notes else f"{node} is slow with several partners"

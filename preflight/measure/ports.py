@@ -7,6 +7,7 @@ and stop when their stdin closes (or at their deadline, whatever happens here).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from preflight.measure.base import (
@@ -24,6 +25,7 @@ from preflight.runctx import RunContext
 
 CONNECT_TIMEOUT_S = 3.0
 READY_TIMEOUT_S = 15.0
+CONNECTS_AT_ONCE = 256  # connect.py's batch size
 
 
 def port_list(ports: list[int], ranges: list[str]) -> list[int]:
@@ -34,10 +36,19 @@ def port_list(ports: list[int], ranges: list[str]) -> list[int]:
     return sorted(wanted)
 
 
+def connect_timeout(connects: int) -> float:
+    """How long one source's connects may take: batches of CONNECTS_AT_ONCE, each at most
+    CONNECT_TIMEOUT_S when a firewall drops them, plus startup."""
+    batches = -(-connects // CONNECTS_AT_ONCE)
+    return CONNECT_TIMEOUT_S * max(batches, 1) + 20
+
+
 def measure_ports(ctx: RunContext) -> dict[str, Any]:
+    started_at = time.monotonic()
     ports = port_list(ctx.expect.ports, ctx.expect.port_ranges)
     names = reachable(ctx)
-    lifetime = READY_TIMEOUT_S + CONNECT_TIMEOUT_S * 4 + 60
+    budget = connect_timeout(len(ports) * max(len(names) - 1, 0))
+    lifetime = READY_TIMEOUT_S + budget + 30
     listeners: dict[str, Any] = {}
     listener_status: dict[str, Any] = {}
     try:
@@ -48,12 +59,24 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
                 listener_status[name] = {"error": failure_text(outcome)}
             else:
                 listeners[name], listener_status[name] = outcome
-        verdicts = _connect_all(ctx, names, ports)
+        verdicts = _connect_all(ctx, names, ports, budget)
     finally:
         for spawned in listeners.values():
             spawned.finish(5)
+    mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "listeners": listener_status, "pairs": verdicts,
+            "wall_s": round(time.monotonic() - started_at, 2),
             "matrices": _matrices(names, ports, verdicts)}
+
+
+def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) -> None:
+    """A target whose listener never started cannot be judged: refused would be a lie."""
+    for key, per_port in verdicts.items():
+        error = listeners.get(key.split("|")[1], {}).get("error")
+        if error:
+            for port in per_port:
+                if per_port[port][0] != "open":
+                    per_port[port] = ["error", f"no listener: {error}"]
 
 
 def _start_listener(ctx: RunContext, name: str, ports: list[int],
@@ -68,15 +91,15 @@ def _start_listener(ctx: RunContext, name: str, ports: list[int],
     return spawned, {"address": address}
 
 
-def _connect_all(ctx: RunContext, names: list[str], ports: list[int]) -> dict[str, Any]:
+def _connect_all(ctx: RunContext, names: list[str], ports: list[int],
+                 budget: float) -> dict[str, Any]:
     def connect(src: str) -> dict[str, Any]:
         targets = [[dst, dst, port] for dst in names if dst != src for port in ports]
         payload = {"targets": targets, "timeout": CONNECT_TIMEOUT_S}
-        answer: dict[str, Any] = run_script(ctx, src, "connect", payload,
-                                            CONNECT_TIMEOUT_S * 3 + 20)
+        answer: dict[str, Any] = run_script(ctx, src, "connect", payload, budget)
         return answer
 
-    outcomes = per_node(ctx, names, connect, deadline_s=CONNECT_TIMEOUT_S * 3 + 40)
+    outcomes = per_node(ctx, names, connect, deadline_s=budget + 20)
     verdicts: dict[str, Any] = {}
     for src, outcome in outcomes.items():
         for dst in names:

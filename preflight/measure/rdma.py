@@ -1,0 +1,184 @@
+"""ib_write_bw (perftest) between pairs, per rail, in the same rounds as iperf3.
+
+For one pair test the target starts a server per rail (remote/serve.py, TCP port 18515+i),
+the source runs every rail's client at once (remote/runmany.py), and the pair's figure is
+its slowest rail. Nodes without an IB/RoCE device or without perftest are skipped, with
+the reason; a pair passes when every rail reaches its floor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.facts import ClusterFacts, NodeFacts
+from preflight.measure.base import (
+    ProbeError,
+    cluster_address,
+    failure_text,
+    per_node,
+    reachable,
+    run_script,
+    spawn_script,
+)
+from preflight.measure.pairwise import Entry, Judge, PairProbe, measure_pairs
+from preflight.measure.rails import (
+    TOOL,
+    Rail,
+    RailPair,
+    Settings,
+    client_argv,
+    floor_basis,
+    match_rails,
+    node_rails,
+    rail_gbps,
+    server_argv,
+    settings_from,
+)
+from preflight.runctx import RunContext
+from preflight.schedule import Pair
+from preflight.verdict import Unavailable
+
+READY_TIMEOUT_S = 10.0
+GRACE_S = 5.0
+
+
+def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
+    settings = settings_from(ctx.expect)
+    rails, skipped = plan(ctx, settings)
+    base = {"tool": TOOL, "skipped": skipped, "bidirectional": settings.bidirectional,
+            "floor_basis": floor_basis(settings)}
+    names = [name for name in reachable(ctx) if name in rails]
+    if len(names) < 2:
+        return {**base, "pairs": {}, "matrices": {}}
+    probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, s, d, settings), rail_judge,
+                      per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
+                      both_ways=not settings.bidirectional)
+    return {**measure_pairs(names, ctx.expect.pair_mode, probe), **base}
+
+
+def rail_judge(results: Mapping[Pair, Entry]) -> Judge:
+    """Floors are per rail (from port rates), so the cluster's values do not move them."""
+    return Judge(rails_pass)
+
+
+def rails_pass(entry: Entry) -> bool:
+    rails = entry.get("rails") or {}
+    return bool(rails) and all(r["gbps"] is not None and r["gbps"] >= r["floor_gbps"]
+                               for r in rails.values())
+
+
+def plan(ctx: RunContext, settings: Settings) -> tuple[dict[str, list[Rail]], dict[str, str]]:
+    """Each testable node's rails, and why every other reachable node is skipped."""
+    cluster = ClusterFacts(ctx.outcomes())
+    rails: dict[str, list[Rail]] = {}
+    skipped: dict[str, str] = {}
+    for name in reachable(ctx):
+        node = cluster.node(name)
+        try:
+            ports = node.ib_ports
+        except Unavailable as exc:
+            skipped[name] = str(exc)
+            continue
+        if not ports:
+            skipped[name] = f"{name}: no InfiniBand/RoCE device (ibstat shows none)"
+            continue
+        rails[name] = node_rails(ports, _topo(node), _gpus(node), settings.gpudirect)
+    for name, reason in without_tool(ctx, list(rails)).items():
+        skipped[name] = reason
+        rails.pop(name)
+    return rails, skipped
+
+
+def _topo(node: NodeFacts) -> dict[str, Any] | None:
+    try:
+        return node.topo
+    except Unavailable:
+        return None
+
+
+def _gpus(node: NodeFacts) -> int | None:
+    try:
+        gpus = node.gpus
+    except Unavailable:
+        return None
+    return len(gpus) if gpus else None
+
+
+def without_tool(ctx: RunContext, names: list[str]) -> dict[str, str]:
+    found = per_node(ctx, names, lambda n: run_script(ctx, n, "which", [TOOL], 20),
+                     deadline_s=40)
+    missing = {}
+    for name, answer in found.items():
+        if isinstance(answer, Exception):
+            missing[name] = f"{name}: could not look for {TOOL}: {failure_text(answer)}"
+        elif not answer.get(TOOL):
+            missing[name] = f"{name}: {TOOL} (perftest) is not installed"
+    return missing
+
+
+def _lifetime(settings: Settings) -> float:
+    return READY_TIMEOUT_S + settings.seconds + 30
+
+
+def one_test(ctx: RunContext, rails: dict[str, list[Rail]], src: str, dst: str,
+             settings: Settings) -> Entry:
+    tested, untested = match_rails(rails[src], rails[dst], settings)
+    if not tested:
+        raise ProbeError(f"{src} -> {dst}: no rail is Active at both ends "
+                         f"({'; '.join(untested.values())})")
+    address = cluster_address(ctx, dst)
+    if address is None:
+        raise ProbeError(f"{dst}: no cluster address for the {TOOL} servers")
+    clients, servers = _exchange(ctx, src, dst, tested, address, settings)
+    results = {p.src.device: _rail(p, c, s) for p, c, s in zip(tested, clients, servers,
+                                                                 strict=True)}
+    measured = [r["gbps"] for r in results.values() if r["gbps"] is not None]
+    entry: Entry = {"gbps": min(measured) if measured else None, "rails": results,
+                    "untested": untested}
+    if not measured:
+        entry["error"] = f"every rail failed: {next(iter(results.values()))['error']}"
+    return entry
+
+
+def _exchange(ctx: RunContext, src: str, dst: str, tested: list[RailPair], address: str,
+              settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Servers on dst, clients on src: (client answers, server answers), one per rail."""
+    payload = {"commands": [server_argv(p.dst, settings) for p in tested],
+               "ports": [p.dst.tcp_port for p in tested], "ready_timeout": READY_TIMEOUT_S,
+               "grace": GRACE_S, "lifetime": _lifetime(settings)}
+    spawned = spawn_script(ctx, dst, "serve", payload, _lifetime(settings) + GRACE_S + 5)
+    try:
+        if not spawned.wait_for(b"READY ", READY_TIMEOUT_S + 10):
+            raise ProbeError(f"{dst}: {TOOL} servers did not start")
+        commands = [client_argv(p.src, settings, address) for p in tested]
+        clients: list[dict[str, Any]] = run_script(
+            ctx, src, "runmany",
+            {"commands": commands, "timeout": settings.seconds + 20, "parallel": len(commands)},
+            settings.seconds + 30)
+    finally:
+        done = spawned.finish(GRACE_S + 5)
+    return clients, _servers(done.text(), len(tested))
+
+
+def _servers(text: str, count: int) -> list[dict[str, Any]]:
+    for line in text.splitlines():
+        if line.startswith("DONE "):
+            answers: list[dict[str, Any]] = json.loads(line[5:])
+            if len(answers) == count:
+                return answers
+    return [{} for _ in range(count)]
+
+
+def _rail(pair: RailPair, client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
+    rail: dict[str, Any] = {"peer": pair.dst.device, "floor_gbps": pair.floor_gbps}
+    if pair.src.cuda is not None:
+        rail["cuda"] = [pair.src.cuda, pair.dst.cuda]
+    try:
+        return {**rail, "gbps": round(rail_gbps(client), 2), "error": None}
+    except ValueError as exc:
+        said = [line.strip() for line in str(server.get("stderr") or "").splitlines()
+                if line.strip()]
+        server_side = f" (server: {said[-1][:200]})" if said else ""
+        return {**rail, "gbps": None, "error": f"{exc}{server_side}"}
