@@ -206,7 +206,7 @@ def _status(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Sta
         return Status.WARN, text
     if report.when == "call" and isinstance(exc, AssertionError):
         return Status.FAIL, text.splitlines()[0] if text else "assertion failed"
-    if isinstance(exc, verdict.Unavailable | LookupError):
+    if isinstance(exc, verdict.Unavailable):
         return Status.ERROR, text
     return Status.ERROR, f"{type(exc).__name__}: {text}"
 

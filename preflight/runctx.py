@@ -23,6 +23,7 @@ from preflight.gather import NodeOutcome, read_facts
 from preflight.inventory import Node
 from preflight.results import Result, write_json
 from preflight.transport.base import Transport
+from preflight.verdict import Unavailable
 
 FACTS_FILE = "facts.json"
 MEASUREMENTS_DIR = "measurements"
@@ -85,7 +86,7 @@ class RunContext:
                 data: dict[str, Any] = json.loads(path.read_text())
                 return data
             if self.offline:
-                raise LookupError(f"'{name}' was not measured in the recorded run "
+                raise Unavailable(f"'{name}' was not measured in the recorded run "
                                   f"{self.recorded_from or self.run_dir}")
             with measuring(name, len(self.nodes)):
                 data = compute()
