@@ -25,15 +25,22 @@ def _key(port: dict[str, Any]) -> str:
     return f"{port.get('ca')} port {port.get('port')}"
 
 
+def _states(node: NodeFacts) -> tuple[tuple[str, str, float], ...] | None:
+    """(CA/port, state, rate) of each port; None without IB tools."""
+    ports = node.ib_ports
+    if ports is None:
+        return None
+    return tuple((_key(p), str(p.get("state")), float(p.get("rate_gbps") or 0)) for p in ports)
+
+
 def _usual_ports(node: NodeFacts, cluster: ClusterFacts) -> dict[str, tuple[str, float]]:
     """For each CA/port, the state and rate most other nodes show."""
     seen: dict[str, list[tuple[str, float]]] = {}
-    for name, ports in cluster.values(lambda n: n.ib_ports).items():
+    for name, states in cluster.values(_states).items():
         if name == node.name:
             continue
-        for port in ports:
-            seen.setdefault(_key(port), []).append(
-                (str(port.get("state")), float(port.get("rate_gbps") or 0)))
+        for key, state, rate in states:
+            seen.setdefault(key, []).append((state, rate))
     usual = {}
     for key, values in seen.items():
         common, count, total = majority(values)
@@ -46,16 +53,17 @@ def check_ib_ports(node: NodeFacts, cluster: ClusterFacts, expect: Expectations)
     ports = ports_or_skip(node, expect)
     usual = _usual_ports(node, cluster)
     floor = expect.ib_rate_gbps
-    bad = []
+    mine = {_key(port) for port in ports}
+    bad = [f"{key}: missing (Active on the other nodes)" for key, (state, _) in usual.items()
+           if key not in mine and state == "Active"]
     for port in ports:
-        if _key(port) not in usual:  # nothing to compare with: only the count below judges
-            continue
         state, rate = str(port.get("state")), float(port.get("rate_gbps") or 0)
-        want_state, want_rate = usual[_key(port)]
+        want_state, want_rate = usual.get(_key(port), ("", 0.0))
+        want_rate = floor if floor is not None else want_rate  # a configured rate wins
         if want_state == "Active" and state != "Active":
             bad.append(f"{_key(port)}: {state} (expected Active)")
-        elif state == "Active" and rate < max(want_rate, 0) and (floor is None or rate < floor):
-            bad.append(f"{_key(port)}: {rate:g} Gb/s (expected {max(want_rate, floor or 0):g})")
+        elif state == "Active" and rate < want_rate:
+            bad.append(f"{_key(port)}: {rate:g} Gb/s (expected {want_rate:g})")
     good = [p for p in ports if p.get("state") == "Active"
             and float(p.get("rate_gbps") or 0) >= (floor or 0)]
     observe(len(good), expected=expect.ib_ports, unit="ports Active")
@@ -110,20 +118,25 @@ def _missing(items: list[str], present: set[str], exact: bool) -> list[str]:
     return [item for item in items if not found(item)]
 
 
+def _devices(node: NodeFacts, var: str) -> set[str]:
+    """What NCCL_IB_HCA (HCAs, from ibstat) or NCCL_SOCKET_IFNAME (interfaces) can name."""
+    if var == "NCCL_IB_HCA":
+        return {str(p.get("ca")) for p in node.ib_ports or []}
+    return {str(i.get("name")) for i in node.get("interfaces") or []}
+
+
 def check_nccl_env_devices(node: NodeFacts) -> None:
     env = node.get("env") or {}
-    interfaces = {str(i.get("name")) for i in node.get("interfaces") or []}
-    cas = {str(p.get("ca")) for p in node.ib_ports or []}
+    wanted = [v for v in ("NCCL_SOCKET_IFNAME", "NCCL_IB_HCA") if v in env]
+    if not wanted:  # before reading ibstat: an unset variable needs no device list
+        skip("neither NCCL_SOCKET_IFNAME nor NCCL_IB_HCA is set")
     problems = []
-    for var, present in (("NCCL_SOCKET_IFNAME", interfaces), ("NCCL_IB_HCA", cas)):
-        if var not in env:
-            continue
+    for var in wanted:
         exclude, exact, items = _nccl_list(str(env[var]))
+        present = _devices(node, var)
         if not exclude and (missing := _missing(items, present, exact)):
             problems.append(f"{var}={env[var]} names {', '.join(missing)}, which this node "
                             f"lacks (has {', '.join(sorted(present)) or 'none'})")
-    if not any(v in env for v in ("NCCL_SOCKET_IFNAME", "NCCL_IB_HCA")):
-        skip("neither NCCL_SOCKET_IFNAME nor NCCL_IB_HCA is set")
     observe(len(problems), expected=0, unit="bad settings")
     if problems:
         fail(f"{node.name}: {'; '.join(problems)}",

@@ -6,7 +6,7 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority
 from preflight.parsers.xid import HARDWARE_XIDS
 from preflight.timewindow import within_hours
-from preflight.verdict import equal, fail, observe, skip, warn
+from preflight.verdict import Unavailable, equal, fail, observe, skip, warn
 
 HW_THROTTLE = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake")
 
@@ -24,13 +24,17 @@ def gpus_or_skip(node: NodeFacts, expect: Expectations) -> list[dict[str, Any]]:
 
 def check_gpu_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -> None:
     count = len(gpus_or_skip(node, expect))
-    expected = expect.gpus_per_node or node.slots
     hint = "a GPU fell off the bus or is hidden: check nvidia-smi -L, dmesg Xid 79, reseat/RMA"
-    if expected:
-        equal(count, expected, f"{node.name}: GPUs visible", hint=hint)
+    if expect.gpus_per_node:
+        equal(count, expect.gpus_per_node, f"{node.name}: GPUs visible", hint=hint)
         return
+    # Hostfile slots are ranks, not GPUs: a node may hold more GPUs than its slots
+    # (slots=1 for torchrun), never fewer.
+    if node.slots and count < node.slots:
+        fail(f"{node.name}: GPUs visible: {count}, expected {node.slots} (hostfile slots)",
+             measured=count, expected=node.slots, hint=hint)
     common, _, total = majority(cluster.values(lambda n: len(n.gpus) if n.gpus else None).values())
-    observe(count, expected=common)
+    observe(count, expected=common, unit="GPUs")
     if common is not None and count != common:
         fail(f"{node.name}: {count} GPUs visible, the other nodes have {common}", hint=hint)
 
@@ -68,7 +72,7 @@ def check_gpus_idle(node: NodeFacts, expect: Expectations) -> None:
 
 
 def _per_gpu(node: NodeFacts, expect: Expectations, bad: Any) -> list[str]:
-    return [f"GPU {g.get('index')} {problem}" for g in gpus_or_skip(node, expect)
+    return [f"GPU {g.get('index')}: {problem}" for g in gpus_or_skip(node, expect)
             if (problem := bad(g))]
 
 
@@ -117,12 +121,32 @@ def check_xid_errors(node: NodeFacts, expect: Expectations) -> None:
               and within_hours(e.get("time"), now, expect.xid_window_hours)]
     observe(len(recent), expected=0, unit="hardware Xids")
     if recent:
-        listed = "; ".join(f"Xid {e['xid']} on {e.get('pci')} ({HARDWARE_XIDS[e['xid']]})"
-                           for e in recent[:5])
+        listed = "; ".join(f"Xid {e['xid']} on {_gpu_at(node, e.get('pci'))} "
+                           f"({HARDWARE_XIDS[e['xid']]})" for e in recent[:5])
         fail(f"{node.name}: {len(recent)} hardware Xid event(s) in the last "
              f"{expect.xid_window_hours:g} h: {listed}",
              hint="look the Xid up in NVIDIA's Xid catalog; 79/74/48/63/64 usually mean "
                   "drain the node and reset or replace the GPU")
+
+
+def _pci(text: Any) -> tuple[int, ...] | None:
+    """(domain, bus, device) from NVRM's '0000:9b:00' or nvidia-smi's '00000000:9B:00.0'."""
+    try:
+        return tuple(int(part, 16) for part in str(text).split(".")[0].split(":"))
+    except ValueError:
+        return None
+
+
+def _gpu_at(node: NodeFacts, pci: Any) -> str:
+    """'GPU 4 (0000:9b:00)' when nvidia-smi lists a GPU at NVRM's PCI address."""
+    try:
+        gpus = node.gpus or []
+    except Unavailable:  # a hung nvidia-smi must not hide the Xid itself
+        gpus = []
+    wanted = _pci(pci)
+    index = next((g.get("index") for g in gpus if wanted and _pci(g.get("bus_id")) == wanted),
+                 None)
+    return f"GPU {index} ({pci})" if index is not None else str(pci)
 
 
 def check_persistence_mode(node: NodeFacts, expect: Expectations) -> None:

@@ -18,6 +18,7 @@ CONNECT_HINTS = {
                         "or rerun with --accept-new-host-keys",
     "host-key-changed": "if the node was reinstalled, ssh-keygen -R it and re-add the key; "
                         "otherwise treat it as an attack",
+    "key-unusable": "fix the IdentityFile in your ssh config (path, permissions, key format)",
     "gather-deadline": "the node answered too slowly: check its load and network",
 }
 NOT_CONNECTION = {"python-missing", "probe-timeout", "probe-failed"}

@@ -69,6 +69,9 @@ def cmd_check(args: list[str]) -> int:
     return cmd_run(args)
 
 
+XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
 def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     import pytest
 
@@ -89,6 +92,8 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     ]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         pytest_args[:0] = ["-p", "preflight.plugin"]
+    for name in XDIST_WORKER_ENV:  # a run started from an xdist worker is not a worker
+        os.environ.pop(name, None)
     code = int(pytest.main(pytest_args))
     return _exit_code(code, run_dir)
 

@@ -46,6 +46,13 @@ def iperf_probe(run_context: RunContext) -> dict[str, Any]:
     return _probe(run_context, "iperf3", measure_iperf)
 
 
+@pytest.fixture(scope="session")
+def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.rdma import measure_ib_write_bw
+
+    return _probe(run_context, "ib_write_bw", measure_ib_write_bw)
+
+
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
     """This pair's measurement; skip when the schedule did not include it."""
     entry = probe.get("pairs", {}).get(f"{pair[0]}|{pair[1]}")

@@ -50,7 +50,17 @@ def reachable(ctx: RunContext) -> list[str]:
 
 def cluster_address(ctx: RunContext, name: str) -> str | None:
     """The address the other nodes resolve `name` to; else the node's first IPv4 address."""
+    return cluster_addresses(ctx, [name])[name]
+
+
+def cluster_addresses(ctx: RunContext, names: Sequence[str]) -> dict[str, str | None]:
+    """cluster_address for many nodes, reading the facts once (a probe's every test needs
+    its target's address: per test this would cost O(N) each)."""
     cluster = ClusterFacts(ctx.outcomes())
+    return {name: _address(ctx, cluster, name) for name in names}
+
+
+def _address(ctx: RunContext, cluster: ClusterFacts, name: str) -> str | None:
     answers = cluster.values(lambda n: _first(n.get("resolve", {}).get(name))
                              if n.name != name else None)
     common, _, _ = majority(answers.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.measure.base import ProbeError, cluster_address, reachable
+from preflight.measure.base import ProbeError, cluster_addresses, reachable
 from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
 from preflight.parsers import iperf3
 from preflight.runctx import RunContext
@@ -19,14 +19,14 @@ def measure_iperf(ctx: RunContext) -> dict[str, Any]:
     names = reachable(ctx)
     floors = Floors(expect.nic_gbps, expect.iperf_line_rate_fraction,
                     expect.iperf_median_fraction)
-    probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d), floors.judge,
+    addresses = cluster_addresses(ctx, names)
+    probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d, addresses[d]), floors.judge,
                       per_test_s=expect.iperf_seconds + 15, width=ctx.fanout)
     return measure_pairs(names, expect.pair_mode, probe)
 
 
-def one_test(ctx: RunContext, src: str, dst: str) -> float:
+def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
     seconds = ctx.expect.iperf_seconds
-    address = cluster_address(ctx, dst)
     if address is None:
         raise ProbeError(f"{dst}: no cluster address for the iperf3 server")
     server = ctx.connections.get(dst).spawn(

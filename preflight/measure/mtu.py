@@ -26,7 +26,7 @@ from preflight.runctx import RunContext
 IP_ICMP_HEADERS = 28
 PING_WAIT_S = 2
 COMMAND_TIMEOUT_S = PING_WAIT_S + 5
-PARALLEL = 32  # pings at once on one source
+PARALLEL = 16  # pings at once on one source
 LOCAL_MTU = re.compile(r"message too long, mtu\s*=\s*(\d+)")
 PATH_MTU = re.compile(r"Frag needed.*\(mtu\s*=\s*(\d+)\)")
 

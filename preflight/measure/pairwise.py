@@ -2,10 +2,11 @@
 
 Each node is in at most one test at a time: the scheduler gives rounds of disjoint pairs
 and both directions of a pair run one after the other within the round (or once, when the
-test itself is bidirectional). After judging, suspect nodes are retested against healthy
-nodes (`preflight.isolate`), then every link still failing is retested once: a link that
-passes its retest was a transient dip (load elsewhere), one that fails again is named.
-Retests are recorded apart from the first measurement, which the matrix shows.
+test itself is bidirectional). A test that errored runs once more. After judging, suspect
+nodes are retested against healthy nodes (`preflight.isolate`), then every link still
+failing is retested once: a link that passes its retest was a transient dip (load
+elsewhere), one that fails again is named. Retests are recorded apart from the first
+measurement, which the matrix shows.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def measure_pairs(names: list[str], mode: str, probe: PairProbe) -> dict[str, An
     started = time.monotonic()
     schedule = rounds(names, mode, seed=0)
     results = run_rounds(schedule, probe)
+    _retry_errors(results, probe)
     judge = probe.judge_for(results)
     passed = {p: judge.passes(e) for p, e in results.items()}
     retests: dict[Pair, Entry] = {}
@@ -130,6 +132,19 @@ def measure_pairs(names: list[str], mode: str, probe: PairProbe) -> dict[str, An
         "suspects": _suspects(found),
         "matrices": {probe.title: _matrix(probe.title, names, results, passed)},
     }
+
+
+def _retry_errors(results: dict[Pair, Entry], probe: PairProbe) -> None:
+    """A test that could not run (a server slow to start on a busy node) runs once more;
+    its first error stays in the entry."""
+    failed = [p for p, e in results.items() if e["error"]]
+    if not failed:
+        return
+    again = run_rounds(pack(dict.fromkeys(link(*p) for p in failed)), probe)
+    for pair in failed:
+        retry = again.get(pair)
+        if retry is not None and not retry["error"]:
+            results[pair] = {**retry, "first_error": results[pair]["error"]}
 
 
 def _isolate(results: dict[Pair, Entry], passed: dict[Pair, bool]) -> Isolation:

@@ -12,7 +12,7 @@ from typing import Any
 
 from preflight.measure.base import (
     ProbeError,
-    cluster_address,
+    cluster_addresses,
     failure_text,
     pair_key,
     per_node,
@@ -52,7 +52,9 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     listeners: dict[str, Any] = {}
     listener_status: dict[str, Any] = {}
     try:
-        started = per_node(ctx, names, lambda n: _start_listener(ctx, n, ports, lifetime),
+        addresses = cluster_addresses(ctx, names)
+        started = per_node(ctx, names,
+                           lambda n: _start_listener(ctx, n, addresses[n], ports, lifetime),
                            deadline_s=READY_TIMEOUT_S + 10)
         for name, outcome in started.items():
             if isinstance(outcome, Exception):
@@ -79,9 +81,8 @@ def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) 
                     per_port[port] = ["error", f"no listener: {error}"]
 
 
-def _start_listener(ctx: RunContext, name: str, ports: list[int],
+def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list[int],
                     lifetime: float) -> tuple[Any, dict[str, Any]]:
-    address = cluster_address(ctx, name)
     if address is None:
         raise ProbeError(f"{name}: no cluster address to listen on")
     spawned = spawn_script(ctx, name, "listen", {"address": address, "ports": ports}, lifetime)

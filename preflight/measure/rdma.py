@@ -15,7 +15,7 @@ from typing import Any
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.base import (
     ProbeError,
-    cluster_address,
+    cluster_addresses,
     failure_text,
     per_node,
     reachable,
@@ -52,8 +52,9 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     names = [name for name in reachable(ctx) if name in rails]
     if len(names) < 2:
         return {**base, "pairs": {}, "matrices": {}}
-    probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, s, d, settings), rail_judge,
-                      per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
+    addresses = cluster_addresses(ctx, names)
+    probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
+                      rail_judge, per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
                       both_ways=not settings.bidirectional)
     return {**measure_pairs(names, ctx.expect.pair_mode, probe), **base}
 
@@ -122,13 +123,13 @@ def _lifetime(settings: Settings) -> float:
     return READY_TIMEOUT_S + settings.seconds + 30
 
 
-def one_test(ctx: RunContext, rails: dict[str, list[Rail]], src: str, dst: str,
+def one_test(ctx: RunContext, rails: dict[str, list[Rail]], pair: Pair, address: str | None,
              settings: Settings) -> Entry:
+    src, dst = pair
     tested, untested = match_rails(rails[src], rails[dst], settings)
     if not tested:
         raise ProbeError(f"{src} -> {dst}: no rail is Active at both ends "
                          f"({'; '.join(untested.values())})")
-    address = cluster_address(ctx, dst)
     if address is None:
         raise ProbeError(f"{dst}: no cluster address for the {TOOL} servers")
     clients, servers = _exchange(ctx, src, dst, tested, address, settings)

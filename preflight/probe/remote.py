@@ -38,7 +38,9 @@ def which(name):
     return None
 
 
-def run(argv, timeout):
+def run(argv, timeout, keep=MAX_OUTPUT):
+    """argv's result; stdout cut to `keep` bytes (None: all of it, for a caller that
+    filters it down itself)."""
     if which(argv[0]) is None:
         return {"missing": True}
     started = time.time()
@@ -59,19 +61,22 @@ def run(argv, timeout):
         "rc": None if timed_out else proc.returncode,
         "timed_out": timed_out,
         "duration_s": round(time.time() - started, 3),
-        "stdout": out[:MAX_OUTPUT].decode("utf-8", "replace"),
+        "stdout": out[:keep].decode("utf-8", "replace"),
         "stderr": err[:65536].decode("utf-8", "replace"),
     }
 
 
 def kernel_log(timeout):
-    """Only the NVRM lines: the rest of the kernel log is not ours to ship."""
-    result = run(TOOLS["dmesg"], timeout)
+    """Only the NVRM lines, the newest kept when there are too many: the rest of the
+    kernel log is not ours to ship, and a fresh Xid is at its end."""
+    result = run(TOOLS["dmesg"], timeout, keep=None)
     if result.get("rc") not in (0, None) or result.get("missing"):
-        result = run(["dmesg"], timeout)
+        result = run(["dmesg"], timeout, keep=None)
     if result.get("stdout"):
-        result["stdout"] = "".join(
-            line for line in result["stdout"].splitlines(True) if "NVRM" in line)
+        nvrm = "".join(line for line in result["stdout"].splitlines(True) if "NVRM" in line)
+        if len(nvrm) > MAX_OUTPUT:
+            nvrm = nvrm[-MAX_OUTPUT:].partition("\n")[2]
+        result["stdout"] = nvrm
     return result
 
 

@@ -36,6 +36,7 @@ class FailureKind(StrEnum):
     AUTH_DENIED = "auth-denied"
     HOST_KEY_UNKNOWN = "host-key-unknown"
     HOST_KEY_CHANGED = "host-key-changed"
+    KEY_UNUSABLE = "key-unusable"
     SSH_ERROR = "ssh-error"
 
 

@@ -142,6 +142,10 @@ class SshTransport:
             raise
         except Exception as exc:
             client.close()
+            unusable = None if isinstance(exc, NOT_KEY_TROUBLE) else unusable_identity(
+                ep.identity_files)
+            if unusable is not None:
+                raise ConnectError(self.host, FailureKind.KEY_UNUSABLE, unusable) from exc
             raise _classify(self.host, exc) from exc
         return client
 
@@ -296,6 +300,33 @@ def _append(buffer: bytearray, chunk: bytes) -> None:
     room = MAX_STREAM_BYTES - len(buffer)
     if room > 0:
         buffer += chunk[:room]
+
+
+# Failures that say what they are; any other failure after the socket opened may be a key
+# paramiko could not read.
+NOT_KEY_TROUBLE = (paramiko.AuthenticationException, paramiko.BadHostKeyException,
+                   TimeoutError, socket.timeout, ConnectionError, EOFError)
+
+
+def unusable_identity(paths: Sequence[str | Path]) -> str | None:
+    """Why the first IdentityFile that cannot be used cannot be, or None. Asked only once a
+    connection failed: paramiko reports a bad key as an OSError (which reads as "no route")
+    or a decode error that names no file."""
+    for path in map(Path, paths):
+        try:
+            paramiko.PKey.from_path(path)
+        except paramiko.PasswordRequiredException:
+            continue  # encrypted: usable through an agent
+        except FileNotFoundError:
+            return f"IdentityFile {path} does not exist"
+        except IsADirectoryError:
+            return f"IdentityFile {path} is a directory"
+        except PermissionError:
+            return f"IdentityFile {path} cannot be read (permission denied)"
+        except Exception as exc:  # noqa: BLE001 - any parse failure means the same here
+            return (f"IdentityFile {path} is not a private key paramiko can read "
+                    f"({type(exc).__name__})")
+    return None
 
 
 def _classify(host: str, exc: BaseException) -> ConnectError:

@@ -75,7 +75,12 @@ class SimHost:
 
     def session_env(self) -> dict[str, str]:
         """What sshd's SetEnv gives every command run on this host over SSH."""
+        home = self.dir / "home"
+        home.mkdir(exist_ok=True)
+        # A home of its own: the shared root account's ~/.bashrc (pyenv init) would cost
+        # seconds per command and put pyenv's shims before the host's stand-ins.
         env = {
+            "HOME": str(home),
             "PATH": f"{self.bin_dir}:{os.path.dirname(sys.executable)}:{SYSTEM_PATH}",
             "LD_LIBRARY_PATH": str(self.lib_dir),
             "PREFLIGHT_SIM_HOST": self.name,

@@ -1,4 +1,5 @@
 # Node-side: run several commands (argv lists) concurrently, each with a deadline; print JSON.
+# Killed itself (SIGTERM/SIGHUP: the caller's deadline), it kills what it started first.
 import json
 import os
 import signal
@@ -10,6 +11,20 @@ spec = json.loads(sys.argv[1])
 timeout = float(spec.get("timeout", 10))
 results = [None] * len(spec["commands"])
 gate = threading.Semaphore(int(spec.get("parallel", 16)))
+running = {}
+
+
+def on_signal(signum, frame):
+    for proc in list(running.values()):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGHUP, on_signal)
 
 
 def run(index, argv):
@@ -20,6 +35,7 @@ def run(index, argv):
         except OSError as exc:
             results[index] = {"rc": 127, "stdout": "", "stderr": str(exc), "timed_out": False}
             return
+        running[index] = proc
         try:
             out, err = proc.communicate(timeout=timeout)
             timed_out = False
@@ -27,6 +43,7 @@ def run(index, argv):
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
             timed_out = True
+        running.pop(index, None)
         results[index] = {"rc": proc.returncode, "timed_out": timed_out,
                           "stdout": out.decode("utf-8", "replace")[-4000:],
                           "stderr": err.decode("utf-8", "replace")[-4000:]}

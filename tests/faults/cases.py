@@ -1,0 +1,265 @@
+"""The fault matrix as data: each fault, how the simulated cluster injects it, what preflight
+must report, and its hint. test_fault_matrix.py runs it, docs/faults.md is rendered from it.
+
+Results are named by their test id without the `check_` prefix: `gpu_count[node-3]`,
+`version_consistent[node-3-driver]`, `path_mtu[node-1-to-node-3]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preflight.checks import check_bandwidth, check_ports, check_ssh
+from tests.sim.cluster import SimCluster
+from tests.sim.spec import GpuState, IbPort, Xid
+
+FAULTY = "node-3"  # the host every fault is injected on
+PEER = "node-5"  # the other end, for faults between two hosts
+NAMES = [f"node-{i}" for i in range(1, 7)]
+PAIRWISE_TESTS = "tests/cluster/test_pairwise.py::"
+
+Inject = Callable[[SimCluster, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    id: str
+    fault: str  # what went wrong, as an operator would say it
+    injected: str  # how the simulated cluster does it, for real
+    headline: str  # the result that names the fault
+    status: str  # its status
+    says: tuple[str, ...]  # fragments its message must contain
+    hint: str | None  # its hint, exactly
+    also: Mapping[str, str] = field(default_factory=dict)  # other bad results it causes
+    blocks: str | None = None  # every other result about this node is blocked
+    args: tuple[str, ...] = ()  # extra preflight arguments
+    base: Mapping[str, Any] = field(default_factory=dict)  # HostSpec fields on every host
+    change: Mapping[str, Any] = field(default_factory=dict)  # HostSpec fields on FAULTY
+    inject: Inject | None = None  # a fault beyond the HostSpec
+    covered_by: str | None = None  # proven by another test file, not by the matrix
+
+    @property
+    def expected(self) -> dict[str, str]:
+        """Every result that must be bad (blocked ones aside), with its status."""
+        return {self.headline: self.status, **self.also}
+
+    @property
+    def facts_only(self) -> bool:
+        """The fault is in the gathered facts alone, so recorded facts show it too."""
+        return bool(self.change) and self.inject is None and self.covered_by is None
+
+
+def _pairs_with(node: str, check: str) -> dict[str, str]:
+    return {f"{check}[{a}-to-{b}]": "fail" for a in NAMES for b in NAMES
+            if a != b and node in (a, b)}
+
+
+def _ports(index: int, **changes: Any) -> list[IbPort]:
+    ports = [IbPort(ca=f"mlx5_{i}") for i in range(8)]
+    ports[index] = IbPort(ca=f"mlx5_{index}", **changes)
+    return ports
+
+
+# ----- faults that need more than a HostSpec change --------------------------------------
+
+def _stop_sshd(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.stop_sshd(FAULTY)
+    return []
+
+
+def _change_host_key(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.change_host_key(FAULTY)
+    return []
+
+
+def _drop_client_key(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.drop_client_key(FAULTY)
+    return []
+
+
+def _hang_nvidia_smi(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.hang(FAULTY, "nvidia-smi")
+    return ["--expect", "subprobe_timeout_s=3"]
+
+
+def _clock_skew(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.clock_skew(FAULTY, 30)
+    return []
+
+
+def _mtu(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.set_mtu(FAULTY, 1400)
+    return []
+
+
+def _resolve(cluster: SimCluster, tmp: Path) -> list[str]:
+    # A stale /etc/hosts line: an address of the cluster's subnet that no host holds.
+    cluster.resolve_differently(FAULTY, PEER, str(cluster.subnet[250]))
+    return []
+
+
+SITE_CHECK = '''\
+"""A site's own check with a bug: its inventory has no entry for node-3."""
+
+RACKS = {"node-1": "r1", "node-2": "r1", "node-4": "r2", "node-5": "r2", "node-6": "r3"}
+
+
+def check_rack_known(node):
+    assert RACKS.get(node.name).startswith("r")
+
+
+def check_site_motd(node):
+    assert node.name
+'''
+
+
+def _site_check(cluster: SimCluster, tmp: Path) -> list[str]:
+    folder = tmp / "site_checks"
+    folder.mkdir()
+    (folder / "check_site.py").write_text(SITE_CHECK)
+    return ["--checks", str(folder)]
+
+
+# ----- the matrix -----------------------------------------------------------------------
+
+GPU_HINT = "a GPU fell off the bus or is hidden: check nvidia-smi -L, dmesg Xid 79, reseat/RMA"
+IB_HINT = ("check the cable and switch port (ibstat, ibdiagnet); a port at a lower rate "
+           "often means a bad cable or a port negotiated down")
+NVLINK_HINT = ("a degraded NVLink: check nvidia-smi nvlink -s and the fabric manager; "
+               "reset the GPUs or drain the node")
+HUNG_TOOL = ("gpu_model", "gpus_idle", "ecc_uncorrected", "remapped_rows", "retired_pages",
+             "clock_throttle", "version_consistent[{n}-driver]", "version_consistent[{n}-cuda]",
+             "topology_matches_cluster")
+
+
+def _node_keys(checks: tuple[str, ...], node: str) -> dict[str, str]:
+    return {(c.format(n=node) if "[" in c else f"{c}[{node}]"): "error" for c in checks}
+
+
+CASES: list[FaultCase] = [
+    FaultCase(
+        "host-down", "host down (sshd stopped)", "`cluster.stop_sshd(node-3)`",
+        f"ssh_reachable[{FAULTY}]", "fail", ("connection-refused",),
+        check_ssh.CONNECT_HINTS["connection-refused"], blocks=FAULTY, inject=_stop_sshd),
+    FaultCase(
+        "host-key-changed", "host key changed", "`cluster.change_host_key(node-3)`",
+        f"ssh_reachable[{FAULTY}]", "fail", ("host-key-changed",),
+        "if the node was reinstalled, ssh-keygen -R it and re-add the key; "
+        "otherwise treat it as an attack", blocks=FAULTY, inject=_change_host_key),
+    FaultCase(
+        "key-not-authorized", "our key not authorized", "`cluster.drop_client_key(node-3)`",
+        f"ssh_reachable[{FAULTY}]", "fail", ("auth-denied",),
+        "add your public key to the node's authorized_keys (ssh-copy-id)",
+        blocks=FAULTY, inject=_drop_client_key),
+    FaultCase(
+        "hung-command", "hung command (nvidia-smi never returns)",
+        "`cluster.hang(node-3, \"nvidia-smi\")`, `--expect subprobe_timeout_s=3`",
+        f"gpu_count[{FAULTY}]", "error", ("`nvidia_smi_q` timed out after",), None,
+        also=_node_keys(HUNG_TOOL, FAULTY), inject=_hang_nvidia_smi),
+    FaultCase(
+        "clock-skew", "clock skew (+30 s)", "`cluster.clock_skew(node-3, 30)` (libfaketime)",
+        f"clock_skew[{FAULTY}]", "fail", ("s from the head node (expected within 1 s)",),
+        "run chrony/ntpd on every node; skewed clocks break timeouts, logs, Kerberos",
+        inject=_clock_skew),
+    FaultCase(
+        "driver-mismatch", "driver version mismatch", "`driver_version=\"535.86.10\"`",
+        f"version_consistent[{FAULTY}-driver]", "fail",
+        ("driver 535.86.10, the other 5 of 6 nodes have 550.90.07",),
+        "install the same NVIDIA driver on every node (mismatches break NCCL and CUDA)",
+        change={"driver_version": "535.86.10"}),
+    FaultCase(
+        "nccl-mismatch", "NCCL version mismatch", "`nccl_version=\"2.18.3\"` (libnccl.so name)",
+        f"version_consistent[{FAULTY}-nccl]", "fail",
+        ("nccl 2.18.3, the other 5 of 6 nodes have 2.21.5",),
+        "use one NCCL build on every node: ranks with different NCCL versions hang",
+        change={"nccl_version": "2.18.3"}),
+    FaultCase(
+        "gpu-missing", "GPU missing (7 of 8)", "`gpus=7` (hostfile still says slots=8)",
+        f"gpu_count[{FAULTY}]", "fail", ("GPUs visible: 7, expected 8",), GPU_HINT,
+        change={"gpus": 7}),
+    FaultCase(
+        "nvlink-degraded", "NVLink degraded (one GPU pair over PCIe)", "`topo={(2, 5): \"SYS\"}`",
+        f"topology_matches_cluster[{FAULTY}]", "fail", ("GPU2-GPU5 SYS (others NV18)",),
+        NVLINK_HINT, change={"topo": {(2, 5): "SYS"}}),
+    FaultCase(
+        "ecc-uncorrected", "uncorrected ECC errors",
+        "`gpu_overrides={4: GpuState(ecc_uncorrected=2)}`",
+        f"ecc_uncorrected[{FAULTY}]", "fail", ("GPU 4: 2 uncorrected ECC errors (expected 0)",),
+        "uncorrected ECC errors corrupt results: reset the GPU, and drain the node if they "
+        "come back", change={"gpu_overrides": {4: GpuState(ecc_uncorrected=2)}}),
+    FaultCase(
+        "remapped-rows-pending", "remapped rows pending",
+        "`gpu_overrides={1: GpuState(remapped_pending=True)}`",
+        f"remapped_rows[{FAULTY}]", "fail", ("GPU 1: remapped rows pending",),
+        "remapped rows pending: reset the GPU (nvidia-smi -r) or drain the node; a remapping "
+        "failure needs an RMA", change={"gpu_overrides": {1: GpuState(remapped_pending=True)}}),
+    FaultCase(
+        "xid-79", "Xid 79 in the kernel log (GPU fell off the bus)",
+        "`xids=[Xid(79, \"0000:9b:00\", ...)]`",
+        f"xid_errors[{FAULTY}]", "fail", ("Xid 79 on GPU 4 (0000:9b:00)",),
+        "look the Xid up in NVIDIA's Xid catalog; 79/74/48/63/64 usually mean drain the node "
+        "and reset or replace the GPU",
+        change={"xids": [Xid(79, "0000:9b:00", "GPU has fallen off the bus.")]}),
+    FaultCase(
+        "ib-port-down", "IB port down", "`ib_ports`: mlx5_5 `state=\"Down\"`",
+        f"ib_ports[{FAULTY}]", "fail", ("mlx5_5 port 1: Down (expected Active)",), IB_HINT,
+        change={"ib_ports": _ports(5, state="Down", physical_state="Disabled", rate=10)}),
+    FaultCase(
+        "ib-port-slow", "IB port at 200 instead of 400 Gb/s", "`ib_ports`: mlx5_5 `rate=200`",
+        f"ib_ports[{FAULTY}]", "fail", ("mlx5_5 port 1: 200 Gb/s (expected 400)",), IB_HINT,
+        change={"ib_ports": _ports(5, rate=200)}),
+    FaultCase(
+        "efa-short", "EFA device count short (31 of 32)",
+        "`efa_count=32` on every host, 31 on node-3; `--expect efa_count=32`",
+        f"efa_count[{FAULTY}]", "fail", ("31 EFA devices, expected 32",),
+        "an EFA interface is missing: check the instance's network cards and the efa driver "
+        "(lsmod | grep efa); stop/start the instance",
+        args=("--expect", "efa_count=32"), base={"efa_count": 32}, change={"efa_count": 31}),
+    FaultCase(
+        "mtu-mismatch", "MTU mismatch (1400 on one host)", "`cluster.set_mtu(node-3, 1400)`",
+        f"mtu_consistent[{FAULTY}]", "fail",
+        ("MTU 1400 on eth0, the other 5 of 6 nodes use 1500",),
+        "set the same MTU on every node (and the switch); a mismatch black-holes large packets",
+        also=_pairs_with(FAULTY, "path_mtu"), inject=_mtu),
+    FaultCase(
+        "name-resolves-differently", "a name resolves differently on one host",
+        "`cluster.resolve_differently(node-3, node-5, <unused address>)`",
+        f"names_resolve[{FAULTY}]", "fail", (f"{PEER} -> ", ", others get "),
+        "fix /etc/hosts or DNS on this node: ranks must agree on every address",
+        also={f"tcp_ports[{FAULTY}-to-{PEER}]": "fail", f"ssh_mesh[{FAULTY}-to-{PEER}]": "fail",
+              f"path_mtu[{FAULTY}-to-{PEER}]": "error"},  # no reply at all: not measured
+        inject=_resolve),
+    FaultCase(
+        "site-check-raises", "a site check raises", "`--checks DIR` with a check that raises",
+        f"rack_known[{FAULTY}]", "error",
+        ("AttributeError: 'NoneType' object has no attribute 'startswith'",), None,
+        inject=_site_check),
+    # Proven by the pairwise tests; listed here so the table is complete.
+    FaultCase(
+        "port-filtered", "MASTER_PORT filtered (iptables DROP)",
+        "`cluster.iptables(node-3, 29500, \"DROP\")`", f"tcp_ports[node-1-to-{FAULTY}]", "fail",
+        ("TCP 29500 (MASTER_PORT) filtered",),
+        check_ports.HINTS["filtered"].format(src="node-1", dst=FAULTY),
+        covered_by=PAIRWISE_TESTS + "test_drop_on_29500_filters_exactly_the_pairs_into_that_host"),
+    FaultCase(
+        "port-refused", "MASTER_PORT refused (iptables REJECT)",
+        "`cluster.iptables(node-3, 29500, \"REJECT\")`", f"tcp_ports[node-1-to-{FAULTY}]",
+        "fail", ("TCP 29500 (MASTER_PORT) refused",),
+        check_ports.HINTS["refused"].format(src="node-1", dst=FAULTY),
+        covered_by=PAIRWISE_TESTS + "test_reject_on_29500_is_refused"),
+    FaultCase(
+        "slow-node", "slow node (tc tbf 500 Mbit/s)", "`cluster.shape(node-3, \"500mbit\")`",
+        f"bandwidth_isolation[{FAULTY}]", "fail", (f"{FAULTY} (",), check_bandwidth.HINT,
+        covered_by=PAIRWISE_TESTS + "test_shaped_host_is_the_slow_node_not_its_partners"),
+    FaultCase(
+        "mesh-direction", "SSH mesh broken in one direction",
+        "`cluster.mesh_key_missing(node-3, node-5)`", f"ssh_mesh[{FAULTY}-to-{PEER}]", "fail",
+        ("ssh auth-denied",),
+        check_ssh.MESH_HINTS["auth-denied"].format(src=FAULTY, dst=PEER),
+        covered_by=PAIRWISE_TESTS + "test_missing_mesh_key_fails_that_direction_only"),
+]
+
+RUNNABLE = [case for case in CASES if case.covered_by is None]

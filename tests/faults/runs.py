@@ -1,0 +1,34 @@
+"""Running preflight on a fault-matrix cluster and reading what it said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.cluster.helpers import Run, run_preflight
+from tests.sim.cluster import SimCluster
+
+HOSTS = 6
+# The pairwise bandwidth probe is the slow part of a full run; a second per pair is enough
+# to tell a healthy link from a shaped one.
+QUICK_BANDWIDTH = ("--expect", "iperf_seconds=1")
+
+
+def result_key(result: dict[str, Any]) -> str:
+    """'gpu_count[node-3]' from 'check_gpu.py::check_gpu_count[node-3]'."""
+    return str(result["id"]).rsplit("::", 1)[-1].removeprefix("check_")
+
+
+def involves(result: dict[str, Any], node: str) -> bool:
+    return node in (result.get("pair") or [result.get("node")])
+
+
+def full_run(cluster: SimCluster, out: Path, *args: str, timeout: float = 300) -> Run:
+    """`preflight run` with every default check (pairwise probes included)."""
+    return run_preflight(*cluster.preflight_args(), *QUICK_BANDWIDTH, *args, out=out,
+                         timeout=timeout)
+
+
+def leftovers(cluster: SimCluster) -> dict[str, list[tuple[int, str]]]:
+    """Processes still running on any host after a run (sshd's listener aside)."""
+    return {name: procs for name in cluster.names if (procs := cluster.processes(name))}

@@ -1,0 +1,36 @@
+"""Port probe helpers: which ports, how long connects may take, targets without a listener."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.measure.ports import (
+    CONNECT_TIMEOUT_S,
+    connect_timeout,
+    mark_missing_listeners,
+    port_list,
+)
+
+
+def test_port_list_merges_ports_and_ranges() -> None:
+    assert port_list([29500, 22], ["10001-10003", "6379"]) == [22, 6379, 10001, 10002, 10003,
+                                                               29500]
+
+
+def test_connect_budget_grows_with_batches_of_256() -> None:
+    assert connect_timeout(0) == connect_timeout(256) == CONNECT_TIMEOUT_S + 20
+    assert connect_timeout(257) == CONNECT_TIMEOUT_S * 2 + 20
+    assert connect_timeout(100 * 1023) == CONNECT_TIMEOUT_S * 400 + 20
+
+
+def test_a_target_without_listener_is_not_judged_refused() -> None:
+    verdicts: dict[str, Any] = {
+        "node-1|node-2": {"22": ["open", "198.18.0.12"], "29500": ["refused", "198.18.0.12"]},
+        "node-2|node-1": {"22": ["open", "198.18.0.11"], "29500": ["refused", "198.18.0.11"]},
+    }
+    mark_missing_listeners(verdicts, {"node-2": {"error": "node-2: listener did not start"},
+                                      "node-1": {"address": "198.18.0.11"}})
+    assert verdicts["node-1|node-2"] == {
+        "22": ["open", "198.18.0.12"],
+        "29500": ["error", "no listener: node-2: listener did not start"]}
+    assert verdicts["node-2|node-1"]["29500"] == ["refused", "198.18.0.11"]
