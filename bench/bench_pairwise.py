@@ -6,15 +6,8 @@ Each size gets one fresh cluster; gather runs once, then every probe is timed in
 (iperf3 -t 2, median rule 0.25). `--stability K` instead runs K full `preflight run`s on a
 healthy 6-host cluster and counts bad results. Needs root, like the cluster tests.
 
-By default every host's SSH sessions get HOME=<host dir>, so they do not source root's
-~/.bashrc: on the build machines it runs `pyenv init -`, whose `pyenv rehash` takes one
-machine-wide lock, serialising every SSH command of every simulated host (~0.2 s each) and
-hiding how preflight itself scales. `--as-is` times iperf3 on the simulated cluster
-unchanged (not the SSH mesh: hundreds of sessions queued on that lock time out, and a
-session killed inside `pyenv rehash` leaves the lock behind for every later SSH login).
-
-Run: python bench/bench_pairwise.py [--as-is] [N ...]     (default: 8 16)
-     python bench/bench_pairwise.py --stability 3         (always as-is)
+Run: python bench/bench_pairwise.py [N ...]          (default: 8 16)
+     python bench/bench_pairwise.py --stability 3
 """
 
 from __future__ import annotations
@@ -43,7 +36,6 @@ from preflight.runctx import RunContext  # noqa: E402
 from preflight.transport.ssh import SshSettings, SshTransport  # noqa: E402
 from tests.cluster.helpers import run_preflight  # noqa: E402
 from tests.sim.cluster import SimCluster  # noqa: E402
-from tests.sim.host import SimHost  # noqa: E402
 
 
 def context(cluster: SimCluster, mode: str, run_dir: Path) -> RunContext:
@@ -72,17 +64,7 @@ def bad(result: dict[str, Any]) -> str:
     return f"{slow} below the floor, {sum(errors.values())} errors" + (f" ({said})" if said else "")
 
 
-def sessions_skip_bashrc() -> None:
-    """Give each simulated host's SSH sessions HOME=<host dir> (no ~/.bashrc, no pyenv)."""
-    plain = SimHost.session_env
-
-    def session_env(host: SimHost) -> dict[str, str]:
-        return {**plain(host), "HOME": str(host.dir)}
-
-    SimHost.session_env = session_env  # type: ignore[method-assign, assignment]
-
-
-def bench_size(n: int, all_to_all: bool) -> None:
+def bench_size(n: int) -> None:
     with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as tmp:
         ctx = context(cluster, "mesh", Path(tmp))
         try:
@@ -90,7 +72,7 @@ def bench_size(n: int, all_to_all: bool) -> None:
             ctx.set_outcomes(outcomes)
             probes: list[tuple[str, Callable[[RunContext], dict[str, Any]]]] = [
                 ("ports", measure_ports), ("ssh mesh", measure_mesh), ("path mtu", measure_mtu)]
-            for name, probe in probes if all_to_all else []:
+            for name, probe in probes:
                 started = time.perf_counter()
                 probe(ctx)
                 print(f"{n:>5} {name:<12} {'-':>6} {'-':>6} "
@@ -129,13 +111,9 @@ def main() -> None:
     if args[:1] == ["--stability"]:
         stability(int(args[1]) if len(args) > 1 else 3)
         return
-    as_is = "--as-is" in args
-    if not as_is:
-        sessions_skip_bashrc()
-    print("simulated hosts " + ("as they are" if as_is else "with HOME=<host dir> (no pyenv)"))
     print(f"{'hosts':>5} {'probe':<12} {'rounds':>6} {'N-1':>6} {'wall':>10}")
-    for n in [int(a) for a in args if a != "--as-is"] or [8, 16]:
-        bench_size(n, all_to_all=not as_is)
+    for n in [int(a) for a in args] or [8, 16]:
+        bench_size(n)
     print()
     bench_schedule.main()
 

@@ -12,8 +12,11 @@ HINT = ("a slow node: check its HCAs' PCIe width/speed (lspci -vv), firmware, NU
         "(ibdiagnet, port counters)")
 
 
-def _skip_untestable(probe: dict[str, Any], pair: tuple[str, str]) -> None:
+def _skip_untestable(probe: dict[str, Any], pair: tuple[str, ...]) -> None:
     for node in pair:
+        reason = probe.get("unmeasured", {}).get(node)
+        if reason:
+            raise Unavailable(reason)
         reason = probe.get("skipped", {}).get(node)
         if reason:
             skip(reason)
@@ -54,9 +57,7 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any]) 
 
 
 def check_ib_write_bw_isolation(node: NodeFacts, ib_write_bw_probe: dict[str, Any]) -> None:
-    reason = ib_write_bw_probe.get("skipped", {}).get(node.name)
-    if reason:
-        skip(reason)
+    _skip_untestable(ib_write_bw_probe, (node.name,))
     if not ib_write_bw_probe.get("pairs"):
         skip("no ib_write_bw pair measured (fewer than two nodes with IB and perftest)")
     verdict = node_verdict(ib_write_bw_probe, node.name)

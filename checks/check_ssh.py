@@ -6,7 +6,7 @@ import pytest
 
 from preflight.fixtures import pair_entry
 from preflight.gather import NodeOutcome
-from preflight.verdict import fail, observe
+from preflight.verdict import Unavailable, fail, observe
 
 CONNECT_HINTS = {
     "connection-refused": "start sshd on the node, or check the port in your ssh config",
@@ -43,12 +43,15 @@ MESH_HINTS = {
     "unresolved": "{src} cannot resolve {dst}: fix DNS or /etc/hosts",
     "refused": "sshd on {dst} refuses {src}: is sshd listening on the cluster address?",
     "unreachable": "{src} cannot reach {dst}:22: check firewall and routes",
+    "no-ssh-client": "install openssh-client on {src}: mpirun starts remote ranks with ssh",
 }
 
 
 def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
     src, dst = pair
     reason, detail = pair_entry(mesh_probe, pair)
+    if reason == "error":
+        raise Unavailable(f"{src} -> {dst}: ssh mesh not measured: {detail}")
     observe(reason, expected="ok")
     if reason != "ok":
         fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),

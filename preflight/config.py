@@ -71,7 +71,7 @@ class Expectations:
     ports: list[int] = field(default_factory=lambda: [22, 29500])
     port_ranges: list[str] = field(default_factory=list)  # "10001-10100"
     master_port: int = 29500
-    pair_mode: str = "mesh"  # mesh | ring | sample:K
+    pair_mode: str = "auto"  # auto | mesh | ring | sample:K (preflight.schedule)
     iperf_streams: int = 4
     iperf_seconds: float = 3.0
     iperf_line_rate_fraction: float = 0.9

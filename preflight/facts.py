@@ -7,6 +7,7 @@ raises Unavailable (the check errors: could not evaluate).
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from functools import cached_property
@@ -15,6 +16,11 @@ from typing import Any, TypeVar
 from preflight.config import Expectations
 from preflight.gather import NodeOutcome
 from preflight.verdict import Blocked, Unavailable
+
+HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs usually means a "
+                  "stuck driver (look for Xid in dmesg; reset the GPU or reboot); "
+                  "--expect subprobe_timeout_s=S allows it longer")
+FAILED_TOOL_HINT = "run `{command}` on {node} to see the whole error"
 
 T = TypeVar("T", bound=Hashable)
 
@@ -38,13 +44,18 @@ class NodeFacts:
         result = (self.raw.get("tools") or {}).get(tool)
         if not result or result.get("missing"):
             return None
+        argv = result.get("argv")
+        command = shlex.join(map(str, argv)) if isinstance(argv, list) and argv else tool
         if result.get("timed_out"):
-            raise Unavailable(f"{self.name}: `{tool}` timed out after {result.get('duration_s')} s"
-                              " (hung driver or tool?)")
+            raise Unavailable(
+                f"{self.name}: `{tool}` timed out after {result.get('duration_s')} s"
+                " (hung driver or tool?)",
+                hint=HUNG_TOOL_HINT.format(command=command, node=self.name))
         if result.get("rc") not in (0, None):
             stderr = (result.get("stderr") or "").strip().splitlines()
             reason = stderr[-1] if stderr else f"exit {result.get('rc')}"
-            raise Unavailable(f"{self.name}: `{tool}` failed: {reason[:200]}")
+            raise Unavailable(f"{self.name}: `{tool}` failed: {reason[:200]}",
+                              hint=FAILED_TOOL_HINT.format(command=command, node=self.name))
         return str(result.get("stdout") or "")
 
     def _parsed(self, tool: str, parse: Callable[[str], Any]) -> dict[str, Any] | None:

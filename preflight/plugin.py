@@ -60,7 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--fail-on", choices=("fail", "warn"), default="fail",
         help="'warn' also fails the gate on warnings")
     add("--pairs", dest="pair_mode", metavar="MODE",
-        help="pairwise schedule: mesh, ring or sample:K")
+        help="pairwise schedule: auto (default: mesh up to 16 nodes, else ring), mesh, "
+             "ring or sample:K")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -207,6 +208,8 @@ def _status(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Sta
     if report.when == "call" and isinstance(exc, AssertionError):
         return Status.FAIL, text.splitlines()[0] if text else "assertion failed"
     if isinstance(exc, verdict.Unavailable):
+        if exc.hint:
+            verdict.observe(hint=exc.hint)
         return Status.ERROR, text
     return Status.ERROR, f"{type(exc).__name__}: {text}"
 

@@ -6,6 +6,8 @@ Modes (the `--pairs` value on the command line):
   N-1 rounds for even N, N rounds for odd N (each node rests exactly once).
 - ``ring``: each node with its ring neighbours (i, i+1 mod N) in input order:
   2 rounds for even N, 3 for odd N >= 3, 1 for N = 2, none for N < 2.
+- ``auto`` (the default): ``mesh`` up to AUTO_MESH_MAX_NODES nodes, ``ring`` beyond, so
+  a plain run on a big allocation costs O(1) rounds, not N-1.
 - ``sample:K``: K rounds of seeded random perfect matchings (odd N: one node rests).
   No pair repeats until every pair has been used once (K > N-1 for even N, K > N
   for odd N); beyond that a fresh shuffle starts another full cover.
@@ -28,7 +30,8 @@ Pair = tuple[str, str]
 Round = list[Pair]
 ModeKind = Literal["mesh", "ring", "sample"]
 
-VALID_MODES = "mesh, ring, sample:K (K a positive integer)"
+VALID_MODES = "auto, mesh, ring, sample:K (K a positive integer)"
+AUTO_MESH_MAX_NODES = 16
 
 _IndexPair = tuple[int, int]
 
@@ -46,9 +49,13 @@ class Mode:
         return f"sample:{self.samples}" if self.kind == "sample" else self.kind
 
 
-def parse_mode(text: str) -> Mode:
-    """Parse ``mesh``, ``ring`` or ``sample:K``; raise ModeError naming the valid modes."""
+def parse_mode(text: str, nodes: int | None = None) -> Mode:
+    """Parse ``auto``, ``mesh``, ``ring`` or ``sample:K``; raise ModeError naming the valid
+    modes. ``auto`` becomes mesh or ring by the number of nodes (mesh when not given)."""
     cleaned = text.strip().lower()
+    if cleaned == "auto":
+        small = nodes is None or nodes <= AUTO_MESH_MAX_NODES
+        return Mode("mesh" if small else "ring")
     if cleaned == "mesh":
         return Mode("mesh")
     if cleaned == "ring":
@@ -61,7 +68,7 @@ def parse_mode(text: str) -> Mode:
 
 def rounds(nodes: Sequence[str], mode: str | Mode, seed: int = 0) -> list[Round]:
     """The rounds of disjoint pairs that `mode` tests among `nodes` (see module doc)."""
-    parsed = mode if isinstance(mode, Mode) else parse_mode(mode)
+    parsed = mode if isinstance(mode, Mode) else parse_mode(mode, len(nodes))
     _reject_duplicates(nodes)
     if parsed.kind == "mesh":
         index_rounds = _mesh(len(nodes))

@@ -50,6 +50,10 @@ class Blocked(Exception):
 class Unavailable(Exception):
     """A fact needed by the check is missing or unparseable: the check errors."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 def observe(measured: Any = None, *, expected: Any = None, unit: str | None = None,
             hint: str | None = None) -> None:

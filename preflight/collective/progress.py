@@ -88,6 +88,11 @@ def rank_progress(rank_node: Mapping[int, str], runs: Mapping[str, NodeRun]
             progress = ranks.get(record.get("rank", -1))
             if progress is not None:
                 _apply(progress, record)
+    for progress in ranks.values():  # silent because its launcher never started it
+        launched = runs.get(progress.node)
+        if launched is not None and launched.error and progress.reached is None \
+                and progress.failure is None:
+            progress.failure = {"step": "launch", "error": launched.error, "timed_out": False}
     return ranks
 
 

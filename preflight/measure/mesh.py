@@ -40,7 +40,9 @@ REASONS = (
 )
 
 
-def classify(result: dict[str, Any]) -> tuple[str, str]:
+def classify(result: Any) -> tuple[str, str]:
+    if not isinstance(result, dict):  # the node-side runner lost this command
+        return "error", "no result for this ssh command from the node-side runner"
     stderr = str(result.get("stderr") or "")
     if result.get("rc") == 0:
         return "ok", ""
@@ -52,6 +54,10 @@ def classify(result: dict[str, Any]) -> tuple[str, str]:
     if result.get("rc") == 127:
         return "no-ssh-client", _last_line(stderr)
     return "error", _last_line(stderr) or f"exit {result.get('rc')}"
+
+
+def _at(answers: Any, index: int) -> Any:
+    return answers[index] if isinstance(answers, list) and index < len(answers) else None
 
 
 def _last_line(text: str) -> str:
@@ -104,5 +110,5 @@ def _attempt(ctx: RunContext, names: list[str],
         for index, dst in enumerate(targets[src]):
             pairs[pair_key(src, dst)] = (["error", failure_text(outcome)]
                                          if isinstance(outcome, Exception)
-                                         else list(classify(outcome[index])))
+                                         else list(classify(_at(outcome, index))))
     return pairs

@@ -62,8 +62,10 @@ def control_argv(target: str) -> list[str]:
     return ["ping", "-c", "2", "-i", "0.2", "-W", str(PING_WAIT_S), target]
 
 
-def classify(full: dict[str, Any], small: dict[str, Any] | None = None) -> tuple[str, str]:
+def classify(full: Any, small: Any = None) -> tuple[str, str]:
     """[verdict, detail] from the full-size ping's answer and the small control ping's."""
+    if not isinstance(full, dict):  # the node-side runner lost this command
+        return "error", "no result for this ping from the node-side runner"
     text = f"{full.get('stdout', '')}\n{full.get('stderr', '')}"
     if full.get("rc") == 0:
         return "ok", ""
@@ -75,7 +77,7 @@ def classify(full: dict[str, Any], small: dict[str, Any] | None = None) -> tuple
         return "path-mtu-smaller", f"a hop on the path reports MTU {hop.group(1)}"
     if full.get("rc") != 1:  # 2: ping itself failed (unknown host, bad option)
         return "error", _summary(text) or f"ping exit {full.get('rc')}"
-    if small is not None and small.get("rc") != 0:
+    if isinstance(small, dict) and small.get("rc") != 0:
         return "no-reply", "no reply even to small pings (ICMP blocked or no route)"
     return "black-hole", "small pings get replies, full-size ones are lost"
 

@@ -20,7 +20,7 @@ from typing import Any
 from preflight.fanout import fan_out
 from preflight.isolate import Isolation, confirm, describe, isolate, link, retest_plan
 from preflight.measure.base import failure_text, pair_key
-from preflight.schedule import Pair, directed, pack, rounds
+from preflight.schedule import Pair, directed, pack, parse_mode, rounds
 
 # (src, dst) -> Gbit/s, or an entry {"gbps": slowest, "rails": {...}}; raises on failure.
 PairTest = Callable[[str, str], float | dict[str, Any]]
@@ -112,7 +112,8 @@ def _entry(outcome: float | Entry | Exception) -> Entry:
 
 def measure_pairs(names: list[str], mode: str, probe: PairProbe) -> dict[str, Any]:
     started = time.monotonic()
-    schedule = rounds(names, mode, seed=0)
+    chosen = parse_mode(mode, len(names))
+    schedule = rounds(names, chosen, seed=0)
     results = run_rounds(schedule, probe)
     _retry_errors(results, probe)
     judge = probe.judge_for(results)
@@ -125,7 +126,8 @@ def measure_pairs(names: list[str], mode: str, probe: PairProbe) -> dict[str, An
     found, cleared = _retest_links(found, probe, judge, retests)
     passed.update({p: True for p in passed if link(*p) in cleared})
     return {
-        "mode": mode, "rounds": len(schedule), "wall_s": round(time.monotonic() - started, 2),
+        "mode": str(chosen), "rounds": len(schedule),
+        "wall_s": round(time.monotonic() - started, 2),
         **judge.summary,
         "pairs": {pair_key(*p): {**e, "passed": passed[p]} for p, e in results.items()},
         "retests": {pair_key(*p): e for p, e in retests.items()},

@@ -46,8 +46,9 @@ GRACE_S = 5.0
 
 def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     settings = settings_from(ctx.expect)
-    rails, skipped = plan(ctx, settings)
-    base = {"tool": TOOL, "skipped": skipped, "bidirectional": settings.bidirectional,
+    rails, skipped, unmeasured = plan(ctx, settings)
+    base = {"tool": TOOL, "skipped": skipped, "unmeasured": unmeasured,
+            "bidirectional": settings.bidirectional,
             "floor_basis": floor_basis(settings)}
     names = [name for name in reachable(ctx) if name in rails]
     if len(names) < 2:
@@ -70,8 +71,10 @@ def rails_pass(entry: Entry) -> bool:
                                for r in rails.values())
 
 
-def plan(ctx: RunContext, settings: Settings) -> tuple[dict[str, list[Rail]], dict[str, str]]:
-    """Each testable node's rails, and why every other reachable node is skipped."""
+def plan(ctx: RunContext, settings: Settings) -> tuple[
+        dict[str, list[Rail]], dict[str, str], dict[str, str]]:
+    """Each testable node's rails; why every other reachable node is skipped (nothing to
+    test); and the nodes that could not be asked (an error, not a skip)."""
     cluster = ClusterFacts(ctx.outcomes())
     rails: dict[str, list[Rail]] = {}
     skipped: dict[str, str] = {}
@@ -86,10 +89,11 @@ def plan(ctx: RunContext, settings: Settings) -> tuple[dict[str, list[Rail]], di
             skipped[name] = f"{name}: no InfiniBand/RoCE device (ibstat shows none)"
             continue
         rails[name] = node_rails(ports, _topo(node), _gpus(node), settings.gpudirect)
-    for name, reason in without_tool(ctx, list(rails)).items():
-        skipped[name] = reason
+    missing, unmeasured = without_tool(ctx, list(rails))
+    skipped.update(missing)
+    for name in [*missing, *unmeasured]:
         rails.pop(name)
-    return rails, skipped
+    return rails, skipped, unmeasured
 
 
 def _topo(node: NodeFacts) -> dict[str, Any] | None:
@@ -107,16 +111,17 @@ def _gpus(node: NodeFacts) -> int | None:
     return len(gpus) if gpus else None
 
 
-def without_tool(ctx: RunContext, names: list[str]) -> dict[str, str]:
+def without_tool(ctx: RunContext, names: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The nodes without the tool, and those that could not be asked, each with why."""
     found = per_node(ctx, names, lambda n: run_script(ctx, n, "which", [TOOL], 20),
                      deadline_s=40)
-    missing = {}
+    missing, unasked = {}, {}
     for name, answer in found.items():
         if isinstance(answer, Exception):
-            missing[name] = f"{name}: could not look for {TOOL}: {failure_text(answer)}"
+            unasked[name] = f"{name}: could not look for {TOOL}: {failure_text(answer)}"
         elif not answer.get(TOOL):
             missing[name] = f"{name}: {TOOL} (perftest) is not installed"
-    return missing
+    return missing, unasked
 
 
 def _lifetime(settings: Settings) -> float:

@@ -58,6 +58,7 @@ def run(argv, timeout, keep=MAX_OUTPUT):
         out, err = proc.communicate()
     return {
         "missing": False,
+        "argv": argv,
         "rc": None if timed_out else proc.returncode,
         "timed_out": timed_out,
         "duration_s": round(time.time() - started, 3),

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from preflight import facts
 from preflight.checks import check_bandwidth, check_ports, check_ssh
+from preflight.collective.explain import REACH_HINTS
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import GpuState, IbPort, Xid
 
@@ -20,6 +22,8 @@ FAULTY = "node-3"  # the host every fault is injected on
 PEER = "node-5"  # the other end, for faults between two hosts
 NAMES = [f"node-{i}" for i in range(1, 7)]
 PAIRWISE_TESTS = "tests/cluster/test_pairwise.py::"
+NETWORK_TESTS = "tests/faults/test_network_faults.py::"
+COLLECTIVE_TESTS = "tests/cluster/test_collectives.py::"
 
 Inject = Callable[[SimCluster, Path], list[str]]
 
@@ -157,7 +161,8 @@ CASES: list[FaultCase] = [
     FaultCase(
         "hung-command", "hung command (nvidia-smi never returns)",
         "`cluster.hang(node-3, \"nvidia-smi\")`, `--expect subprobe_timeout_s=3`",
-        f"gpu_count[{FAULTY}]", "error", ("`nvidia_smi_q` timed out after",), None,
+        f"gpu_count[{FAULTY}]", "error", ("`nvidia_smi_q` timed out after",),
+        facts.HUNG_TOOL_HINT.format(command="nvidia-smi -q", node=FAULTY),
         also=_node_keys(HUNG_TOOL, FAULTY), inject=_hang_nvidia_smi),
     FaultCase(
         "clock-skew", "clock skew (+30 s)", "`cluster.clock_skew(node-3, 30)` (libfaketime)",
@@ -254,6 +259,25 @@ CASES: list[FaultCase] = [
         "slow-node", "slow node (tc tbf 500 Mbit/s)", "`cluster.shape(node-3, \"500mbit\")`",
         f"bandwidth_isolation[{FAULTY}]", "fail", (f"{FAULTY} (",), check_bandwidth.HINT,
         covered_by=PAIRWISE_TESTS + "test_shaped_host_is_the_slow_node_not_its_partners"),
+    FaultCase(
+        "lossy-link", "lossy link (5% of packets dropped both ways)",
+        "`cluster.loss(node-3, 5)` (iptables statistic: this kernel has no netem)",
+        f"bandwidth_isolation[{FAULTY}]", "fail", (f"{FAULTY} (",), check_bandwidth.HINT,
+        covered_by=NETWORK_TESTS + "test_lossy_host_is_named_as_the_slow_node"),
+    FaultCase(
+        "host-dies-mid-run", "host dying mid-run (link down after gather)",
+        "`cluster.link_down(node-3)` once the first probe is measured",
+        f"ssh_mesh[node-1-to-{FAULTY}]", "fail", ("ssh unreachable",),
+        check_ssh.MESH_HINTS["unreachable"].format(src="node-1", dst=FAULTY),
+        covered_by=NETWORK_TESTS + "test_host_dying_mid_run_is_named_and_the_run_completes"),
+    FaultCase(
+        "rendezvous-blocked", "MASTER_PORT blocked for the torch rendezvous",
+        "`cluster.iptables(node-1, 29500, \"DROP\")` on the master of a 3-host torch probe",
+        "torch_rendezvous[node-2]", "fail",
+        ("never reached the rendezvous store", "is filtered"),
+        REACH_HINTS["filtered"].format(port=29500, master="node-1", addr=""),
+        covered_by=COLLECTIVE_TESTS
+        + "test_master_port_dropped_names_every_rank_that_cannot_reach_it"),
     FaultCase(
         "mesh-direction", "SSH mesh broken in one direction",
         "`cluster.mesh_key_missing(node-3, node-5)`", f"ssh_mesh[{FAULTY}-to-{PEER}]", "fail",

@@ -120,3 +120,13 @@ def test_sweep_table_leaves_out_sizes_not_every_rank_finished() -> None:
     per_node = {n: healthy(r, n) for r, n in RANK_NODE.items()}
     per_node["b"] = [r for r in per_node["b"] if r.get("size_bytes") != SIZES[1]]
     assert [r["size_bytes"] for r in sweep_table(progress(per_node), SIZES)] == [1024]
+
+
+def test_a_node_its_launcher_never_reached_stopped_at_launch_not_import() -> None:
+    runs = {"node-1": NodeRun([{"step": "launch", "rank": 0, "ok": True}]),
+            "node-2": NodeRun([], error="ssh-error: open session: Timeout opening channel.")}
+    ranks = rank_progress({0: "node-1", 1: "node-2"}, runs)
+    assert ranks[1].failure == {"step": "launch", "timed_out": False,
+                                "error": "ssh-error: open session: Timeout opening channel."}
+    assert ranks[1].stopped_at(sizes=2) == "launch"
+    assert ranks[0].failure is None

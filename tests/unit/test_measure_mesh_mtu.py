@@ -127,3 +127,9 @@ def test_ping_sizes_leave_room_for_ip_and_icmp_headers() -> None:
 def test_expected_mtu_is_the_majority(mtus: dict[str, list[object]],
                                       expected: int | None) -> None:
     assert mtu.expected_mtu(mtus) == expected
+
+
+@pytest.mark.parametrize("lost", [None, "junk", 3])
+def test_a_command_the_runner_lost_is_an_error_not_a_crash(lost: object) -> None:
+    assert mesh.classify(lost)[0] == "error"
+    assert mtu.classify(lost)[0] == "error"

@@ -191,18 +191,28 @@ def test_parse_mode_valid(text: str, expected: Mode) -> None:
     assert parse_mode(str(expected)) == expected
 
 
+@pytest.mark.parametrize(("nodes", "kind", "count"), [
+    (2, "mesh", 1), (6, "mesh", 5), (16, "mesh", 15), (17, "ring", 3), (64, "ring", 2),
+    (1024, "ring", 2)])
+def test_auto_is_mesh_for_small_clusters_and_ring_beyond(nodes: int, kind: str,
+                                                          count: int) -> None:
+    names = [f"n{i}" for i in range(nodes)]
+    assert parse_mode("auto", nodes) == Mode(kind)  # type: ignore[arg-type]
+    assert len(rounds(names, "auto")) == count
+
+
 @pytest.mark.parametrize(
     "text", ["", "full", "sample", "sample:", "sample:0", "sample:-2", "sample:x", "sample:1.5"]
 )
 def test_parse_mode_invalid(text: str) -> None:
-    with pytest.raises(ModeError, match=r"valid modes are mesh, ring, sample:K") as caught:
+    with pytest.raises(ModeError, match=r"valid modes are auto, mesh, ring, sample:K") as caught:
         parse_mode(text)
     assert isinstance(caught.value, UserError)
     assert isinstance(caught.value, ValueError)
 
 
 def test_rounds_unknown_mode_is_value_error() -> None:
-    with pytest.raises(ValueError, match="'star'.*valid modes are mesh, ring, sample:K"):
+    with pytest.raises(ValueError, match="'star'.*valid modes are auto, mesh, ring, sample:K"):
         rounds(names(4), "star")
 
 
