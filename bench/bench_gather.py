@@ -3,12 +3,22 @@
 Both run on the same simulated hosts in one run, each timed from a cold start (new SSH
 connections). Needs root, like the cluster tests.
 
+Three gather figures per size:
+- "stand-ins": the simulated hosts as the tests run them. Every tool the probe runs is a
+  Python stand-in rendering its output (~30 ms of CPU each, 5 per node), and all N "nodes"
+  share this machine's cores: at 32 hosts that is 160 renderings on 2 cores at once, a
+  cost a real cluster spreads over 32 machines.
+- "frozen tools": each stand-in replaced by a shell script that prints what the stand-in
+  printed for that call (`cat`), so a tool costs about what a fast real one does.
+- "transport": connect and run `true`: the SSH part of the gather alone.
+
 Run: python bench/bench_gather.py [N ...]     (default: 8 32)
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -18,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from preflight.connections import Connections  # noqa: E402
+from preflight.fanout import fan_out  # noqa: E402
 from preflight.gather import ProbeOptions, gather  # noqa: E402
 from preflight.transport.ssh import SshSettings, SshTransport  # noqa: E402
 from tests.sim.cluster import SimCluster  # noqa: E402
@@ -34,6 +45,43 @@ def time_pdsh(cluster: SimCluster) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"pdsh failed: {proc.stderr[-500:]}")
     return elapsed
+
+
+def time_transport(cluster: SimCluster) -> float:
+    settings = SshSettings(ssh_config=cluster.ssh_config, known_hosts=cluster.known_hosts)
+    started = time.perf_counter()
+    with Connections(lambda host: SshTransport(host, settings)) as connections:
+        fan_out(cluster.names, lambda name: connections.get(name).run(["true"], timeout=30),
+                max_workers=64, deadline_s=120)
+    return time.perf_counter() - started
+
+
+def freeze_tools(cluster: SimCluster) -> None:
+    """Replace each host's stand-ins by `cat` of what they printed for the calls the probe
+    made (read from calls.log after one gather); any other call still reaches the stand-in."""
+    for name in cluster.names:
+        host = cluster.host(name)
+        calls = sorted(set((host.dir / "calls.log").read_text().splitlines()))
+        frozen = host.dir / "frozen"
+        frozen.mkdir(exist_ok=True)
+        by_tool: dict[str, list[tuple[str, str]]] = {}
+        for index, call in enumerate(calls):
+            tool, *args = call.split(" ")
+            ran = cluster.run_in(name, [str(host.bin_dir / tool), *args])
+            out, err = frozen / f"{index}.out", frozen / f"{index}.err"
+            out.write_text(ran.stdout)
+            err.write_text(ran.stderr)
+            replay = (f"cat {shlex.quote(str(out))}; cat {shlex.quote(str(err))} >&2; "
+                      f"exit {ran.returncode}")
+            by_tool.setdefault(tool, []).append((" ".join(args), replay))
+        for tool, cases in by_tool.items():
+            launcher = host.bin_dir / tool
+            original = launcher.with_name(f".{tool}.stand-in")
+            launcher.rename(original)
+            arms = "".join(f"  {shlex.quote(args)}) {replay} ;;\n" for args, replay in cases)
+            launcher.write_text(f'#!/bin/sh\ncase "$*" in\n{arms}'
+                                f'  *) exec {shlex.quote(str(original))} "$@" ;;\nesac\n')
+            launcher.chmod(0o755)
 
 
 def time_gather(cluster: SimCluster) -> float:
@@ -53,15 +101,20 @@ def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [8, 32]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, best and median of "
           f"{REPEATS} cold runs each")
-    print(f"{'hosts':>5} {'pdsh best':>10} {'pdsh med':>9} {'gather best':>12} "
-          f"{'gather med':>11} {'ratio (med)':>12}")
+    print(f"{'hosts':>5} {'what':<22} {'best':>7} {'median':>7} {'/ pdsh':>7}")
     for n in sizes:
         with SimCluster(n) as cluster:
             pdsh = [time_pdsh(cluster) for _ in range(REPEATS)]
-            ours = [time_gather(cluster) for _ in range(REPEATS)]
-        ratio = statistics.median(ours) / statistics.median(pdsh)
-        print(f"{n:>5} {min(pdsh):>9.2f}s {statistics.median(pdsh):>8.2f}s "
-              f"{min(ours):>11.2f}s {statistics.median(ours):>10.2f}s {ratio:>11.2f}x")
+            rows = [("pdsh -R ssh true", pdsh),
+                    ("transport (true)", [time_transport(cluster) for _ in range(REPEATS)]),
+                    ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)])]
+            freeze_tools(cluster)
+            rows.append(("gather, frozen tools", [time_gather(cluster) for _ in range(REPEATS)]))
+        base = statistics.median(pdsh)
+        for label, times in rows:
+            median = statistics.median(times)
+            print(f"{n:>5} {label:<22} {min(times):>6.2f}s {median:>6.2f}s "
+                  f"{median / base:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Every source walks the others in a staggered order (source i starts at node i+1), a few
 connections at a time, so each sshd sees a handful of handshakes at once rather than N-1:
 all-at-once meshes trip sshd's MaxStartups and, on busy nodes, time out together. A pair
-that timed out or failed for no SSH reason is tried once more before it is reported.
+that timed out or failed for no SSH reason is tried once more, more patiently (longer
+timeout, fewer at once: an sshd that was only busy answers then), before it is reported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from preflight.runctx import RunContext
 
 SSH_TIMEOUT_S = 10
 PARALLEL = 4  # ssh clients at once on one source
+RETRY_TIMEOUT_S = 30
+RETRY_PARALLEL = 2
 RETRIED = {"unreachable", "error"}  # transient-looking: asked again before reporting
 
 # stderr of OpenSSH → the reason; first match wins (a changed key also prints "Host key
@@ -47,7 +50,7 @@ def classify(result: Any) -> tuple[str, str]:
     if result.get("rc") == 0:
         return "ok", ""
     if result.get("timed_out"):
-        return "unreachable", f"no answer within {SSH_TIMEOUT_S} s"
+        return "unreachable", "no answer within its deadline"
     for needle, reason in REASONS:
         if needle in stderr:
             return reason, _last_line(stderr)
@@ -68,8 +71,8 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def ssh_argv(target: str) -> list[str]:
-    return ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S - 3}",
+def ssh_argv(target: str, timeout: float = SSH_TIMEOUT_S) -> list[str]:
+    return ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout) - 3}",
             "-o", "StrictHostKeyChecking=yes", "-n", target, "true"]
 
 
@@ -86,21 +89,22 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
     pairs = _attempt(ctx, names, {src: staggered(names, src) for src in names})
     again = {src: [dst for dst in staggered(names, src)
                    if pairs[pair_key(src, dst)][0] in RETRIED] for src in names}
-    pairs.update(_attempt(ctx, names, {src: dsts for src, dsts in again.items() if dsts}))
+    pairs.update(_attempt(ctx, names, {src: dsts for src, dsts in again.items() if dsts},
+                          RETRY_TIMEOUT_S, RETRY_PARALLEL))
     matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
     return {"pairs": pairs, "wall_s": round(time.monotonic() - started, 2),
             "matrices": {"ssh_mesh": matrix}}
 
 
-def _attempt(ctx: RunContext, names: list[str],
-             targets: dict[str, list[str]]) -> dict[str, list[str]]:
+def _attempt(ctx: RunContext, names: list[str], targets: dict[str, list[str]],
+             timeout: float = SSH_TIMEOUT_S, parallel: int = PARALLEL) -> dict[str, list[str]]:
     """One ssh from each source to each of its targets: {"src|dst": [reason, detail]}."""
     longest = max((len(t) for t in targets.values()), default=0)
-    budget = SSH_TIMEOUT_S * -(-longest // PARALLEL) + 20
+    budget = timeout * -(-longest // parallel) + 20
 
     def from_source(src: str) -> list[Any]:
-        payload = {"commands": [ssh_argv(t) for t in targets[src]],
-                   "timeout": SSH_TIMEOUT_S, "parallel": PARALLEL}
+        payload = {"commands": [ssh_argv(t, timeout) for t in targets[src]],
+                   "timeout": timeout, "parallel": parallel}
         answers: list[Any] = run_script(ctx, src, "runmany", payload, budget)
         return answers
 

@@ -29,6 +29,9 @@ from .sshd import Sshd, keygen, public_key, sshd_config, wait_accepting
 
 HEAD = "head"
 SUPERNET = ipaddress.ip_network("198.18.0.0/15")
+# Smaller clusters resolve each other by ARP as real hosts do; bigger ones would overflow
+# the ARP table all namespaces share (netns.pin_neighbours).
+PIN_NEIGHBOURS_ABOVE = 16
 
 
 class SimCluster(FaultsMixin):
@@ -156,6 +159,9 @@ class SimCluster(FaultsMixin):
         for host in self.hosts.values():
             netns.add_host(host.ns, host.veth, self.bridge, f"{host.address}/24")
             self._write_host_files(host)
+        if len(self.hosts) > PIN_NEIGHBOURS_ABOVE:
+            netns.pin_neighbours(self.bridge, str(self.subnet[1]),
+                                 {h.ns: h.address for h in self.hosts.values()})
         self._write_client_files()
 
     def _generate_keys(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -48,6 +49,27 @@ def add_host(ns: str, veth: str, bridge: str, address_cidr: str) -> None:
     sh(["ip", "link", "set", "dev", veth, "master", bridge, "up"])
     batch = f"link set dev lo up\naddr add {address_cidr} dev eth0\nlink set dev eth0 up\n"
     sh(in_ns(ns, ["ip", "-batch", "-"]), input_text=batch)
+
+
+def mac_of(ns: str, device: str = "eth0") -> str:
+    proc = sh(["ip", "-n", ns, "-j", "link", "show", "dev", device])
+    return str(json.loads(proc.stdout)[0]["address"])
+
+
+def pin_neighbours(bridge: str, gateway: str, hosts: dict[str, str]) -> None:
+    """Permanent ARP entries between every host (ns -> address) and the bridge. The kernel's
+    ARP table is shared by all namespaces (gc_thresh3, 1024 by default): N hosts resolving
+    each other need N*N entries, which overflow it past ~30 hosts and drop packets."""
+    macs = {ns: mac_of(ns) for ns in hosts}
+    bridge_mac = Path(f"/sys/class/net/{bridge}/address").read_text().strip()
+    for ns in hosts:
+        lines = [f"neigh replace {gateway} lladdr {bridge_mac} dev eth0 nud permanent"]
+        lines += [f"neigh replace {address} lladdr {macs[peer]} dev eth0 nud permanent"
+                  for peer, address in hosts.items() if peer != ns]
+        sh(in_ns(ns, ["ip", "-batch", "-"]), input_text="\n".join(lines) + "\n")
+    head = [f"neigh replace {address} lladdr {macs[ns]} dev {bridge} nud permanent"
+            for ns, address in hosts.items()]
+    sh(["ip", "-batch", "-"], input_text="\n".join(head) + "\n")
 
 
 def delete_link(name: str) -> None:
