@@ -25,6 +25,7 @@ from preflight.runctx import RunContext
 
 ALONE_FANOUT = 8  # each single-node launch is a local mpirun/srun process
 TAIL_LINES = 6
+_WARNING = re.compile(r"\bwarning\b", re.I)
 _CAUSE = re.compile(r"error|denied|refused|not found|no such|timed out|could not|unable|fail",
                     re.I)
 
@@ -111,6 +112,10 @@ def _tail(text: str) -> str:
 
 
 def _cause(text: str) -> str:
-    """The launcher's first line that says what went wrong (its help text comes after)."""
+    """The launcher's first line that says what went wrong (its help text comes after),
+    passing over its warnings (mpirun's `plm:rsh: Warning: setpgid(...) failed ...
+    Permission denied` when a remote child exits fast is noise, not the cause)."""
     lines = _lines(text)
-    return next((line for line in lines if _CAUSE.search(line)), " | ".join(lines[:3]))[:400]
+    causes = [line for line in lines if _CAUSE.search(line)]
+    errors = [line for line in causes if not _WARNING.search(line)]
+    return next(iter(errors or causes), " | ".join(lines[:3]))[:400]

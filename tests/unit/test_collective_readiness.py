@@ -57,3 +57,10 @@ def test_nodes_that_start_alone_are_fine_when_another_node_broke_the_launch() ->
 def test_nodes_that_only_fail_together_stay_unanswered() -> None:
     alone = {"a": {"answered": False, "alone": True, "detail": ""}}
     assert settle({"b"}, alone)["a"] == alone["a"]
+
+
+def test_the_cause_passes_over_mpiruns_setpgid_warning() -> None:
+    stderr = ("[vm:08480] plm:rsh: Warning: setpgid(8496,8496) failed in parent with "
+              "errno=Permission denied(13)\n" + ORTE_HELP)
+    record = alone_record("gpu-1", ran(stderr=stderr, rc=127), aliases())
+    assert record["detail"].startswith("orted: error while loading shared libraries"), record
