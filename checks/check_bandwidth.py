@@ -4,7 +4,7 @@ from typing import Any
 
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
-from preflight.measure.pairwise import blame, node_verdict
+from preflight.measure.pairwise import blame, judge_node
 from preflight.verdict import fail, observe, skip
 
 HINT = ("a slow node: check its NIC speed/duplex (ethtool), tc qdiscs, CPU frequency and "
@@ -27,7 +27,4 @@ def check_iperf3_bandwidth(pair: tuple[str, str], iperf_probe: dict[str, Any]) -
 def check_bandwidth_isolation(node: NodeFacts, iperf_probe: dict[str, Any]) -> None:
     if not iperf_probe.get("pairs"):
         skip("no pairwise bandwidth measured")
-    verdict = node_verdict(iperf_probe, node.name)
-    observe("slow" if verdict else "ok", expected="ok")
-    if verdict:
-        fail(verdict, hint=HINT)
+    judge_node(iperf_probe, node.name, HINT)

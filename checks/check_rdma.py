@@ -4,7 +4,7 @@ from typing import Any
 
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
-from preflight.measure.pairwise import blame, node_verdict
+from preflight.measure.pairwise import blame, judge_node
 from preflight.verdict import Unavailable, fail, observe, skip
 
 HINT = ("a slow node: check its HCAs' PCIe width/speed (lspci -vv), firmware, NUMA/GPU "
@@ -60,7 +60,4 @@ def check_ib_write_bw_isolation(node: NodeFacts, ib_write_bw_probe: dict[str, An
     _skip_untestable(ib_write_bw_probe, (node.name,))
     if not ib_write_bw_probe.get("pairs"):
         skip("no ib_write_bw pair measured (fewer than two nodes with IB and perftest)")
-    verdict = node_verdict(ib_write_bw_probe, node.name)
-    observe("slow" if verdict else "ok", expected="ok")
-    if verdict:
-        fail(verdict, hint=HINT)
+    judge_node(ib_write_bw_probe, node.name, HINT)

@@ -85,7 +85,7 @@ def probe_node(
     try:
         transport = connections.get(name)
         result = transport.run(
-            [remote_python, "-", options.argument()],
+            [remote_python, "-S", "-", options.argument()],
             timeout=options.subprobe_timeout_s + 15,
             stdin=PROBE_SOURCE,
         )

@@ -22,7 +22,7 @@ def srun_argv(names: Sequence[str], options: ProbeOptions, remote_python: str,
     return ["srun", f"--nodes={len(names)}", "--ntasks-per-node=1", f"--ntasks={len(names)}",
             f"--nodelist={','.join(names)}", "--label", "--kill-on-bad-exit=0",
             f"--time={max(1, int(timeout // 60) + 1)}",
-            remote_python, "-c", PROBE_SOURCE.decode(), options.argument()]
+            remote_python, "-S", "-c", PROBE_SOURCE.decode(), options.argument()]
 
 
 def gather_via_srun(

@@ -19,6 +19,7 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.junit import regroup
+from preflight.pair_params import pair_params
 from preflight.results import Result, Status
 from preflight.runctx import RunContext
 from preflight.setup import RECORD, build_context, finish_run, gather_now
@@ -125,7 +126,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node_name" in metafunc.fixturenames:
         metafunc.parametrize("node_name", names, ids=names)
     if "pair_names" in metafunc.fixturenames:
-        pairs = [(a, b) for a in names for b in names if a != b]
+        pairs = pair_params(ctx, metafunc.fixturenames, names)
         metafunc.parametrize("pair_names", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
 
 

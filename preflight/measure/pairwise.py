@@ -21,6 +21,7 @@ from preflight.fanout import fan_out
 from preflight.isolate import Isolation, confirm, describe, isolate, link, retest_plan
 from preflight.measure.base import failure_text, pair_key
 from preflight.schedule import Pair, directed, pack, parse_mode, rounds
+from preflight.verdict import fail, observe
 
 # (src, dst) -> Gbit/s, or an entry {"gbps": slowest, "rails": {...}}; raises on failure.
 PairTest = Callable[[str, str], float | dict[str, Any]]
@@ -221,3 +222,11 @@ def node_verdict(probe: dict[str, Any], node: str) -> str | None:
         return None
     notes = [n for n in suspects.get("notes", []) if n.startswith((f"{node} (", f"{node}: "))]
     return "; ".join(notes) if notes else f"{node} is slow with several partners"
+
+
+def judge_node(probe: dict[str, Any], node: str, hint: str) -> None:
+    """The isolation check's verdict for `node`: observed ok, or failed with the notes."""
+    verdict = node_verdict(probe, node)
+    observe("slow" if verdict else "ok", expected="ok")
+    if verdict:
+        fail(verdict, hint=hint)

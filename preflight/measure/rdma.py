@@ -37,7 +37,7 @@ from preflight.measure.rails import (
     settings_from,
 )
 from preflight.runctx import RunContext
-from preflight.schedule import Pair
+from preflight.schedule import Pair, parse_mode
 from preflight.verdict import Unavailable
 
 READY_TIMEOUT_S = 10.0
@@ -50,14 +50,32 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     base = {"tool": TOOL, "skipped": skipped, "unmeasured": unmeasured,
             "bidirectional": settings.bidirectional,
             "floor_basis": floor_basis(settings)}
-    names = [name for name in reachable(ctx) if name in rails]
-    if len(names) < 2:
+    nodes = schedule_nodes(ctx)
+    mode = parse_mode(ctx.expect.pair_mode, len(nodes))
+    # A mesh pairs the testable nodes only; a ring or sample keeps the schedule that the
+    # pair checks were parametrized with (preflight.pair_params): every node with ports.
+    names = [name for name in nodes if name in rails] if mode.kind == "mesh" else nodes
+    if len([name for name in names if name in rails]) < 2:
         return {**base, "pairs": {}, "matrices": {}}
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
                       rail_judge, per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
                       both_ways=not settings.bidirectional)
-    return {**measure_pairs(names, ctx.expect.pair_mode, probe), **base}
+    return {**measure_pairs(names, str(mode), probe), **base}
+
+
+def schedule_nodes(ctx: RunContext) -> list[str]:
+    """The nodes an ib_write_bw schedule pairs: reachable, with IB/RoCE ports in their facts
+    (known before collection; whether perftest is there is asked later)."""
+    cluster = ClusterFacts(ctx.outcomes())
+    return [name for name in reachable(ctx) if _has_ports(cluster.node(name))]
+
+
+def _has_ports(node: NodeFacts) -> bool:
+    try:
+        return bool(node.ib_ports)
+    except Unavailable:
+        return False
 
 
 def rail_judge(results: Mapping[Pair, Entry]) -> Judge:
@@ -131,6 +149,9 @@ def _lifetime(settings: Settings) -> float:
 def one_test(ctx: RunContext, rails: dict[str, list[Rail]], pair: Pair, address: str | None,
              settings: Settings) -> Entry:
     src, dst = pair
+    for node in pair:
+        if node not in rails:
+            raise ProbeError(f"{node}: not tested (no usable {TOOL} on it)")
     tested, untested = match_rails(rails[src], rails[dst], settings)
     if not tested:
         raise ProbeError(f"{src} -> {dst}: no rail is Active at both ends "

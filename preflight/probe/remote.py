@@ -1,6 +1,9 @@
-# The node-side probe: sent to `python3 -` on every node; stdlib only, Python >= 3.6.
+# The node-side probe: sent to `python3 -S -` on every node; stdlib only, Python >= 3.6.
 # It prints one JSON object with every fact. Each sub-probe has its own timeout, and a
 # failing sub-probe is recorded under "errors" without losing the others.
+# -S skips site's .pth processing (most of a cold start on a busy environment); the
+# site-packages folders are looked at only for torch's version and, on a node with the
+# NVIDIA driver loaded, for pynvml.
 import glob
 import json
 import os
@@ -16,6 +19,7 @@ import time
 
 PROBE_VERSION = 1
 MAX_OUTPUT = 4 << 20
+NVIDIA_CONTROL = "/dev/nvidiactl"  # present once the NVIDIA driver is loaded
 SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 ENV_PREFIXES = ("NCCL_", "CUDA_", "GLOO_", "TORCH_", "MASTER_", "FI_", "UCX_", "NVIDIA_",
                 "OMPI_MCA_", "SLURM_JOB_", "LD_LIBRARY_PATH")
@@ -166,12 +170,25 @@ def nccl_version():
     return None
 
 
-def dist_version(name):
+def site_folders():
     try:
-        from importlib import metadata
-        return metadata.version(name)
+        import site
+        folders = list(site.getsitepackages()) + [site.getusersitepackages()]
     except Exception:
-        return None
+        return []
+    return [folder for folder in folders if os.path.isdir(folder)]
+
+
+def dist_version(name):
+    """From the installed distribution's METADATA, without importing importlib.metadata."""
+    for folder in site_folders() + [p for p in sys.path if p]:
+        for info in sorted(glob.glob(os.path.join(folder, name + "-*.dist-info"))):
+            for line in (read(os.path.join(info, "METADATA"), "") or "").splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line:
+                    break
+    return None
 
 
 def resolve(names):
@@ -193,6 +210,11 @@ def paths(wanted):
 
 
 def pynvml_facts():
+    if not os.path.exists(NVIDIA_CONTROL):
+        return None  # no driver loaded: nvidia-smi's record says why
+    for folder in site_folders():
+        if folder not in sys.path:
+            sys.path.append(folder)
     try:
         import pynvml
     except Exception:

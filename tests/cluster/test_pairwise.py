@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from preflight.pair_params import scheduled_pairs
 from tests.cluster.helpers import Run, explain, run_preflight
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import HostSpec
@@ -230,3 +231,27 @@ def test_rdma_skips_nodes_without_device_or_perftest(sim_cluster: Any, tmp_path:
     assert len(skipped) == 10 + 2  # pairs with node-3 or node-4, and their isolation checks
     assert all(("node-3: ib_write_bw (perftest) is not installed" in m)
                or m.startswith("node-4: ") for m in skipped.values()), skipped
+
+
+def test_ring_schedule_gives_results_for_its_pairs_only(sim_cluster: Any,
+                                                        tmp_path: Path) -> None:
+    cluster = sim_cluster(5, specs={"node-5": HostSpec(ib_ports=[])})
+    (cluster.host("node-4").bin_dir / "ib_write_bw").unlink()  # perftest not installed
+    run = run_preflight(*cluster.preflight_args(), "--pairs", "ring",
+                        "-k", "iperf3_bandwidth or check_ib_write_bw",
+                        out=tmp_path / "run", timeout=300)
+    assert run.rc == 0 and run.bad() == [], explain(run)
+    ring = scheduled_pairs(cluster.names, "ring")
+    with_ports = scheduled_pairs(cluster.names[:4], "ring")  # node-5 has no IB port
+    assert ring is not None and with_ports is not None
+    iperf = {tuple(r["pair"]): r["status"] for r in run.of("iperf3_bandwidth")}
+    assert iperf == dict.fromkeys(ring, "pass") and len(iperf) == 10
+    ib = {tuple(r["pair"]): r for r in run.of("ib_write_bw")}
+    assert set(ib) == with_ports and len(ib) == 8
+    for pair, result in ib.items():
+        if "node-4" in pair:
+            assert result["status"] == "skip"
+            assert "node-4: ib_write_bw (perftest) is not installed" in result["message"]
+        else:
+            assert result["status"] == "pass", result
+    assert not [r for r in run.results if "not measured" in (r["message"] or "")]

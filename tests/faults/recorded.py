@@ -50,7 +50,7 @@ def probe_facts(spec: HostSpec, name: str, root: Path, *, names: list[str] | Non
         "HOME": str(root),
         **(env or {}),
     }
-    proc = subprocess.run([sys.executable, "-", options.argument()], input=PROBE_SOURCE,
+    proc = subprocess.run([sys.executable, "-S", "-", options.argument()], input=PROBE_SOURCE,
                           capture_output=True, env=session_env, timeout=timeout_s + 30,
                           check=True)
     facts: dict[str, Any] = json.loads(proc.stdout)

@@ -4,7 +4,9 @@ a failing sub-probe loses nothing else, secrets are redacted before anything is 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -65,16 +67,46 @@ FIELDS = ("index", "name", "uuid", "bus_id", "memory_used_mib", "memory_total_mi
           "persistence_mode", "ecc_uncorrected_volatile", "remapped_rows")
 
 
-def test_pynvml_and_nvidia_smi_give_the_same_facts(q_text: str, monkeypatch) -> None:
+def test_pynvml_and_nvidia_smi_give_the_same_facts(q_text: str, monkeypatch,
+                                                   tmp_path: Path) -> None:
     from_smi = nvidia_smi.parse(q_text).to_dict()["gpus"]
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(from_smi))
-    from_nvml = load_probe().pynvml_facts()
+    probe = load_probe()
+    (tmp_path / "nvidiactl").touch()
+    monkeypatch.setattr(probe, "NVIDIA_CONTROL", str(tmp_path / "nvidiactl"))
+    from_nvml = probe.pynvml_facts()
     assert from_nvml["driver_version"] == "535.183.01"
     for smi, nvml in zip(from_smi, from_nvml["gpus"], strict=True):
         assert {k: nvml[k] for k in FIELDS} == {k: smi[k] for k in FIELDS}
     facts = {"pynvml": from_nvml, "tools": {}}
     node = NodeFacts(NodeOutcome("n1", facts=facts))
     assert node.gpus == from_nvml["gpus"] and node.version("driver") == "535.183.01"
+
+
+def test_pynvml_is_not_asked_without_the_driver(q_text: str, monkeypatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(nvidia_smi.parse(q_text)
+                                                            .to_dict()["gpus"]))
+    probe = load_probe()
+    monkeypatch.setattr(probe, "NVIDIA_CONTROL", str(tmp_path / "absent"))
+    assert probe.pynvml_facts() is None
+
+
+def test_probe_without_site_still_finds_torch_and_pynvml(tmp_path: Path) -> None:
+    """`python3 -S -` as the gather runs it: torch's version from its METADATA, and
+    pynvml importable from site-packages once the driver is there."""
+    from importlib import metadata
+
+    script = ("import json, sys\nprobe = {'__name__': 'probe'}\n"
+              f"exec(open({str(PROBE)!r}).read(), probe)\n"
+              "probe['NVIDIA_CONTROL'] = sys.argv[1]\n"
+              "print(json.dumps([probe['dist_version']('torch'), probe['pynvml_facts']()]))\n")
+    (tmp_path / "nvidiactl").touch()
+    proc = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path / "nvidiactl")],
+                          capture_output=True, text=True, timeout=60, check=True)
+    torch_version, nvml = json.loads(proc.stdout)
+    assert torch_version == metadata.version("torch")
+    assert nvml is not None  # imported: {"error": ...} without a GPU, {"gpus": ...} with one
 
 
 def test_failing_subprobe_loses_nothing_else(monkeypatch) -> None:
