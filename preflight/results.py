@@ -172,7 +172,9 @@ def _host_order(hosts: Iterable[str]) -> Any:
 def write_json(path: Path, data: Any) -> None:
     """Write atomically so a reader (or an interrupted run) never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    with tmp.open("w") as out:  # streamed: no second copy of a large record as one string
+        json.dump(data, out, indent=2, sort_keys=False, default=str)
+        out.write("\n")
     tmp.replace(path)
 
 
