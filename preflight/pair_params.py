@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from preflight.runctx import RunContext
-from preflight.schedule import Pair, parse_mode, rounds
+from preflight.schedule import Pair, directed, parse_mode, rounds
 
 
 def _iperf_nodes(ctx: RunContext) -> list[str]:
@@ -43,7 +43,7 @@ def scheduled_pairs(nodes: Sequence[str], mode_text: str) -> set[Pair] | None:
     mode = parse_mode(mode_text, len(nodes))
     if mode.kind == "mesh":
         return None
-    return {p for round_ in rounds(nodes, mode) for a, b in round_ for p in ((a, b), (b, a))}
+    return {pair for round_ in rounds(nodes, mode) for step in directed(round_) for pair in step}
 
 
 def pair_params(ctx: RunContext | None, fixtures: Sequence[str],

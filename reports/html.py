@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,11 @@ def _environment() -> Environment:
 
 def render_html(run: RunRecord, facts: dict[str, Any] | None) -> str:
     """The report for `run` (and its facts, when gathered) as one HTML document."""
-    return _environment().get_template(TEMPLATE).render(**_context(run, facts))
+    return "".join(_pieces(run, facts))
+
+
+def _pieces(run: RunRecord, facts: dict[str, Any] | None) -> Iterator[str]:
+    return _environment().get_template(TEMPLATE).generate(**_context(run, facts))
 
 
 def write_report(run_dir: Path) -> Path:
@@ -55,8 +60,8 @@ def write_report(run_dir: Path) -> Path:
     tmp = target.with_suffix(".html.tmp")
     # Streamed: at 64 nodes the page is ~15 MB, and rendering it to one string first
     # was the head's peak memory.
-    stream = _environment().get_template(TEMPLATE).stream(**_context(run, facts))
-    stream.dump(str(tmp), encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as out:
+        out.writelines(_pieces(run, facts))
     tmp.replace(target)
     return target
 

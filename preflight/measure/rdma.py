@@ -51,12 +51,13 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
             "bidirectional": settings.bidirectional,
             "floor_basis": floor_basis(settings)}
     nodes = schedule_nodes(ctx)
+    testable = [name for name in nodes if name in rails]
+    if len(testable) < 2:
+        return {**base, "pairs": {}, "matrices": {}}
     mode = parse_mode(ctx.expect.pair_mode, len(nodes))
     # A mesh pairs the testable nodes only; a ring or sample keeps the schedule that the
     # pair checks were parametrized with (preflight.pair_params): every node with ports.
-    names = [name for name in nodes if name in rails] if mode.kind == "mesh" else nodes
-    if len([name for name in names if name in rails]) < 2:
-        return {**base, "pairs": {}, "matrices": {}}
+    names = testable if mode.kind == "mesh" else nodes
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
                       rail_judge, per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
