@@ -73,6 +73,19 @@ def test_each_host_answers_ssh_with_its_own_hostname(shared: SimCluster) -> None
         assert (proc.returncode, proc.stdout) == (0, f"{name}\n"), proc.stderr
 
 
+def test_each_host_has_its_own_machine_id_and_boot_id(shared: SimCluster) -> None:
+    seen = set()
+    for name in ("node-1", "node-2", "node-3"):
+        proc = ssh(shared, name, "cat /etc/machine-id /proc/sys/kernel/random/boot_id")
+        machine_id, boot_id = proc.stdout.split()
+        sshd = shared.host(name).sshd
+        assert machine_id == sshd.machine_id_file.read_text().strip()
+        assert boot_id == sshd.boot_id_file.read_text().strip()
+        seen.add((machine_id, boot_id))
+    assert len(seen) == 3
+    assert Path("/etc/machine-id").read_text().strip() not in {m for m, _ in seen}
+
+
 def test_openssh_client_with_dash_f_config(shared: SimCluster) -> None:
     proc = subprocess.run(["ssh", "-F", str(shared.ssh_config), "node-2", "hostname"],
                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)

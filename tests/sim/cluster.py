@@ -14,6 +14,7 @@ import ipaddress
 import secrets
 import subprocess
 import time
+import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -151,7 +152,8 @@ class SimCluster(FaultsMixin):
                 name=name, index=i, ns=ns, address=str(self.subnet[10 + i]),
                 veth=f"{sweep.PREFIX}{self.id}v{i}", dir=hostdir,
                 spec=self._initial_specs.get(name, HostSpec()),
-                sshd=Sshd(ns, name, hostdir / "sshd_config", hostdir / "sshd.log"),
+                sshd=Sshd(ns, name, hostdir / "sshd_config", hostdir / "sshd.log",
+                          hostdir / "identity"),
                 authorized={HEAD, *self.names},
             )
         self._generate_keys()
@@ -172,6 +174,7 @@ class SimCluster(FaultsMixin):
             list(pool.map(lambda job: keygen(*job), jobs))
 
     def _write_host_files(self, host: SimHost) -> None:
+        host.sshd.write_identity(secrets.token_hex(16), str(uuid.uuid4()))
         standins.install(host.bin_dir)
         self.write_spec(host)
         self.write_authorized_keys(host)

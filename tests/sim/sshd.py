@@ -71,14 +71,31 @@ def faketime_env(seconds: float) -> dict[str, str]:
 
 
 class Sshd:
-    """The sshd listener of one host, with its own UTS namespace so `hostname` is per host."""
+    """The sshd listener of one host, in UTS and mount namespaces of its own, so `hostname`,
+    /etc/machine-id and /proc/sys/kernel/random/boot_id are per host (as on real machines)
+    and a fault can mount over a path on this host alone (nsenter -t PID -m)."""
 
-    def __init__(self, ns: str, hostname: str, config: Path, log: Path) -> None:
+    def __init__(self, ns: str, hostname: str, config: Path, log: Path,
+                 identity_dir: Path) -> None:
         self.ns = ns
         self.hostname = hostname
         self.config = config
         self.log = log
+        self.identity_dir = identity_dir
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def machine_id_file(self) -> Path:
+        return self.identity_dir / "machine-id"
+
+    @property
+    def boot_id_file(self) -> Path:
+        return self.identity_dir / "boot_id"
+
+    def write_identity(self, machine_id: str, boot_id: str) -> None:
+        self.identity_dir.mkdir(parents=True, exist_ok=True)
+        self.machine_id_file.write_text(machine_id + "\n")
+        self.boot_id_file.write_text(boot_id + "\n")
 
     @property
     def pid(self) -> int | None:
@@ -91,9 +108,12 @@ class Sshd:
     def start(self) -> None:
         if self.running:
             return
-        script = f'hostname "$1" && exec {SSHD} -D -e -f "$2"'
-        argv = ["ip", "netns", "exec", self.ns, "unshare", "--uts", "sh", "-c", script,
-                "sh", self.hostname, str(self.config)]
+        script = ('hostname "$1" && mount --bind "$3" /etc/machine-id'
+                  ' && mount --bind "$4" /proc/sys/kernel/random/boot_id'
+                  f' && exec {SSHD} -D -e -f "$2"')
+        argv = ["ip", "netns", "exec", self.ns, "unshare", "--uts", "--mount",
+                "--propagation", "private", "sh", "-c", script, "sh", self.hostname,
+                str(self.config), str(self.machine_id_file), str(self.boot_id_file)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
