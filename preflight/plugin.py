@@ -209,8 +209,7 @@ def _status(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Sta
     if report.when == "call" and isinstance(exc, AssertionError):
         return Status.FAIL, text.splitlines()[0] if text else "assertion failed"
     if isinstance(exc, verdict.Unavailable):
-        if exc.hint:
-            verdict.observe(hint=exc.hint)
+        verdict.observe(hint=exc.hint, reason=exc.reason)
         return Status.ERROR, text
     return Status.ERROR, f"{type(exc).__name__}: {text}"
 
@@ -232,6 +231,7 @@ def _result(item: pytest.Item, status: Status, message: str, duration: float) ->
         measured=seen.measured, expected=seen.expected, unit=seen.unit,
         message=message, hint=seen.hint if status is not Status.PASS else None,
         duration_s=round(duration, 3),
+        reason=seen.reason if status is not Status.PASS else None,
     )
 
 

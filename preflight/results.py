@@ -45,6 +45,7 @@ class Result:
     message: str = ""
     hint: str | None = None
     duration_s: float = 0.0
+    reason: str | None = None
 
     @property
     def subject(self) -> str:
@@ -80,6 +81,7 @@ class Result:
             message=data.get("message", ""),
             hint=data.get("hint"),
             duration_s=float(data.get("duration_s", 0.0)),
+            reason=data.get("reason"),
         )
 
 

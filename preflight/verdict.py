@@ -19,6 +19,9 @@ class Observation:
     expected: Any = None
     unit: str | None = None
     hint: str | None = None
+    # A short stable code for why a check did not pass ("memlock-low", "port-filtered"):
+    # results with the same check and reason are one finding, whatever their messages say.
+    reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,14 +53,18 @@ class Blocked(Exception):
 class Unavailable(Exception):
     """A fact needed by the check is missing or unparseable: the check errors."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+        self.reason = reason
 
 
 def observe(measured: Any = None, *, expected: Any = None, unit: str | None = None,
-            hint: str | None = None) -> None:
+            hint: str | None = None, reason: str | None = None) -> None:
     """Record what was measured, also when the check passes (the report shows it)."""
+    if reason is not None:
+        _current.reason = reason
     if measured is not None:
         _current.measured = measured
     if expected is not None:
@@ -69,16 +76,18 @@ def observe(measured: Any = None, *, expected: Any = None, unit: str | None = No
 
 
 def fail(message: str, *, measured: Any = None, expected: Any = None,
-         unit: str | None = None, hint: str | None = None) -> NoReturn:
+         unit: str | None = None, hint: str | None = None,
+         reason: str | None = None) -> NoReturn:
     __tracebackhide__ = True
-    observe(measured, expected=expected, unit=unit, hint=hint)
+    observe(measured, expected=expected, unit=unit, hint=hint, reason=reason)
     raise CheckFailure(message)
 
 
 def warn(message: str, *, measured: Any = None, expected: Any = None,
-         unit: str | None = None, hint: str | None = None) -> NoReturn:
+         unit: str | None = None, hint: str | None = None,
+         reason: str | None = None) -> NoReturn:
     __tracebackhide__ = True
-    observe(measured, expected=expected, unit=unit, hint=hint)
+    observe(measured, expected=expected, unit=unit, hint=hint, reason=reason)
     raise CheckWarning(message)
 
 
