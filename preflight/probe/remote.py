@@ -2,8 +2,10 @@
 # It prints one JSON object with every fact. Each sub-probe has its own timeout, and a
 # failing sub-probe is recorded under "errors" without losing the others.
 # -S skips site's .pth processing (most of a cold start on a busy environment); the
-# site-packages folders are looked at only for torch's version and, on a node with the
-# NVIDIA driver loaded, for pynvml.
+# site-packages folders the interpreter would use with site (its venv's, conda's, the
+# user's, the system's, and folders their .pth files add) are found by site_folders() and
+# looked at only for torch's and NCCL's versions and, where the NVIDIA driver is loaded,
+# for pynvml.
 import glob
 import json
 import os
@@ -162,21 +164,64 @@ def nccl_version():
     folders = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) + [
         "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
         "/usr/local/lib", "/usr/local/cuda/lib64", "/opt/nccl/lib"]
-    folders += glob.glob(os.path.join(sys.prefix, "lib", "python3*", "site-packages",
-                                       "nvidia", "nccl", "lib"))
+    for site_dir in site_folders():
+        folders += glob.glob(os.path.join(site_dir, "nvidia", "nccl", "lib"))
     for folder in folders:
         for lib in sorted(glob.glob(os.path.join(folder, "libnccl.so.*.*.*"))):
             return lib.rsplit("libnccl.so.", 1)[1]
     return None
 
 
+def venv_config():
+    """(venv folder, include-system-site-packages) from the pyvenv.cfg beside or one level
+    above the interpreter, as site.py finds it; (None, True) outside a venv."""
+    executable_dir = os.path.dirname(os.path.abspath(sys.executable))
+    for folder in (executable_dir, os.path.dirname(executable_dir)):
+        text = read(os.path.join(folder, "pyvenv.cfg"))
+        if text is None:
+            continue
+        system_site = False
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip().lower() == "include-system-site-packages":
+                system_site = value.strip().lower() == "true"
+        return folder, system_site
+    return None, True
+
+
 def site_folders():
+    """The site-packages folders `python3` (with site) would search, in its order."""
     try:
         import site
-        folders = list(site.getsitepackages()) + [site.getusersitepackages()]
     except Exception:
         return []
-    return [folder for folder in folders if os.path.isdir(folder)]
+    venv, system_site = venv_config()
+    base = [sys.prefix, sys.exec_prefix]
+    prefixes = ([venv] + (base if system_site else [])) if venv else base
+    user_site = system_site and not os.environ.get("PYTHONNOUSERSITE")
+    folders = ([site.getusersitepackages()] if user_site else [])
+    folders += site.getsitepackages(prefixes)
+    found = []
+    for folder in folders:
+        if os.path.isdir(folder) and folder not in found:
+            found.append(folder)
+            found += [p for p in pth_paths(folder) if p not in found]
+    return found
+
+
+def pth_paths(folder):
+    """Folders a site-packages folder's .pth files add (their `import` lines are code,
+    which site would run; we only read the path lines)."""
+    added = []
+    for pth in sorted(glob.glob(os.path.join(folder, "*.pth"))):
+        for line in (read(pth, "") or "").splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", "import ", "import\t")):
+                continue
+            path = os.path.normpath(os.path.join(folder, line))
+            if os.path.isdir(path):
+                added.append(path)
+    return added
 
 
 def dist_version(name):

@@ -143,3 +143,62 @@ def test_hung_tool_is_killed_at_its_timeout(tmp_path: Path, monkeypatch) -> None
     result = load_probe().run(["nvidia-smi", "-q"], 0.5)
     assert result["timed_out"] is True and result["rc"] is None
     assert result["duration_s"] < 5
+
+
+def _venv_with_dist(root: Path, *, system_site: bool, dist: str, version: str) -> Path:
+    """A venv made as users make them, with one distribution's metadata installed there only."""
+    argv = [sys.executable, "-m", "venv", "--without-pip", str(root)]
+    if system_site:
+        argv.insert(3, "--system-site-packages")
+    subprocess.run(argv, check=True, timeout=120, capture_output=True)
+    python = root / "bin" / "python3"
+    site_dir = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    info = Path(site_dir) / f"{dist}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n\n")
+    return python
+
+
+def _probe_versions(python: Path) -> dict[str, str | None]:
+    """versions() as the gather runs the probe: `python3 -S -` on the node's interpreter."""
+    script = (f"exec(open({str(PROBE)!r}).read().replace('__main__', 'not-main'))\n"
+              "import json\nprint(json.dumps({'torch': dist_version('torch'), "
+              "'venvonly': dist_version('venvonly'), 'pytest': dist_version('pytest')}))\n")
+    proc = subprocess.run([str(python), "-S", "-"], input=script, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_probe_in_a_venv_finds_what_only_the_venv_has(tmp_path: Path) -> None:
+    """torch in the venv shadows any other; the system's packages are not seen (site would
+    not see them either without --system-site-packages)."""
+    from importlib import metadata
+
+    python = _venv_with_dist(tmp_path / "train", system_site=False, dist="torch",
+                             version="9.8.7")
+    found = _probe_versions(python)
+    assert found["torch"] == "9.8.7"
+    assert found["pytest"] is None
+    assert metadata.version("pytest")  # ... although the base installation has it
+
+
+def test_probe_in_a_venv_with_system_site_packages_sees_both(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    python = _venv_with_dist(tmp_path / "train", system_site=True, dist="venvonly",
+                             version="1.2.3")
+    found = _probe_versions(python)
+    assert found["venvonly"] == "1.2.3"
+    assert found["pytest"] == metadata.version("pytest")
+
+
+def test_probe_follows_path_lines_of_pth_files(tmp_path: Path) -> None:
+    python = _venv_with_dist(tmp_path / "train", system_site=False, dist="other",
+                             version="0.1")
+    extra = tmp_path / "extra"
+    (extra / "venvonly-4.5.6.dist-info").mkdir(parents=True)
+    (extra / "venvonly-4.5.6.dist-info" / "METADATA").write_text("Version: 4.5.6\n\n")
+    site_dir = next((tmp_path / "train" / "lib").glob("python3*/site-packages"))
+    (site_dir / "extra.pth").write_text(f"# a comment\nimport os\n{extra}\n")
+    assert _probe_versions(python)["venvonly"] == "4.5.6"
