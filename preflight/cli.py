@@ -81,7 +81,7 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
         if not Path(folder).is_dir():
             raise UserError(f"--checks {folder}: no such directory")
     out = _option_value(args, "--out")
-    run_dir = new_run_dir(out)
+    run_dir = new_run_dir(out, overwrite=_has_flag(args, "--overwrite"))
     if out is None:
         args = [*args, "--out", str(run_dir)]
     checks_dir = str(resources.files("preflight.checks"))
@@ -289,7 +289,7 @@ HELP = """usage: preflight COMMAND [options]
 
   run        check the cluster (no hostfile: this machine) and write a run directory
              --hostfile H | --hosts 'node[01-16]' | --slurm | --local
-             --profile P  --config preflight.toml  --expect KEY=VALUE  --out DIR
+             --profile P  --config preflight.toml  --expect KEY=VALUE  --out DIR [--overwrite]
              --ssh-config F  --known-hosts F  --accept-new-host-keys  --fanout N
              --pairs mesh|ring|sample:K  --bad-nodes FILE  --fail-on fail|warn
              --checks DIR (site checks)  and any pytest option: -k EXPR, -m, -n N, -x

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -153,10 +154,13 @@ def _settle(name: str, outcome: NodeOutcome | Exception) -> NodeOutcome:
 
 
 def write_facts(path: Path, outcomes: dict[str, NodeOutcome],
-                inventory: list[dict[str, Any]] | None = None) -> None:
+                inventory: list[dict[str, Any]] | None = None, run_id: str | None = None,
+                ) -> None:
     """facts.json; the inventory (slots, user) lets `check --from` judge as the run did."""
     write_json(path, {
         "schema_version": FACTS_SCHEMA_VERSION,
+        "run_id": run_id,
+        "gathered": datetime.now(UTC).isoformat(timespec="seconds"),
         "inventory": inventory or [],
         "nodes": {name: outcome.to_dict() for name, outcome in outcomes.items()},
     })

@@ -47,7 +47,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--config", dest="preflight_config", metavar="TOML", help="preflight.toml to read")
     add("--expect", action="append", default=[], metavar="KEY=VALUE",
         help="override one expectation, e.g. --expect gpus_per_node=8")
-    add("--out", dest="preflight_out", metavar="DIR", help="run directory (default reports/<time>)")
+    add("--out", dest="preflight_out", metavar="DIR",
+        help="run directory (default reports/<time>); one that holds a run is refused")
+    add("--overwrite", action="store_true",
+        help="--out DIR may hold an earlier run: it is removed whole first")
     add("--ssh-config", metavar="PATH", help="ssh client config (default ~/.ssh/config)")
     add("--known-hosts", metavar="PATH", help="known_hosts file (default ~/.ssh/known_hosts)")
     add("--accept-new-host-keys", action="store_true",
@@ -83,7 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     worker_input = getattr(config, "workerinput", None)
     run_dir = worker_input.get("preflight_run_dir") if worker_input else None
-    config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir)
+    run_id = worker_input.get("preflight_run_id") if worker_input else None
+    config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir, run_id=run_id)
     _collect_checks(config)
 
 
@@ -97,10 +101,12 @@ def _collect_checks(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: every worker shares the controller's run directory (and so its facts)."""
+    """xdist: every worker shares the controller's run directory and run id (and so its
+    facts and measurements)."""
     ctx = context(node.config)
     if ctx is not None:
         node.workerinput["preflight_run_dir"] = str(ctx.run_dir)
+        node.workerinput["preflight_run_id"] = ctx.run_id
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

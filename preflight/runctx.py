@@ -3,6 +3,8 @@
 Facts are gathered once (by the controller before tests start) and measurements once
 per run: a file lock in the run directory makes xdist workers wait for the first one
 instead of measuring again, and `check --from RUN_DIR` reads the recorded files.
+Everything recorded carries the run's id: a live run never takes another run's facts or
+measurements for its own (the controller gives its id to the xdist workers it starts).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +30,11 @@ from preflight.verdict import Unavailable
 
 FACTS_FILE = "facts.json"
 MEASUREMENTS_DIR = "measurements"
+RUN_ID_KEY = "run_id"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -43,6 +51,7 @@ class RunContext:
     command: list[str] = field(default_factory=list)
     started_wall: str = ""
     started_mono: float = field(default_factory=time.monotonic)
+    run_id: str = field(default_factory=new_run_id)
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False
     _connections: Connections | None = None
@@ -70,6 +79,10 @@ class RunContext:
         if self._outcomes is None:
             if not self.facts_path.is_file():
                 raise RuntimeError(f"no {FACTS_FILE} in {self.run_dir}: facts were not gathered")
+            recorded_by = json.loads(self.facts_path.read_text()).get(RUN_ID_KEY)
+            if not self.offline and recorded_by != self.run_id:
+                raise RuntimeError(f"{self.facts_path} was written by another run "
+                                   f"({recorded_by}), not this one ({self.run_id})")
             self._outcomes = read_facts(self.facts_path)
         return self._outcomes
 
@@ -84,13 +97,14 @@ class RunContext:
         with _locked(folder / f".{_safe(name)}.lock"):
             if path.is_file():
                 data: dict[str, Any] = json.loads(path.read_text())
-                return data
+                if self.offline or data.get(RUN_ID_KEY) == self.run_id:
+                    return data
             if self.offline:
                 raise Unavailable(f"'{name}' was not measured in the recorded run "
                                   f"{self.recorded_from or self.run_dir}")
             with measuring(name, len(self.nodes)):
                 data = compute()
-            write_json(path, data)
+            write_json(path, {**data, RUN_ID_KEY: self.run_id})
             return data
 
     @contextmanager
@@ -101,6 +115,11 @@ class RunContext:
         folder.mkdir(parents=True, exist_ok=True)
         with _locked(folder / f".exclusive-{_safe(resource)}.lock"):
             yield
+
+    def remove_locks(self) -> None:
+        """The lock files only order this run's processes: none outlives the run."""
+        for lock in (self.run_dir / MEASUREMENTS_DIR).glob(".*.lock"):
+            lock.unlink(missing_ok=True)
 
     def measurements(self) -> dict[str, Any]:
         folder = self.run_dir / MEASUREMENTS_DIR

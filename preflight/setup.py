@@ -27,28 +27,33 @@ from preflight.inventory import (
     parse_hosts_arg,
 )
 from preflight.results import RunRecord, load_run, write_json
-from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext
+from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
 from preflight.transport.base import Transport
 from preflight.transport.local import LocalTransport
 from preflight.transport.ssh import SshSettings, SshTransport
 
 
-def build_context(options: Any, *, run_dir: str | None = None) -> RunContext:
+def build_context(options: Any, *, run_dir: str | None = None,
+                  run_id: str | None = None) -> RunContext:
+    """The controller's context (a new run directory and run id), or an xdist worker's
+    (the controller's directory and id, given as run_dir and run_id)."""
     try:
-        return _build_context(options, run_dir)
+        return _build_context(options, run_dir, run_id)
     except UserError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _build_context(options: Any, run_dir: str | None) -> RunContext:
+def _build_context(options: Any, run_dir: str | None, run_id: str | None) -> RunContext:
     recorded = Path(options.preflight_from) if options.preflight_from else None
     nodes = inventory_from_options(options)
     expect = load_config(options.profile, _path(options.preflight_config),
                          expectation_overrides(options))
-    out = Path(run_dir) if run_dir else new_run_dir(options.preflight_out)
+    out = Path(run_dir) if run_dir else new_run_dir(options.preflight_out,
+                                                    overwrite=options.overwrite)
     if recorded is not None and run_dir is None:
         copy_recording(recorded, out)
     return RunContext(
+        run_id=run_id or new_run_id(),
         nodes=nodes, expect=expect, run_dir=out,
         transport_factory=transport_factory(options),
         offline=recorded is not None,
@@ -115,9 +120,21 @@ def _literal(text: str) -> Any:
         return text
 
 
-def new_run_dir(requested: str | None) -> Path:
+# What a run writes at the top of its directory: one of them there means a run lives there.
+RUN_MARKERS = (FACTS_FILE, MEASUREMENTS_DIR, "results.json", "report.html", "junit.xml")
+
+
+def new_run_dir(requested: str | None, *, overwrite: bool = False) -> Path:
+    """A directory no earlier run wrote into: `--out DIR` holding a run is refused (a
+    one-line error, exit 2) unless `overwrite`, which removes that run whole first."""
     if requested:
         path = Path(requested)
+        held = [m for m in RUN_MARKERS if (path / m).exists()]
+        if held and not overwrite:
+            raise UserError(f"--out {path}: holds an earlier run ({', '.join(held)}); pass "
+                            "--overwrite to replace it, or give a new directory")
+        if held:
+            shutil.rmtree(path)
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path("reports") / stamp
@@ -155,7 +172,7 @@ def transport_factory(options: Any) -> Any:
 
 
 def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]:
-    if ctx.facts_path.is_file():
+    if ctx.offline:  # check --from: the recording's facts, copied into this run directory
         ctx.set_outcomes(read_facts(ctx.facts_path))
         return ctx.outcomes()
     expect = ctx.expect
@@ -166,7 +183,7 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
     if ctx.gather_via == "srun":
         outcomes = gather_via_srun(ctx.names, options, remote_python=ctx.remote_python,
                                    timeout=expect.command_timeout_s + expect.subprobe_timeout_s)
-        write_facts(ctx.facts_path, outcomes, _inventory(ctx))
+        write_facts(ctx.facts_path, outcomes, _inventory(ctx), ctx.run_id)
         ctx.set_outcomes(outcomes)
         return outcomes
     console = make_console(stderr=True)
@@ -182,7 +199,7 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
                           remote_python=ctx.remote_python, fanout=ctx.fanout,
                           deadline_s=expect.command_timeout_s + expect.subprobe_timeout_s + 60,
                           on_done=tick)
-    write_facts(ctx.facts_path, outcomes, _inventory(ctx))
+    write_facts(ctx.facts_path, outcomes, _inventory(ctx), ctx.run_id)
     ctx.set_outcomes(outcomes)
     return outcomes
 
@@ -212,6 +229,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     )
     write_json(ctx.run_dir / "results.json", record.to_dict())
     write_json(ctx.run_dir / "measurements.json", ctx.measurements())
+    ctx.remove_locks()
     _write_bad_nodes(config.option.bad_nodes, record)
     _write_html(ctx.run_dir)
     config.stash[RECORD] = record
@@ -257,4 +275,12 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
         console.print(f"{'GO' if record.go else 'NO-GO'}: {record.counts()}")
     else:
         render_summary(record, console)
+    if ctx.recorded_from is not None:
+        console.print(f"judged the recorded run {ctx.recorded_from} "
+                      f"(facts gathered {_gathered(ctx.facts_path)}); no node was contacted",
+                      markup=False)
     console.print(f"run directory: {ctx.run_dir}", markup=False)
+
+
+def _gathered(facts_path: Path) -> str:
+    return str(json.loads(facts_path.read_text()).get("gathered") or "at an unrecorded time")

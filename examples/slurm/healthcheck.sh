@@ -15,14 +15,15 @@ set -uo pipefail
 
 PREFLIGHT=${PREFLIGHT:-/opt/preflight/bin/preflight}
 CONFIG=${PREFLIGHT_CONFIG:-/etc/preflight/preflight.toml}
-RUN_DIR=${PREFLIGHT_OUT:-/var/lib/preflight/healthcheck}
+STATE_DIR=${PREFLIGHT_OUT:-/var/lib/preflight/healthcheck}
+RUN_DIR=$STATE_DIR/last  # replaced whole by each check (--overwrite)
 NODE=${SLURMD_NODENAME:-$(hostname -s)}
 
 config=()
 [[ -f $CONFIG ]] && config=(--config "$CONFIG")
-mkdir -p "$RUN_DIR"
-"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" \
-    >"$RUN_DIR/summary.txt" 2>&1
+mkdir -p "$STATE_DIR"
+"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" --overwrite \
+    >"$STATE_DIR/summary.txt" 2>&1
 status=$?
 [[ $status -eq 0 ]] && exit 0
 
