@@ -11,6 +11,10 @@ Three gather figures per size:
 - "frozen tools": each stand-in replaced by a shell script that prints what the stand-in
   printed for that call (`cat`), so a tool costs about what a fast real one does.
 - "transport": connect and run `true`: the SSH part of the gather alone.
+- "preflight run": the whole process as a user starts it, `preflight run --hostfile H -k
+  "probe_ran or ssh_reachable"`, each time into a new run directory (a run never reuses an
+  earlier run's facts, so every timing includes the gather), with the stand-ins and again
+  with frozen tools.
 
 Run: python bench/bench_gather.py [N ...]     (default: 8 32)
 """
@@ -22,6 +26,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,23 +102,42 @@ def time_gather(cluster: SimCluster) -> float:
     return elapsed
 
 
+def time_preflight_run(cluster: SimCluster, runs: Path) -> float:
+    """The CLI as a whole process, into a run directory no run has used."""
+    out = Path(tempfile.mkdtemp(dir=runs)) / "run"
+    argv = [sys.executable, "-m", "preflight", "run", *cluster.preflight_args(),
+            "-k", "probe_ran or ssh_reachable", "--out", str(out)]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    if not (out / "facts.json").is_file():
+        raise SystemExit(f"preflight run wrote no facts (rc {proc.returncode}): "
+                         f"{proc.stderr[-500:]}")
+    return elapsed
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [8, 32]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, best and median of "
           f"{REPEATS} cold runs each")
-    print(f"{'hosts':>5} {'what':<22} {'best':>7} {'median':>7} {'/ pdsh':>7}")
+    print(f"{'hosts':>5} {'what':<25} {'best':>7} {'median':>7} {'/ pdsh':>7}")
     for n in sizes:
-        with SimCluster(n) as cluster:
+        with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as runs:
             pdsh = [time_pdsh(cluster) for _ in range(REPEATS)]
             rows = [("pdsh -R ssh true", pdsh),
                     ("transport (true)", [time_transport(cluster) for _ in range(REPEATS)]),
-                    ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)])]
+                    ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)]),
+                    ("preflight run, stand-ins",
+                     [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
             freeze_tools(cluster)
             rows.append(("gather, frozen tools", [time_gather(cluster) for _ in range(REPEATS)]))
+            rows.append(("preflight run, frozen",
+                         [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)]))
         base = statistics.median(pdsh)
         for label, times in rows:
             median = statistics.median(times)
-            print(f"{n:>5} {label:<22} {min(times):>6.2f}s {median:>6.2f}s "
+            print(f"{n:>5} {label:<25} {min(times):>6.2f}s {median:>6.2f}s "
                   f"{median / base:>6.2f}x")
 
 

@@ -1,9 +1,25 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 # The repo root, so tests import the harness as `tests.sim...` whatever pytest's cwd.
 _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from tests.sim.fixtures import sim_cluster, sim_cluster_module, sim_session  # noqa: E402, F401
+
+# The slow tier: anything that builds simulated hosts, drives a browser or lives beside
+# such tests. `python3 -m pytest -m "not cluster"` is the inner loop without them.
+SLOW_FOLDERS = {"cluster", "faults", "browser"}
+SIM_FIXTURES = {"sim_cluster", "sim_cluster_module", "sim_session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        folder = item.path.resolve().relative_to(tests_root).parts[0]
+        uses_sim = SIM_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if folder in SLOW_FOLDERS or uses_sim or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.cluster)
