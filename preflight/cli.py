@@ -7,6 +7,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -90,12 +91,21 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
         "--rootdir", checks_dir, "-q", "--tb=no", "-rN", "--no-header",
         f"--junitxml={run_dir / 'junit.xml'}", *args,
     ]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        pytest_args[:0] = ["-p", "preflight.plugin"]
+    # Only our plugin (and xdist for -n) is loaded: every other pytest plugin installed
+    # beside preflight would cost its import on every run (hypothesis's alone is seconds).
+    # A user's own plugin still loads with -p NAME.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    pytest_args[:0] = ["-p", "preflight.plugin", *_xdist_plugin(args)]
     for name in XDIST_WORKER_ENV:  # a run started from an xdist worker is not a worker
         os.environ.pop(name, None)
     code = int(pytest.main(pytest_args))
     return _exit_code(code, run_dir)
+
+
+def _xdist_plugin(args: list[str]) -> list[str]:
+    wants = any(_has_flag(args, f) for f in ("-n", "--numprocesses", "--dist")) or any(
+        a.startswith("-n") and a[2:].isdigit() for a in args)
+    return ["-p", "xdist.plugin"] if wants and importlib.util.find_spec("xdist") else []
 
 
 def _exit_code(pytest_code: int, run_dir: Path) -> int:
