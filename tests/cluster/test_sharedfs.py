@@ -1,0 +1,99 @@
+"""Issue 22's must-shows: a shared folder every simulated host sees (they share the machine's
+filesystem), and faults mounted over it in one host's own mount namespace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.helpers import Run, explain, run_preflight
+from tests.sim.cluster import SimCluster
+
+pytestmark = pytest.mark.cluster
+
+SHARED_CHECKS = ("-k", "shared_fs or required_paths")
+
+
+def shared_folder(cluster: SimCluster) -> Path:
+    folder = cluster.workdir / "shared"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def run_shared(cluster: SimCluster, folder: Path, out: Path, *args: str) -> Run:
+    return run_preflight(*cluster.preflight_args(), *SHARED_CHECKS, "--expect",
+                         f'shared_paths=["{folder}"]', *args, out=out)
+
+
+def bad_by_check(run: Run) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for result in run.bad():
+        found.setdefault(result["check"], set()).add(result["node"])
+    return found
+
+
+def no_files_left(folder: Path) -> bool:
+    return not any(folder.iterdir())
+
+
+def test_healthy_shared_folder_passes(sim_cluster, tmp_path: Path) -> None:
+    cluster = sim_cluster(3)
+    folder = shared_folder(cluster)
+    run = run_shared(cluster, folder, tmp_path / "run")
+    assert run.rc == 0, explain(run)
+    passed = {(r["check"], r["node"]) for r in run.results if r["status"] == "pass"}
+    for check in ("shared_fs_same_mount", "shared_fs_write_read", "required_paths"):
+        assert {(check, n) for n in cluster.names} <= passed, explain(run)
+    assert no_files_left(folder)
+
+
+def test_private_tmpfs_fails_write_here_read_there_by_name(sim_cluster, tmp_path: Path) -> None:
+    cluster = sim_cluster(3)
+    folder = shared_folder(cluster)
+    cluster.shadow_dir("node-2", folder)
+    run = run_shared(cluster, folder, tmp_path / "run")
+    assert run.rc == 1, explain(run)
+    assert bad_by_check(run) == {"shared_fs_write_read": {"node-2"},
+                                 "shared_fs_same_mount": {"node-2"}}, explain(run)
+    seen = run.of("shared_fs_write_read", "node-2")[0]
+    assert seen["reason"] == "shared-fs-not-shared", seen
+    assert "'s file is not there (mount here: pfsim-local tmpfs" in seen["message"], seen
+    same = run.of("shared_fs_same_mount", "node-2")[0]
+    assert same["reason"] == "shared-fs-different-mount", same
+    assert "the other 2 of 2 nodes have /dev/" in same["message"] or "have " in same["message"]
+    assert no_files_left(folder)
+
+
+def test_read_only_bind_mount_fails_the_consistency_check(sim_cluster, tmp_path: Path) -> None:
+    cluster = sim_cluster(3)
+    folder = shared_folder(cluster)
+    cluster.read_only_dir("node-1", folder)  # the first node: it must not be the writer
+    run = run_shared(cluster, folder, tmp_path / "run")
+    assert run.rc == 1, explain(run)
+    assert bad_by_check(run) == {"shared_fs_same_mount": {"node-1"}}, explain(run)
+    same = run.of("shared_fs_same_mount", "node-1")[0]
+    assert same["reason"] == "shared-fs-read-only", same
+    assert "mounted read-only" in same["message"] and same["hint"], same
+    assert no_files_left(folder)
+
+
+def test_hung_mount_ends_at_its_deadline_and_the_run_finishes(
+        sim_cluster, tmp_path: Path) -> None:
+    cluster = sim_cluster(3)
+    folder = shared_folder(cluster)
+    cluster.dead_mount("node-3", folder)
+    run = run_shared(cluster, folder, tmp_path / "run", "--expect", "subprobe_timeout_s=3")
+    assert run.rc == 1, explain(run)
+    assert set(run.bad_nodes()) == {"node-3"}, explain(run)
+    seen = run.of("shared_fs_write_read", "node-3")[0]
+    assert seen["status"] == "fail" and seen["reason"] == "shared-fs-hung", seen
+    assert f"reading {folder} did not finish within 3" in seen["message"], seen
+    stat = run.of("required_paths", "node-3")[0]
+    assert stat["reason"] == "shared-fs-hung" and "did not answer a stat" in stat["message"]
+    for result in run.bad():
+        assert result["reason"], result
+    assert no_files_left(folder)
+    left = [cmd for _pid, cmd in cluster.processes("node-3") if "pfsim-dead" not in cmd
+            and "DEAD_FUSE" not in cmd and "/dev/fuse" not in cmd]
+    assert left == [], left
