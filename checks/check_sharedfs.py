@@ -73,13 +73,14 @@ def check_shared_fs_write_read(node: NodeFacts, expect: Expectations,
                                sharedfs_probe: dict[str, Any]) -> None:
     paths = _shared_paths(expect)
     measured = sharedfs_probe.get("paths") or {}
+    timeout = float(sharedfs_probe.get("timeout_s") or 0)
     problems: list[tuple[str, str, str, str]] = []  # (verdict, reason, message, path)
     for path in paths:
         entry = measured.get(path)
         if entry is None:
             raise Unavailable(f"{node.name}: {path} was not measured", reason="not-measured")
-        problems += _write_problems(node, path, entry, sharedfs_probe.get("timeout_s"))
-        problems += _read_problems(node, path, entry, sharedfs_probe.get("timeout_s"))
+        problems += _write_problems(node, path, entry, timeout)
+        problems += _read_problems(node, path, entry, timeout)
     observe(len(paths) - len({p for *_, p in problems}), expected=len(paths),
             unit="shared paths seen alike")
     if problems:
@@ -90,11 +91,11 @@ def check_shared_fs_write_read(node: NodeFacts, expect: Expectations,
 
 
 def _write_problems(node: NodeFacts, path: str, entry: dict[str, Any],
-                    timeout: Any) -> list[tuple[str, str, str, str]]:
+                    timeout: float) -> list[tuple[str, str, str, str]]:
     verdict, detail = entry.get("writes", {}).get(node.name, ["ok", ""])
     if verdict == "hung":
         return [("hung", "shared-fs-hung", f"writing to {path} did not finish within "
-                 f"{timeout} s (a hung mount)", path)]
+                 f"{timeout:g} s (a hung mount)", path)]
     if verdict != "ok":
         return [("write", "shared-fs-write-failed", f"cannot write to {path}: {detail} "
                  f"({describe(mount_of(node, path))})", path)]
@@ -102,7 +103,7 @@ def _write_problems(node: NodeFacts, path: str, entry: dict[str, Any],
 
 
 def _read_problems(node: NodeFacts, path: str, entry: dict[str, Any],
-                   timeout: Any) -> list[tuple[str, str, str, str]]:
+                   timeout: float) -> list[tuple[str, str, str, str]]:
     writer = entry.get("writer")
     verdict, detail = entry.get("reads", {}).get(node.name, ["ok", ""])
     if writer is None or verdict == "ok":
@@ -112,7 +113,7 @@ def _read_problems(node: NodeFacts, path: str, entry: dict[str, Any],
         "missing": f"{path}: {writer}'s file is not there (mount here: {mount})",
         "different": f"{path}: {writer}'s file reads differently: {detail} (mount here: "
                      f"{mount})",
-        "hung": f"reading {path} did not finish within {timeout} s (a hung mount: {mount})",
+        "hung": f"reading {path} did not finish within {timeout:g} s (a hung mount: {mount})",
         "error": f"{path}: reading {writer}'s file fails: {detail} (mount here: {mount})",
     }
     return [(verdict, REASONS[verdict], messages[verdict], path)]
