@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight.checks import check_sharedfs
 from tests.cluster.helpers import Run, explain, run_preflight
 from tests.sim.cluster import SimCluster
 
@@ -51,17 +52,20 @@ def test_healthy_shared_folder_passes(sim_cluster, tmp_path: Path) -> None:
 def test_private_tmpfs_fails_write_here_read_there_by_name(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(3)
     folder = shared_folder(cluster)
-    cluster.shadow_dir("node-2", folder)
+    cluster.shadow_dir("node-3", folder)
     run = run_shared(cluster, folder, tmp_path / "run")
     assert run.rc == 1, explain(run)
-    assert bad_by_check(run) == {"shared_fs_write_read": {"node-2"},
-                                 "shared_fs_same_mount": {"node-2"}}, explain(run)
-    seen = run.of("shared_fs_write_read", "node-2")[0]
+    assert bad_by_check(run) == {"shared_fs_write_read": {"node-3"},
+                                 "shared_fs_same_mount": {"node-3"}}, explain(run)
+    seen = run.of("shared_fs_write_read", "node-3")[0]
     assert seen["reason"] == "shared-fs-not-shared", seen
-    assert "'s file is not there (mount here: pfsim-local tmpfs" in seen["message"], seen
-    same = run.of("shared_fs_same_mount", "node-2")[0]
+    assert f"{folder}: node-1's file is not there (mount here: pfsim-local tmpfs" \
+        in seen["message"], seen
+    assert seen["hint"] == check_sharedfs.VISIBLE_HINTS["missing"].format(path=folder)
+    same = run.of("shared_fs_same_mount", "node-3")[0]
     assert same["reason"] == "shared-fs-different-mount", same
-    assert "the other 2 of 2 nodes have /dev/" in same["message"] or "have " in same["message"]
+    assert f"{folder} is pfsim-local tmpfs on {folder} rw, the other 2 of 2 nodes have " \
+        in same["message"], same
     assert no_files_left(folder)
 
 
@@ -74,7 +78,8 @@ def test_read_only_bind_mount_fails_the_consistency_check(sim_cluster, tmp_path:
     assert bad_by_check(run) == {"shared_fs_same_mount": {"node-1"}}, explain(run)
     same = run.of("shared_fs_same_mount", "node-1")[0]
     assert same["reason"] == "shared-fs-read-only", same
-    assert "mounted read-only" in same["message"] and same["hint"], same
+    assert f"{folder} is mounted read-only" in same["message"], same
+    assert same["hint"] == check_sharedfs.MOUNT_HINT.format(path=folder)
     assert no_files_left(folder)
 
 
@@ -85,15 +90,18 @@ def test_hung_mount_ends_at_its_deadline_and_the_run_finishes(
     cluster.dead_mount("node-3", folder)
     run = run_shared(cluster, folder, tmp_path / "run", "--expect", "subprobe_timeout_s=3")
     assert run.rc == 1, explain(run)
-    assert set(run.bad_nodes()) == {"node-3"}, explain(run)
+    assert bad_by_check(run) == {"shared_fs_write_read": {"node-3"},
+                                 "required_paths": {"node-3"},
+                                 "shared_fs_same_mount": {"node-3"}}, explain(run)
     seen = run.of("shared_fs_write_read", "node-3")[0]
     assert seen["status"] == "fail" and seen["reason"] == "shared-fs-hung", seen
-    assert f"reading {folder} did not finish within 3" in seen["message"], seen
+    assert f"reading {folder} did not finish within 3 s (a hung mount" in seen["message"], seen
+    assert seen["hint"] == check_sharedfs.HUNG_HINT
     stat = run.of("required_paths", "node-3")[0]
     assert stat["reason"] == "shared-fs-hung" and "did not answer a stat" in stat["message"]
-    for result in run.bad():
-        assert result["reason"], result
+    assert all(result["reason"] for result in run.bad()), explain(run)
     assert no_files_left(folder)
-    left = [cmd for _pid, cmd in cluster.processes("node-3") if "pfsim-dead" not in cmd
-            and "DEAD_FUSE" not in cmd and "/dev/fuse" not in cmd]
-    assert left == [], left
+    holders = {holder.pid for holder in cluster.host("node-3").mount_holders}
+    left = [(pid, cmd) for pid, cmd in cluster.processes("node-3")
+            if pid not in holders and "pfsim-dead" not in cmd]
+    assert left == [], left  # the probes' children blocked on the mount were killed
