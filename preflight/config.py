@@ -9,6 +9,7 @@ preflight.toml (the file given with --config, else ./preflight.toml when present
     [expect]                  # any Expectations field except `profile`
     gpus_per_node = 8
     ports = [22, 29500]
+    shared_paths = ["/fsx", "/home"]   # site settings: no profile sets them
 
 Values are checked against the field annotations; every mistake is a one-line UserError
 naming the file, line and key.
