@@ -57,6 +57,8 @@ def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
 def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.sharedfs import measure_shared_fs
 
+    if not run_context.expect.all_shared_paths():
+        pytest.skip("no shared_dir or shared_paths configured")
     return _probe(run_context, "shared_fs", measure_shared_fs)
 
 
