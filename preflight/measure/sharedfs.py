@@ -114,7 +114,10 @@ def write_here_read_there(ctx: RunContext, cluster: ClusterFacts, names: list[st
     for attempt, writer in enumerate(writer_order(cluster, names, path)[:WRITERS_TRIED]):
         name = f"{FILE_PREFIX}{tag}-{attempt}"
         attempts.append(name)
-        written = run_op(ctx, writer, {"op": "write", "dir": path, "name": name}, timeout)
+        try:
+            written = run_op(ctx, writer, {"op": "write", "dir": path, "name": name}, timeout)
+        except Exception as exc:  # noqa: BLE001 - this writer's verdict; the next one tries
+            written = {"error": failure_text(exc)}
         entry["writes"][writer] = verdict_of(written)
         if "sha256" in written:
             entry.update(writer=writer, file=name)
