@@ -63,6 +63,16 @@ def test_shared_mounts_stat_in_a_child(probe: Any, tmp_path: Path) -> None:
     assert found[str(tmp_path / "gone")]["stat"]["exists"] is False
 
 
+def test_a_stat_that_blocks_ends_at_its_deadline(probe: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe, "STAT_CHILD", "import time; time.sleep(60)")
+    started = time.monotonic()
+    found = probe.shared_mounts(["/shared"], 1)
+    assert time.monotonic() - started < 10
+    assert found["/shared"]["stat"] == {"exists": None, "timed_out": True, "timeout_s": 1}
+    assert found["/shared"]["mount"]["mount_point"] == "/"  # mountinfo still answers
+
+
 def node_op(op: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-S", "-c", script("sharedfs"), json.dumps(op)],
                           capture_output=True, text=True, timeout=60, check=True)
