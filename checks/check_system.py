@@ -5,9 +5,12 @@ import pytest
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority
 from preflight.gather import NodeOutcome
+from preflight.measure.sharedfs import stat_of
 from preflight.verdict import Blocked, at_least, fail, observe, skip
 
 GIB = 1 << 30
+HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
+             "evictions), the network to the file server, then `umount -l` and remount")
 PROBE_HINTS = {
     "python-missing": "install python3 on the node, or point --remote-python at one",
     "probe-timeout": "a tool on the node hangs (often nvidia-smi): check the driver and dmesg",
@@ -109,17 +112,34 @@ def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | N
 
 
 def check_required_paths(node: NodeFacts, expect: Expectations) -> None:
-    wanted = list(expect.require_paths) + ([expect.shared_dir] if expect.shared_dir else [])
+    shared = expect.all_shared_paths()
+    wanted = list(expect.require_paths) + shared
     if not wanted:
-        skip("no require_paths or shared_dir configured")
+        skip("no require_paths, shared_dir or shared_paths configured")
     found = node.get("paths") or {}
-    missing = [p for p in wanted if not (found.get(p) or {}).get("exists")]
-    unmounted = [p for p in [expect.shared_dir] if p and (found.get(p) or {}).get("exists")
-                 and not (found.get(p) or {}).get("mount")]
-    observe(len(wanted) - len(missing), expected=len(wanted), unit="paths present")
-    if missing:
-        fail(f"{node.name}: missing {', '.join(missing)}",
+    stats = {p: stat_of(node, p) for p in shared}
+    missing = [p for p in expect.require_paths if not (found.get(p) or {}).get("exists")]
+    missing += [p for p in shared if stats[p].get("exists") is False]
+    hung = [p for p in shared if stats[p].get("timed_out")]
+    broken = [f"{p} ({stats[p]['error']})" for p in shared
+              if stats[p].get("exists") is None and stats[p].get("error")]
+    observe(len(wanted) - len(missing) - len(hung) - len(broken), expected=len(wanted),
+            unit="paths present")
+    if hung:
+        limit = stats[hung[0]].get("timeout_s")
+        fail(f"{node.name}: {', '.join(hung)} did not answer a stat within {limit:g} s "
+             "(a hung mount)", reason="shared-fs-hung", hint=HUNG_HINT)
+    if missing or broken:
+        fail(f"{node.name}: missing {', '.join(missing + broken)}", reason="path-missing",
              hint="install or mount these on every node (same path everywhere)")
-    if unmounted:
-        fail(f"{node.name}: shared directory {unmounted[0]} exists but is not a mount point "
-             "(the shared filesystem is not mounted here)", hint="mount the shared filesystem")
+    if expect.shared_dir and not _is_mount_point(node, expect.shared_dir):
+        fail(f"{node.name}: shared directory {expect.shared_dir} exists but is not a mount "
+             "point (the shared filesystem is not mounted here)", reason="shared-dir-unmounted",
+             hint="mount the shared filesystem")
+
+
+def _is_mount_point(node: NodeFacts, path: str) -> bool:
+    entry = (node.get("shared_mounts") or {}).get(path)
+    if entry is None:  # facts recorded before shared_mounts: the old paths fact
+        return bool(((node.get("paths") or {}).get(path) or {}).get("mount", True))
+    return bool(entry.get("is_mount_point"))

@@ -9,6 +9,7 @@ preflight.toml (the file given with --config, else ./preflight.toml when present
     [expect]                  # any Expectations field except `profile`
     gpus_per_node = 8
     ports = [22, 29500]
+    shared_paths = ["/fsx", "/home"]   # site settings: no profile sets them
 
 Values are checked against the field annotations; every mistake is a one-line UserError
 naming the file, line and key.
@@ -67,6 +68,11 @@ class Expectations:
     clock_skew_max_s: float = 1.0
     shared_dir: str | None = None
     require_paths: list[str] = field(default_factory=list)
+    # Shared filesystem: shared_dir and these must be the same files on every node
+    shared_paths: list[str] = field(default_factory=list)
+    shared_fs_throughput: bool = False  # a sequential write/read per node (burn-in)
+    shared_fs_throughput_mib: int = 256
+    shared_fs_median_fraction: float = 0.5  # slower than this x the median: the slow node
     # Network probes
     ports: list[int] = field(default_factory=lambda: [22, 29500])
     port_ranges: list[str] = field(default_factory=list)  # "10001-10100"
@@ -95,6 +101,11 @@ class Expectations:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def all_shared_paths(self) -> list[str]:
+        """shared_dir and shared_paths, each once, in the order given."""
+        wanted = ([self.shared_dir] if self.shared_dir else []) + self.shared_paths
+        return list(dict.fromkeys(wanted))
 
 
 def settable_fields() -> dict[str, Any]:

@@ -53,6 +53,15 @@ def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
     return _probe(run_context, "ib_write_bw", measure_ib_write_bw)
 
 
+@pytest.fixture(scope="session")
+def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.sharedfs import measure_shared_fs
+
+    if not run_context.expect.all_shared_paths():
+        pytest.skip("no shared_dir or shared_paths configured")
+    return _probe(run_context, "shared_fs", measure_shared_fs)
+
+
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
     """This pair's measurement; skip when the schedule did not include it."""
     entry = probe.get("pairs", {}).get(f"{pair[0]}|{pair[1]}")

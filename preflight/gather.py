@@ -67,6 +67,7 @@ class NodeOutcome:
 class ProbeOptions:
     resolve: Sequence[str] = ()
     paths: Sequence[str] = ()
+    shared_paths: Sequence[str] = ()  # stat only in an abandoned child: a dead mount hangs
     disk_paths: Sequence[str] = ("/", "/tmp")
     subprobe_timeout_s: float = 20.0
 
@@ -74,6 +75,7 @@ class ProbeOptions:
         return json.dumps({
             "resolve": list(self.resolve),
             "paths": list(self.paths),
+            "shared_paths": list(self.shared_paths),
             "disk_paths": list(self.disk_paths),
             "timeout": self.subprobe_timeout_s,
         })

@@ -6,6 +6,8 @@ Every number carries its source. `allreduce_busbw_gbps` is in GB/s, as nccl-test
 busbw, and is a floor for the bus bandwidth of a large (>= 1 GiB) single-node
 all_reduce_perf on all 8 GPUs. nccl-tests defines busbw so that it compares directly with
 the hardware's per-GPU peak (NVIDIA/nccl-tests doc/PERFORMANCE.md, "Bus bandwidth").
+Site settings (require_paths, shared_dir, shared_paths) are never part of a profile: they
+belong in preflight.toml.
 """
 
 from __future__ import annotations

@@ -177,7 +177,8 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
         return ctx.outcomes()
     expect = ctx.expect
     options = ProbeOptions(
-        resolve=ctx.names, paths=_wanted_paths(ctx),
+        resolve=ctx.names, paths=expect.require_paths,
+        shared_paths=expect.all_shared_paths(),
         disk_paths=expect.disk_paths, subprobe_timeout_s=expect.subprobe_timeout_s,
     )
     if ctx.gather_via == "srun":
@@ -206,13 +207,6 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
 
 def _inventory(ctx: RunContext) -> list[dict[str, Any]]:
     return [{"name": n.name, "slots": n.slots, "user": n.user} for n in ctx.nodes]
-
-
-def _wanted_paths(ctx: RunContext) -> list[str]:
-    paths = list(ctx.expect.require_paths)
-    if ctx.expect.shared_dir:
-        paths.append(ctx.expect.shared_dir)
-    return paths
 
 
 # Finish ------------------------------------------------------------------------------

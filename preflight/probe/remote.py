@@ -61,7 +61,10 @@ def run(argv, timeout, keep=MAX_OUTPUT):
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (a dead mount): abandoned
+            out, err = b"", b""
     return {
         "missing": False,
         "argv": argv,
@@ -254,6 +257,89 @@ def paths(wanted):
     return found
 
 
+# Run in a child per shared path: a stat of a dead NFS mount blocks in the kernel, and
+# the child is abandoned at its deadline instead of awaited.
+STAT_CHILD = """
+import errno, json, os, stat, sys
+path = sys.argv[1]
+try:
+    mode = os.stat(path).st_mode
+    out = {"exists": True, "dir": stat.S_ISDIR(mode), "real": os.path.realpath(path)}
+except OSError as exc:
+    out = {"exists": False if exc.errno == errno.ENOENT else None,
+           "error": "%s: %s" % (errno.errorcode.get(exc.errno, exc.errno), exc.strerror)}
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def unescape(field):
+    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mountinfo():
+    entries = []
+    for line in (read("/proc/self/mountinfo", "") or "").splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 6 or len(tail) < 2:
+            continue
+        entries.append({"mount_point": unescape(fields[4]), "root": unescape(fields[3]),
+                        "fstype": tail[0], "source": unescape(tail[1]),
+                        "options": fields[5], "super_options": tail[2] if len(tail) > 2 else "",
+                        "read_only": "ro" in fields[5].split(",")})
+    return entries
+
+
+def mount_of(path, entries):
+    """The mount `path` lies on: the longest mount point above it, the last one listed
+    when several are stacked on the same point (the one on top)."""
+    best = None
+    for entry in entries:
+        point = entry["mount_point"]
+        under = path == point or path.startswith(point.rstrip("/") + "/")
+        if under and (best is None or len(point) >= len(best["mount_point"])):
+            best = entry
+    return best
+
+
+def stat_shared(path, timeout):
+    result = run([sys.executable, "-S", "-c", STAT_CHILD, path], timeout)
+    if result.get("timed_out"):
+        return {"exists": None, "timed_out": True, "timeout_s": timeout}
+    try:
+        return json.loads(result.get("stdout") or "")
+    except ValueError:
+        return {"exists": None, "error": (result.get("stderr") or "no answer")[-300:]}
+
+
+def shared_mounts(wanted, timeout):
+    """Per shared path: does it answer a stat in time, and which mount (source, type,
+    options) it lies on. Reading mountinfo never touches the mount itself."""
+    table = mountinfo()
+    stats = {}
+
+    def one(path):
+        stats[path] = stat_shared(path, timeout)
+
+    threads = [threading.Thread(target=one, args=(p,), daemon=True) for p in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 5)
+    found = {}
+    for path in wanted:
+        status = stats.get(path) or {"exists": None, "timed_out": True, "timeout_s": timeout}
+        where = status.get("real") or os.path.normpath(os.path.join("/", path))
+        mount = mount_of(where, table)
+        if mount is not None:  # the folder of the mounted filesystem that `path` shows
+            inside = os.path.relpath(where, mount["mount_point"])
+            mount = dict(mount, fs_path=os.path.normpath(os.path.join(mount["root"], inside)))
+        found[path] = {"stat": status, "mount": mount,
+                       "is_mount_point": mount is not None and mount["mount_point"] == where}
+    return found
+
+
 def pynvml_facts():
     if not os.path.exists(NVIDIA_CONTROL):
         return None  # no driver loaded: nvidia-smi's record says why
@@ -359,6 +445,8 @@ def gather(options):
         "resolve": lambda: resolve(options.get("resolve", [])),
         "paths": lambda: paths(options.get("paths", [])),
         "pynvml": pynvml_facts,
+        "shared_mounts": lambda: shared_mounts(options.get("shared_paths", []),
+                                               max(1.0, min(10.0, timeout / 2))),
     }
     for name, argv in TOOLS.items():
         jobs["tool:" + name] = (lambda a=argv: run(a, timeout))
@@ -383,7 +471,7 @@ def gather(options):
             facts["errors"][name] = "sub-probe did not finish within %.0f s" % timeout
     facts.update(results.pop("system", {}))
     facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
-    for key in ("interfaces", "versions", "resolve", "paths", "pynvml"):
+    for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "shared_mounts"):
         facts[key] = results.get(key)
     fix_driver(facts)
     facts["time"] = time.time()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight import facts
-from preflight.checks import check_bandwidth, check_ports, check_ssh
+from preflight.checks import check_bandwidth, check_ports, check_sharedfs, check_ssh
 from preflight.collective.explain import REACH_HINTS
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import GpuState, IbPort, Xid
@@ -24,6 +24,8 @@ NAMES = [f"node-{i}" for i in range(1, 7)]
 PAIRWISE_TESTS = "tests/cluster/test_pairwise.py::"
 NETWORK_TESTS = "tests/faults/test_network_faults.py::"
 COLLECTIVE_TESTS = "tests/cluster/test_collectives.py::"
+SHAREDFS_TESTS = "tests/cluster/test_sharedfs.py::"
+SHARED = "DIR"  # the shared folder (`--expect shared_paths=["DIR"]`) in the rows below
 
 Inject = Callable[[SimCluster, Path], list[str]]
 
@@ -284,6 +286,29 @@ CASES: list[FaultCase] = [
         ("ssh auth-denied",),
         check_ssh.MESH_HINTS["auth-denied"].format(src=FAULTY, dst=PEER),
         covered_by=PAIRWISE_TESTS + "test_missing_mesh_key_fails_that_direction_only"),
+    FaultCase(
+        "shared-fs-shadowed", "a local directory shadows the shared filesystem on one host",
+        f"`cluster.shadow_dir(node-3, {SHARED})` (a private tmpfs in node-3's mount namespace)",
+        f"shared_fs_write_read[{FAULTY}]", "fail",
+        (f"{SHARED}: node-1's file is not there (mount here: pfsim-local tmpfs",),
+        check_sharedfs.VISIBLE_HINTS["missing"].format(path=SHARED),
+        also={f"shared_fs_same_mount[{FAULTY}]": "fail"},
+        covered_by=SHAREDFS_TESTS + "test_private_tmpfs_fails_write_here_read_there_by_name"),
+    FaultCase(
+        "shared-fs-read-only", "the shared filesystem read-only on one host",
+        f"`cluster.read_only_dir(node-1, {SHARED})` (a read-only bind mount on node-1 only)",
+        "shared_fs_same_mount[node-1]", "fail", (f"{SHARED} is mounted read-only",),
+        check_sharedfs.MOUNT_HINT.format(path=SHARED),
+        covered_by=SHAREDFS_TESTS + "test_read_only_bind_mount_fails_the_consistency_check"),
+    FaultCase(
+        "shared-fs-hung", "a hung shared mount (reads block in the kernel)",
+        f"`cluster.dead_mount(node-3, {SHARED})` (a FUSE mount that never answers), "
+        "`--expect subprobe_timeout_s=3`",
+        f"shared_fs_write_read[{FAULTY}]", "fail",
+        (f"reading {SHARED} did not finish within 3 s (a hung mount",),
+        check_sharedfs.HUNG_HINT,
+        also={f"required_paths[{FAULTY}]": "fail", f"shared_fs_same_mount[{FAULTY}]": "fail"},
+        covered_by=SHAREDFS_TESTS + "test_hung_mount_ends_at_its_deadline_and_the_run_finishes"),
 ]
 
 RUNNABLE = [case for case in CASES if case.covered_by is None]

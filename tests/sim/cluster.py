@@ -125,6 +125,7 @@ class SimCluster(FaultsMixin):
     def stop(self) -> None:
         """Tear everything down; safe to call twice and after a failed start()."""
         for host in self.hosts.values():
+            self.clear_mounts(host.name)
             host.sshd.stop()
         if self._finalizer is not None:
             self._finalizer()

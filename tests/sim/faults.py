@@ -5,16 +5,34 @@ Kept as a mixin so cluster.py stays about bringing a cluster up and down.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import files, tc
-from .shell import in_ns, sh
+from .shell import SimError, in_ns, sh
 from .sshd import keygen, public_key, wait_accepting
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
     from .host import SimHost
+
+# A FUSE mount whose daemon never answers: every stat, open or read under it blocks in the
+# kernel (killably), as on an NFS mount whose server is gone. The holder keeps /dev/fuse
+# open until its stdin closes; then the connection aborts and the mount answers ENOTCONN.
+DEAD_FUSE = """
+import os, subprocess, sys
+fd = os.open("/dev/fuse", os.O_RDWR)
+options = "fd=%d,rootmode=40000,user_id=0,group_id=0" % fd
+subprocess.run(["mount", "-t", "fuse", "-o", options, "pfsim-dead", sys.argv[1]],
+               pass_fds=[fd], check=True)
+sys.stdout.write("READY\\n")
+sys.stdout.flush()
+sys.stdin.read()
+"""
 
 IPTABLES_ACTIONS = {"DROP": ["-j", "DROP"], "REJECT": ["-j", "REJECT", "--reject-with"]}
 
@@ -172,6 +190,61 @@ class FaultsMixin:
         else:
             host.resolve_overrides[other] = addr
         self.write_etc_hosts(host)
+
+    # ----- the shared filesystem (a folder every host sees, in its own mount namespace) -------
+    def shadow_dir(self: SimCluster, name: str, folder: Path) -> None:
+        """A private tmpfs over `folder` on this host alone: a local directory shadowing the
+        shared mount (this host's files are its own)."""
+        self._mount_in(name, ["mount", "-t", "tmpfs", "-o", "size=16m", "pfsim-local",
+                              str(folder)], folder)
+
+    def read_only_dir(self: SimCluster, name: str, folder: Path) -> None:
+        """`folder` bind-mounted read-only over itself on this host alone."""
+        self._mount_in(name, ["mount", "--bind", "-o", "ro", str(folder), str(folder)], folder)
+
+    def dead_mount(self: SimCluster, name: str, folder: Path) -> None:
+        """A mount over `folder` on this host whose every access blocks (a dead NFS server)."""
+        host = self.host(name)
+        holder = subprocess.Popen(
+            ["nsenter", "-t", str(self._sshd_pid(name)), "-m", "-n", sys.executable, "-c",
+             DEAD_FUSE, str(folder)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+        host.mount_holders.append(holder)
+        host.mounts.append(folder)
+        ready = holder.stdout.readline() if holder.stdout else b""  # EOF if mount failed
+        if ready.strip() != b"READY":
+            self.clear_mounts(name)
+            raise SimError(f"{name}: no dead mount on {folder}: rc {holder.returncode}")
+
+    def clear_mounts(self: SimCluster, name: str) -> None:
+        """Undo shadow_dir, read_only_dir and dead_mount on this host (newest first)."""
+        host = self.host(name)
+        while host.mount_holders:
+            holder = host.mount_holders.pop()
+            with contextlib.suppress(OSError):
+                if holder.stdin:
+                    holder.stdin.close()
+            try:
+                holder.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                holder.kill()
+                holder.wait(timeout=5)
+        pid = host.sshd.pid
+        while host.mounts:
+            folder = host.mounts.pop()
+            if pid is not None:
+                sh(["nsenter", "-t", str(pid), "-m", "umount", "-l", str(folder)], check=False)
+
+    def _mount_in(self: SimCluster, name: str, argv: list[str], folder: Path) -> None:
+        sh(["nsenter", "-t", str(self._sshd_pid(name)), "-m", *argv])
+        self.host(name).mounts.append(folder)
+
+    def _sshd_pid(self: SimCluster, name: str) -> int:
+        pid = self.host(name).sshd.pid
+        if pid is None:
+            raise SimError(f"{name}: sshd is not running, so it has no mount namespace")
+        return pid
 
     def write_known_hosts(self: SimCluster) -> None:
         """Head known_hosts (minus forgotten hosts) and each host's mesh known_hosts."""

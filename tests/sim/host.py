@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ class SimHost:
     peer_rates: dict[str, str] = field(default_factory=dict)  # peer address -> rate
     iptables_rules: list[list[str]] = field(default_factory=list)  # added by iptables()
     loss_rules: list[list[str]] = field(default_factory=list)  # added by loss()
+    # Mounts in the host's own mount namespace (faults.shadow_dir, dead_mount...), and the
+    # processes holding a dead FUSE mount's connection open.
+    mounts: list[Path] = field(default_factory=list)
+    mount_holders: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def bin_dir(self) -> Path:

@@ -41,7 +41,10 @@ def run(index, argv):
             timed_out = False
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            try:
+                out, err = proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:  # stuck in the kernel (a dead mount): abandoned
+                out, err = b"", b""
             timed_out = True
         running.pop(index, None)
         results[index] = {"rc": proc.returncode, "timed_out": timed_out,
