@@ -37,10 +37,13 @@ def check_nvlink_all_pairs(node: NodeFacts, expect: Expectations) -> None:
              hint=NVLINK_HINT)
 
 
+def _topo(node: NodeFacts) -> dict[str, Any] | None:
+    return node.topo
+
+
 def check_topology_matches_cluster(node: NodeFacts, cluster: ClusterFacts) -> None:
     mine = gpu_pairs(topo_or_skip(node))
-    others = [gpu_pairs(t) for name, t in cluster.values(lambda n: n.topo).items()
-              if name != node.name]
+    others = [gpu_pairs(t) for name, t in cluster.values(_topo).items() if name != node.name]
     if not others:
         skip("no other node to compare with")
     differing = []

@@ -23,6 +23,7 @@ HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs us
 FAILED_TOOL_HINT = "run `{command}` on {node} to see the whole error"
 
 T = TypeVar("T", bound=Hashable)
+V = TypeVar("V")
 
 
 class NodeFacts:
@@ -181,9 +182,9 @@ class ClusterFacts:
             return self._nodes[name]
         return NodeFacts(self.outcomes[name], self.slots.get(name))
 
-    def values(self, read: Callable[[NodeFacts], T | None]) -> dict[str, T]:
+    def values(self, read: Callable[[NodeFacts], V | None]) -> dict[str, V]:
         """read(node) for every reachable node where it gives a value."""
-        found: dict[str, T] = {}
+        found: dict[str, V] = {}
         for node in self.reachable():
             try:
                 value = read(node)
