@@ -277,11 +277,4 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"run directory {ctx.run_dir}"]
 
 
-def result_of(report: pytest.TestReport) -> Result | None:
-    for key, value in report.user_properties:
-        if key == RESULT_PROPERTY:
-            return Result.from_dict(json.loads(str(value)))
-    return None
-
-
-__all__ = ["CONTEXT", "Path", "context", "result_of"]
+__all__ = ["CONTEXT", "context"]
