@@ -1,4 +1,4 @@
-"""The simulated cluster: real network namespaces, real sshd, real faults (see docs/architecture.md).
+"""The simulated cluster: real namespaces, real sshd, real faults (docs/architecture.md).
 
     from tests.sim.cluster import SimCluster
     from tests.sim.spec import HostSpec
