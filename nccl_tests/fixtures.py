@@ -7,14 +7,13 @@ with how to turn them on, so a default run neither runs nor lists nccl-tests per
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from preflight.plugin import context
-from preflight.runctx import MEASUREMENTS_DIR, RunContext
+from preflight.fixtures import measure_once
+from preflight.runctx import MEASUREMENTS_DIR, RunContext, context
 
 from .settings import BINARIES, LAUNCHERS, NcclTestsSettings, from_options, parse_collectives
 from .thresholds import Floor
@@ -105,20 +104,13 @@ def nccl_tests_settings(request: pytest.FixtureRequest,
     return settings
 
 
-def _measured(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -> Any:
-    if ctx.interrupted:
-        pytest.skip("run interrupted")
-    return ctx.measure(name, compute)
-
-
 @pytest.fixture(scope="session")
 def nccl_single_probe(run_context: RunContext,
                       nccl_tests_settings: NcclTestsSettings) -> dict[str, Any]:
     from .single import measure_single_node
 
-    result: dict[str, Any] = _measured(
-        run_context, SINGLE, lambda: measure_single_node(run_context, nccl_tests_settings))
-    return result
+    return measure_once(run_context, SINGLE,
+                        lambda ctx: measure_single_node(ctx, nccl_tests_settings))
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +118,8 @@ def nccl_multi_probe(run_context: RunContext, nccl_tests_settings: NcclTestsSett
                      nccl_single_probe: dict[str, Any]) -> dict[str, Any]:
     from .multi import measure_multi_node
 
-    result: dict[str, Any] = _measured(
-        run_context, MULTI,
-        lambda: measure_multi_node(run_context, nccl_tests_settings, nccl_single_probe))
-    return result
+    return measure_once(run_context, MULTI, lambda ctx: measure_multi_node(
+        ctx, nccl_tests_settings, nccl_single_probe))
 
 
 @pytest.fixture(scope="session")

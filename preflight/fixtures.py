@@ -10,8 +10,10 @@ import pytest
 from preflight.runctx import RunContext
 
 
-def _probe(run_context: RunContext, name: str,
-           compute: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
+def measure_once(run_context: RunContext, name: str,
+                 compute: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
+    """The one way a probe fixture measures: once per run (RunContext.measure), never
+    after an interrupt."""
     if run_context.interrupted:
         pytest.skip("run interrupted")
     return run_context.measure(name, lambda: compute(run_context))
@@ -22,35 +24,35 @@ def ports_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.ports import measure_ports
 
     with run_context.exclusive("master_port"):  # the torch rendezvous binds it too
-        return _probe(run_context, "ports", measure_ports)
+        return measure_once(run_context, "ports", measure_ports)
 
 
 @pytest.fixture(scope="session")
 def mesh_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.mesh import measure_mesh
 
-    return _probe(run_context, "ssh_mesh", measure_mesh)
+    return measure_once(run_context, "ssh_mesh", measure_mesh)
 
 
 @pytest.fixture(scope="session")
 def mtu_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.mtu import measure_mtu
 
-    return _probe(run_context, "path_mtu", measure_mtu)
+    return measure_once(run_context, "path_mtu", measure_mtu)
 
 
 @pytest.fixture(scope="session")
 def iperf_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.iperf import measure_iperf
 
-    return _probe(run_context, "iperf3", measure_iperf)
+    return measure_once(run_context, "iperf3", measure_iperf)
 
 
 @pytest.fixture(scope="session")
 def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.rdma import measure_ib_write_bw
 
-    return _probe(run_context, "ib_write_bw", measure_ib_write_bw)
+    return measure_once(run_context, "ib_write_bw", measure_ib_write_bw)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +61,7 @@ def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
 
     if not run_context.expect.all_shared_paths():
         pytest.skip("no shared_dir or shared_paths configured")
-    return _probe(run_context, "shared_fs", measure_shared_fs)
+    return measure_once(run_context, "shared_fs", measure_shared_fs)
 
 
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:

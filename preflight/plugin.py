@@ -21,7 +21,7 @@ from preflight.gather import NodeOutcome
 from preflight.junit import regroup
 from preflight.pair_params import pair_params
 from preflight.results import Result, Status
-from preflight.runctx import RunContext
+from preflight.runctx import CONTEXT, RunContext, context
 from preflight.setup import RECORD, build_context, finish_run, gather_now
 
 pytest_plugins = [
@@ -30,7 +30,6 @@ pytest_plugins = [
     "preflight.nccl_tests.fixtures",
 ]
 
-CONTEXT = pytest.StashKey[RunContext]()
 RESULT_PROPERTY = "preflight_result"
 
 
@@ -72,10 +71,6 @@ def _active(config: pytest.Config) -> bool:
     opt = config.option
     return any(getattr(opt, name, None) for name in
                ("hostfile", "hosts", "slurm", "local", "preflight_from"))
-
-
-def context(config: pytest.Config) -> RunContext | None:
-    return config.stash.get(CONTEXT, None)
 
 
 @pytest.hookimpl(trylast=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from preflight.config import Expectations
 from preflight.connections import Connections
 from preflight.console import make_console
@@ -151,3 +153,11 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+CONTEXT = pytest.StashKey["RunContext"]()
+
+
+def context(config: pytest.Config) -> RunContext | None:
+    """This pytest session's run, or None where preflight is inert (no inventory given)."""
+    return config.stash.get(CONTEXT, None)

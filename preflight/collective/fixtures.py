@@ -14,6 +14,7 @@ from preflight.collective.settings import (
     TorchSettings,
     parse_sizes,
 )
+from preflight.fixtures import measure_once
 from preflight.runctx import RunContext
 
 
@@ -75,19 +76,12 @@ def torch_settings(request: pytest.FixtureRequest, run_context: RunContext) -> T
         busbw_floor_gbps=opt.torch_busbw_floor or run_context.expect.torch_busbw_gbps)
 
 
-def _once(run_context: RunContext, name: str, compute: Any) -> dict[str, Any]:
-    if run_context.interrupted:
-        pytest.skip("run interrupted")
-    result: dict[str, Any] = run_context.measure(name, lambda: compute(run_context))
-    return result
-
-
 @pytest.fixture(scope="session")
 def torch_allreduce(run_context: RunContext, torch_settings: TorchSettings) -> dict[str, Any]:
     from preflight.collective.torch_probe import measure_torch_allreduce
 
     with run_context.exclusive("master_port"):  # the ports probe listens on it too
-        return _once(run_context, "torch_allreduce",
+        return measure_once(run_context, "torch_allreduce",
                      lambda ctx: measure_torch_allreduce(ctx, torch_settings))
 
 
@@ -98,5 +92,5 @@ def launcher_ready(run_context: RunContext, torch_settings: TorchSettings) -> di
         pytest.skip("launcher ssh: SSH reachability is what the ssh checks test")
     from preflight.collective.readiness import launcher_readiness
 
-    return _once(run_context, f"launcher_{launch.kind}",
+    return measure_once(run_context, f"launcher_{launch.kind}",
                  lambda ctx: launcher_readiness(ctx, launch))
