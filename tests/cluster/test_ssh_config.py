@@ -69,3 +69,26 @@ def test_mesh_uses_each_nodes_own_host_key_policy(sim_cluster, tmp_path: Path) -
         in warning["message"]
     assert len(run.of("ssh_mesh")) == 6 and len(run.of("ssh_host_key_checking")) == 3
     assert len(first_use.read_text().splitlines()) == 2  # node-1's and node-3's, on first use
+
+
+def test_one_machine_listed_twice_through_an_ssh_alias_fails(sim_cluster,
+                                                             tmp_path: Path) -> None:
+    """node-1-ib is node-1 under another name (an ssh config alias with the same HostName):
+    mpirun would put both entries' ranks on one machine."""
+    cluster = sim_cluster(3)
+    config = tmp_path / "ssh_config"
+    alias = cluster.ssh_config.read_text().replace("Host node-1\n", "Host node-1 node-1-ib\n")
+    config.write_text(alias)
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text(cluster.hostfile.read_text() + "node-1-ib slots=8\n")
+    args = cluster.preflight_args()
+    args[args.index("--ssh-config") + 1] = str(config)
+    args[args.index("--hostfile") + 1] = str(hostfile)
+    run = run_preflight(*args, "-k", "machines_distinct or hostnames_distinct or probe_ran",
+                        out=tmp_path / "run")
+    assert run.bad_summary() == {("machines_distinct", "cluster", "fail")}, explain(run)
+    (result,) = run.bad()
+    assert result["message"] == ("one machine listed twice (same machine-id and boot_id): "
+                                 "node-1 and node-1-ib")
+    assert result["reason"] == "machine-listed-twice" and run.rc == 1
+    assert len(run.of("probe_ran")) == 4
