@@ -100,6 +100,16 @@ def test_parse_prints_json_or_one_line(tmp_path: Path) -> None:
     assert "not ibstat output" in one_line_error(proc)
 
 
+@pytest.mark.parametrize("content", ["", "<html><body>Xid 79</body></html>\n",
+                                     "\tGPU0\tGPU1\nGPU0\t X \tNV18\nGPU1\tNV18\t X \n"])
+def test_parse_xid_refuses_text_that_is_not_a_kernel_log(tmp_path: Path, content: str) -> None:
+    saved = tmp_path / "saved.txt"
+    saved.write_text(content)
+    proc = preflight("parse", "xid", str(saved), cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "not a kernel log" in one_line_error(proc)
+
+
 @pytest.mark.parametrize(("item", "key", "value"), [
     ("gpu_model='H100'", "gpu_model", "H100"),
     ('gpu_model="H100 80GB HBM3"', "gpu_model", "H100 80GB HBM3"),
