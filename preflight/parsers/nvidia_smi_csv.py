@@ -1,7 +1,9 @@
 """`nvidia-smi --query-gpu=FIELDS --format=csv[,noheader][,nounits]`.
 
 With a header the field names come from it (`memory.total [MiB]` -> `memory.total`);
-with `noheader` the caller passes the field list it asked for. Values may carry units
+with `noheader` the caller passes the field list it asked for, or, without one, the columns
+whose values say what they are (GPU name, UUID, PCI bus id) are read, one GPU per row, and
+every other field stays null. Values may carry units
 ('81559 MiB', '0 %', '69.85 W') unless `nounits`; '[N/A]', '[Not Supported]' and
 '[Requested functionality has been deprecated]' mean no value.
 """
@@ -50,6 +52,18 @@ KNOWN_FIELDS = frozenset(
 )  # fmt: skip
 
 
+# noheader columns that can be told by their values alone (every row must match).
+# A GPU name: a brand word, then up to five words, one with a digit ("NVIDIA H100 80GB HBM3",
+# "Tesla V100-SXM2-16GB", "NVIDIA GeForce RTX 3090"); prose like "NVIDIA-SMI has failed
+# because ..." is not one.
+RECOGNISABLE = {
+    "name": re.compile(r"^(?:NVIDIA|Tesla|Quadro|GeForce|TITAN|GRID)(?= )"
+                       r"(?=.*\d)(?: [\w-]+){1,5}$"),
+    "uuid": re.compile(r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}$"),
+    "pci.bus_id": re.compile(r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$"),
+}
+
+
 def canonical_field(name: str) -> str:
     """'memory.total [MiB]' -> 'memory.total'; 'gpu_name' -> 'name'."""
     bare = UNIT_SUFFIX.sub("", name.strip())
@@ -68,9 +82,23 @@ def split_rows(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in csv.reader(lines, skipinitialspace=True)]
 
 
+def recognised_columns(rows: list[list[str]]) -> list[str] | None:
+    """Field names for a noheader file, "" for a column that cannot be told; None when
+    the rows are ragged or no column can be told."""
+    if not rows or len({len(row) for row in rows}) != 1:
+        return None
+    names = [""] * len(rows[0])
+    for field, pattern in RECOGNISABLE.items():
+        column = next((i for i in range(len(names))
+                       if not names[i] and all(pattern.match(row[i]) for row in rows)), None)
+        if column is not None:
+            names[column] = field
+    return names if any(names) else None
+
+
 def looks_like_csv(text: str) -> bool:
     rows = split_rows(text)
-    return bool(rows) and is_header(rows[0])
+    return bool(rows) and (is_header(rows[0]) or recognised_columns(rows) is not None)
 
 
 def parse_query_csv(text: str, fields: list[str] | None = None) -> NvidiaSmiRecord:
@@ -80,12 +108,15 @@ def parse_query_csv(text: str, fields: list[str] | None = None) -> NvidiaSmiReco
         names, rows = [canonical_field(cell) for cell in rows[0]], rows[1:]
     elif fields is not None:
         names = [canonical_field(field) for field in fields]
+    elif (recognised := recognised_columns(rows)) is not None:
+        names = recognised
     else:
-        raise ParseError("nvidia-smi csv without a header line: pass the queried field list")
+        raise ParseError("nvidia-smi csv without a header line and no column to recognise "
+                         "(GPU name, UUID, bus id): pass the queried field list")
     for row in rows:
         if len(row) != len(names):
             raise ParseError(f"nvidia-smi csv row has {len(row)} values for {len(names)} fields")
-    records = [dict(zip(names, row, strict=True)) for row in rows]
+    records = [{n: v for n, v in zip(names, row, strict=True) if n} for row in rows]
     gpus = tuple(_gpu(position, values) for position, values in enumerate(records))
     driver = next((v["driver_version"] for v in records if "driver_version" in v), None)
     return NvidiaSmiRecord(
