@@ -152,10 +152,10 @@ def rail_gbps(answer: Mapping[str, Any]) -> float:
     stdout, stderr = str(answer.get("stdout") or ""), str(answer.get("stderr") or "")
     if answer.get("rc") != 0:
         raise ValueError(_last(stderr) or _last(stdout) or f"exit {answer.get('rc')}")
-    rows = perftest.parse(stdout).rows
-    if not rows:
-        raise ValueError("ib_write_bw printed no result row")
-    return rows[-1].bw_avg_gbps
+    record = perftest.parse(stdout)
+    if not record.rows:
+        raise ValueError(record.error or "ib_write_bw printed no result row")
+    return record.rows[-1].bw_avg_gbps
 
 
 def _last(text: str) -> str:
