@@ -28,7 +28,11 @@ def _groups(cluster: ClusterFacts, key: Callable[[dict[str, str | None]], Key | 
 
 
 def _same_machine(i: dict[str, str | None]) -> Key | None:
-    return (i["machine_id"], i["boot_id"]) if i["machine_id"] and i["boot_id"] else None
+    """One running OS: containers on one kernel share its boot_id (and may share an image's
+    machine-id) but not their hostname, so they are not one machine listed twice."""
+    if not (i["machine_id"] and i["boot_id"]):
+        return None
+    return i["machine_id"], i["boot_id"], i["hostname"] or ""
 
 
 def _same_image(i: dict[str, str | None]) -> Key | None:
@@ -45,12 +49,13 @@ def check_machines_distinct(cluster: ClusterFacts) -> None:
     twice = _groups(cluster, _same_machine)
     observe(len(twice), expected=0, unit="machines listed twice")
     if twice:
-        fail(f"one machine listed twice (same machine-id and boot_id): {_listing(twice)}",
+        fail(f"one machine listed twice (same machine-id, boot_id and hostname): "
+             f"{_listing(twice)}",
              measured=twice, expected="one hostfile entry per machine",
              hint="keep one entry per machine: mpirun would start both entries' ranks on it",
              reason="machine-listed-twice")
     clones = [names for names in _groups(cluster, _same_image)
-              if len({_same_machine(_identity(cluster.node(n))) for n in names}) > 1]
+              if len({_identity(cluster.node(n))["boot_id"] for n in names}) > 1]
     if clones:
         warn(f"machines share one machine-id (a cloned image, different boot_ids): "
              f"{_listing(clones)}", measured=clones, expected="a machine-id per machine",

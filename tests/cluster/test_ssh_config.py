@@ -88,7 +88,7 @@ def test_one_machine_listed_twice_through_an_ssh_alias_fails(sim_cluster,
                         out=tmp_path / "run")
     assert run.bad_summary() == {("machines_distinct", "cluster", "fail")}, explain(run)
     (result,) = run.bad()
-    assert result["message"] == ("one machine listed twice (same machine-id and boot_id): "
-                                 "node-1 and node-1-ib")
+    assert result["message"] == ("one machine listed twice (same machine-id, boot_id and "
+                                 "hostname): node-1 and node-1-ib")
     assert result["reason"] == "machine-listed-twice" and run.rc == 1
     assert len(run.of("probe_ran")) == 4

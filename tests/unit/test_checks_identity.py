@@ -31,7 +31,7 @@ def test_distinct_machines_pass() -> None:
 def test_one_machine_listed_twice_fails_naming_both_entries() -> None:
     machines, names = both({**HEALTHY, "gpu-1.ib": node("gpu-1", "m1", "b1")})
     assert machines == ("fail", "machine-listed-twice: one machine listed twice (same "
-                                "machine-id and boot_id): gpu-1 and gpu-1.ib")
+                                "machine-id, boot_id and hostname): gpu-1 and gpu-1.ib")
     assert names[0] == "pass"  # the same hostname because it is the same machine
 
 
@@ -40,6 +40,13 @@ def test_a_cloned_image_warns() -> None:
     assert machines == ("warn", "machine-id-cloned: machines share one machine-id (a cloned "
                                 "image, different boot_ids): gpu-1 and gpu-4")
     assert names[0] == "pass"
+
+
+def test_containers_on_one_kernel_are_not_one_machine() -> None:
+    """Two pods on one host: the kernel's boot_id, the image's machine-id, own hostnames."""
+    machines, names = both({**HEALTHY, "pod-a": node("pod-a", "img", "b9"),
+                            "pod-b": node("pod-b", "img", "b9")})
+    assert machines[0] == names[0] == "pass"
 
 
 def test_one_hostname_on_different_machines_warns() -> None:
