@@ -38,6 +38,13 @@ ALIASES = {
     "gpu_uuid": "uuid",
     "gpu_bus_id": "pci.bus_id",
 }
+# The first part of the dotted --query-gpu fields (`nvidia-smi --help-query-gpu`).
+QUERY_GROUPS = frozenset({
+    "clocks", "clocks_event_reasons", "clocks_throttle_reasons", "memory", "power",
+    "temperature", "utilization", "ecc", "pcie", "fan", "encoder", "inforom", "mig",
+    "retired_pages", "remapped_rows", "driver_model", "gom", "accounting", "compute_cap",
+    "enforced", "fabric", "gpu_operation_mode", "module", "protected_memory", "reset_status",
+})
 REASON_PREFIXES = ("clocks_event_reasons.", "clocks_throttle_reasons.")
 NOT_A_REASON = {"supported", "active"}
 KNOWN_FIELDS = frozenset(
@@ -71,9 +78,12 @@ def canonical_field(name: str) -> str:
 
 
 def is_header(cells: list[str]) -> bool:
+    """A header line: every cell a field name, one of them known or of a known query group
+    (`clocks.current.sm [MHz]`: fields we do not read still name nvidia-smi's columns)."""
     names = [canonical_field(cell) for cell in cells]
     return all(FIELD_NAME.match(cell.strip()) for cell in cells) and any(
-        name in KNOWN_FIELDS or name.startswith(REASON_PREFIXES) for name in names
+        name in KNOWN_FIELDS or name.startswith(REASON_PREFIXES)
+        or name.partition(".")[0] in QUERY_GROUPS and "." in name for name in names
     )
 
 

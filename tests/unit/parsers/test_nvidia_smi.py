@@ -268,6 +268,14 @@ CSV_SHAPES = {
 }
 
 
+def test_csv_with_only_fields_we_do_not_read_counts_the_gpus() -> None:
+    text = ("clocks.current.sm [MHz], clocks.current.memory [MHz]\n"
+            "1980 MHz, 2619 MHz\n345 MHz, 2619 MHz\n")
+    record = parse(text)
+    assert record.source == "csv" and [(g.index, g.name) for g in record.gpus] == [
+        (0, None), (1, None)]
+
+
 @pytest.mark.parametrize("shape", sorted(CSV_SHAPES))
 def test_csv_shapes_users_save(shape: str) -> None:
     text, count, uuids = CSV_SHAPES[shape]
@@ -280,6 +288,7 @@ def test_csv_shapes_users_save(shape: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "8\n8\n",  # `--query-gpu=count`: nothing in it says which field it is
+    "node01.example.com\nnode02.example.com\n",  # a hostfile
     "NVIDIA driver is not loaded\n",
     "NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3\n",  # ragged
 ])
