@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
+from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.gather import NodeOutcome
-from preflight.verdict import Unavailable, fail, observe
+from preflight.verdict import Unavailable, fail, observe, skip, warn
 
 CONNECT_HINTS = {
     "connection-refused": "start sshd on the node, or check the port in your ssh config",
@@ -55,4 +56,28 @@ def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
     observe(reason, expected="ok")
     if reason != "ok":
         fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),
-             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst))
+             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst),
+             reason=reason)
+
+
+def check_ssh_host_key_checking(node: NodeFacts, mesh_probe: dict[str, Any]) -> None:
+    """The mesh uses each node's own ssh config, as mpirun does; where that config accepts
+    any host key, the mesh passes but a spoofed node would too: a warning, once per node."""
+    policies = mesh_probe.get("host_key_policies")
+    if policies is None:
+        skip("the ssh mesh was recorded without the nodes' host-key settings")
+    if node.name not in policies:
+        skip(f"{node.name} has no other node to ssh to")
+    policy = policies[node.name]
+    if policy is None:
+        raise Unavailable(f"{node.name}: `ssh -G` gave no client settings",
+                          reason="ssh-config-unread")
+    strict, known = policy["strict_host_key_checking"], policy["known_hosts"]
+    observe(strict, expected="host keys checked")
+    if strict == "false" or (strict == "accept-new" and known == "/dev/null"):
+        warn(f"{node.name}: its ssh client accepts any host key (StrictHostKeyChecking "
+             f"{strict}, UserKnownHostsFile {known or '?'})", measured=strict,
+             expected="yes or accept-new with a kept known_hosts",
+             hint="set StrictHostKeyChecking yes (or accept-new) for the cluster's names in "
+                  "the node's /etc/ssh/ssh_config or ~/.ssh/config, and distribute known_hosts",
+             reason="host-key-checking-off")

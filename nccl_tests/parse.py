@@ -5,6 +5,13 @@ format ('error' column, with or without 'redop'), the current one ('redop root .
 the newest ('# Collective test starting', 'NCCL version' inside the header), mpirun
 '[1,N]<stdout>:' prefixes, NCCL INFO lines between rows, markdown indentation, runs that end
 in failures and tail fragments that start at the column header.
+
+Launchers and log collectors put their own prefix before every line (`node01: `, a
+timestamp, `[pod/x/launcher] `), alone or stacked before Open MPI's: the text before each
+nccl-tests header line is taken as a prefix shape (its digits free) and stripped wherever a
+line starts with it. `collective` is what the file names (the binary, the "Collective test
+starting" line) or None; `ranks` is the highest rank index + 1 (a listing elided with '...'
+still counts) or nranks where NCCL printed it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from preflight.parsers.common import ParseError, require_text
+from preflight.parsers.common import ParseError, clean, require_text
 
 _SRUN_LABEL = re.compile(r"^\d+: ")
 _PARAMS = re.compile(r"^#?\s*nThread\s+(\d+)\s+nGpus\s+(\d+)")
@@ -27,6 +34,11 @@ _STARTING = re.compile(r"^#\s*Collective test starting:\s*(\w+?)(?:_perf)?\s*$")
 _VERSION = re.compile(r"NCCL version (\S+)")
 _NCCL1_VERSION = re.compile(r"^#\s*NCCL Tests compiled with NCCL (\S+)")
 _NRANKS = re.compile(r"\brank \d+ nranks (\d+)\b")
+# Where nccl-tests' own text starts on a header line, whatever a launcher put before it.
+_HEADER_START = re.compile(
+    r"#\s*(?:nThread\s|Rank\s+\d|(?:size|bytes)\s+(?:count|N)\s+type\b|\(B\)\s+\(elements\)"
+    r"|Avg bus bandwidth|Out of bounds values|Using devices|Collective test)"
+)
 _ERROR = re.compile(
     r"Test NCCL failure|Test CUDA failure|Test failure|NCCL failure|Cuda failure"
     r"|unhandled (?:cuda|system) error"
@@ -37,13 +49,6 @@ _COLLECTIVES = (
 )  # fmt: skip
 _BINARY = re.compile(r"\b(" + "|".join(_COLLECTIVES) + r")(?:_perf\b|\.cu:)")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_REDUCING_OPS = frozenset({"sum", "prod", "min", "max", "avg", "mulsum"})
-_TYPE_BYTES = {
-    "int8": 1, "uint8": 1, "char": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "f8e4m3": 1, "f8e5m2": 1,
-    "half": 2, "float16": 2, "bfloat16": 2, "bf16": 2,
-    "int32": 4, "uint32": 4, "int": 4, "float": 4, "float32": 4,
-    "int64": 8, "uint64": 8, "double": 8, "float64": 8,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def parse(text: str) -> NcclTestsRun:
     header = _column_header(lines)
     rows = tuple(row for line in lines if (row := _parse_row(line, header)) is not None)
     return NcclTestsRun(
-        collective=_collective(lines, rows, header),
+        collective=_collective(lines),
         ranks=_ranks(lines),
         avg_busbw_gbps=_first_float(_AVG, lines),
         wrong=_total_wrong(rows),
@@ -135,9 +140,34 @@ def parse(text: str) -> NcclTestsRun:
 
 
 def _lines(text: str) -> list[str]:
-    """Cleaned lines (common.clean), each also without indentation or an srun -l label."""
+    """Cleaned lines (common.clean), each also without indentation, an srun -l label or
+    the prefix a launcher repeats on the lines."""
     cleaned = require_text(text, "nccl-tests")
-    return [_SRUN_LABEL.sub("", line.strip(), count=1).strip() for line in cleaned.splitlines()]
+    lines = [_SRUN_LABEL.sub("", line.strip(), count=1).strip() for line in cleaned.splitlines()]
+    shapes = _prefix_shapes(lines)
+    return [_unprefixed(line, shapes) for line in lines] if shapes else lines
+
+
+def _prefix_shapes(lines: Iterable[str]) -> list[re.Pattern[str]]:
+    """The prefixes before header lines as patterns, digits free: 'node01: [1,0]<stdout>:'
+    also strips 'node02: [1,3]<stdout>:'. Longest first, so a stacked prefix wins."""
+    shapes: dict[str, re.Pattern[str]] = {}
+    for line in lines:
+        start = _HEADER_START.search(line)
+        if start is None or not line[:start.start()].strip():
+            continue
+        prefix = line[:start.start()].rstrip()
+        pattern = "".join(r"\d+" if part.isdigit() else re.escape(part)
+                          for part in re.split(r"(\d+)", prefix))
+        shapes.setdefault(pattern, re.compile(f"^{pattern}\\s*"))
+    return sorted(shapes.values(), key=lambda shape: -len(shape.pattern))
+
+
+def _unprefixed(line: str, shapes: Sequence[re.Pattern[str]]) -> str:
+    for shape in shapes:
+        if match := shape.match(line):
+            return clean(line[match.end():]).strip()
+    return line
 
 
 def _is_marker(line: str) -> bool:
@@ -147,9 +177,8 @@ def _is_marker(line: str) -> bool:
 
 @dataclass(frozen=True)
 class _Header:
-    """What the column header says: whether a redop column exists, how 'wrong' is counted."""
+    """What the column header says: how 'wrong' is counted."""
 
-    has_redop: bool | None  # None: no named header (a tail fragment)
     counts_wrong: bool  # '#wrong' counts values; the old 'error'/'res' is a max error
 
 
@@ -157,9 +186,8 @@ def _column_header(lines: Iterable[str]) -> _Header:
     for line in lines:
         if _COLUMNS.match(line):
             names = line.lstrip("#").split()
-            has_redop = "redop" in names or "op" in names
-            return _Header(has_redop=has_redop, counts_wrong="#wrong" in names)
-    return _Header(has_redop=None, counts_wrong=True)
+            return _Header(counts_wrong="#wrong" in names)
+    return _Header(counts_wrong=True)
 
 
 def _parse_row(line: str, header: _Header) -> NcclTestsRow | None:
@@ -236,12 +264,12 @@ def _total_wrong(rows: Sequence[NcclTestsRow]) -> int | None:
 
 
 def _ranks(lines: Sequence[str]) -> int | None:
-    rank_ids = {int(m.group(1)) for line in lines if (m := _RANK_LINE.match(line))}
-    if rank_ids:
-        return len(rank_ids)
     nranks = [int(m.group(1)) for line in lines if (m := _NRANKS.search(line))]
     if nranks:
         return max(nranks)
+    rank_ids = [int(m.group(1)) for line in lines if (m := _RANK_LINE.match(line))]
+    if rank_ids:
+        return max(rank_ids) + 1  # also when the listing is elided ('...')
     for line in lines:
         if match := _PARAMS.match(line):
             return int(match.group(1)) * int(match.group(2))
@@ -255,30 +283,10 @@ def _nccl_version(lines: Iterable[str]) -> str | None:
     return None
 
 
-def _collective(lines: Sequence[str], rows: Sequence[NcclTestsRow], header: _Header) -> str | None:
+def _collective(lines: Sequence[str]) -> str | None:
+    """What the file names (the binary, a source file, the "Collective test starting"
+    line); None when it names none: a table alone does not tell all_reduce from sendrecv."""
     for line in lines:
         if match := _STARTING.match(line) or _BINARY.search(line):
             return match.group(1)
-    return _infer_collective(rows, header)
-
-
-def _infer_collective(rows: Sequence[NcclTestsRow], header: _Header) -> str | None:
-    """Best effort from the table alone: bytes per element and the redop/root cells."""
-    sized = [row for row in rows if row.count > 0 and row.type in _TYPE_BYTES]
-    if not sized:
-        return None
-    row = sized[-1]
-    per_element = row.size_bytes // (row.count * _TYPE_BYTES[row.type])
-    reducing = row.redop in _REDUCING_OPS
-    rooted = row.root is not None and row.root >= 0
-    if per_element == 1:
-        if rooted:
-            return "reduce" if reducing else "broadcast"
-        return "all_reduce" if reducing else None
-    if reducing:
-        return "reduce_scatter"
-    if header.has_redop is False:
-        return "all_gather"
-    if header.has_redop and row.redop is None:
-        return "alltoall"
     return None

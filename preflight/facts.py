@@ -119,7 +119,7 @@ class NodeFacts:
         from preflight.parsers import xid
 
         text = self.tool_output("dmesg")
-        return [] if not text else list(xid.parse(text).to_dict().get("events") or [])
+        return [] if not text else list(xid.events(text).to_dict().get("events") or [])
 
     @property
     def versions(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from preflight import __version__
-from preflight.config import load_config
+from preflight.config import load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
@@ -102,22 +102,10 @@ def copy_recording(source: Path, target: Path) -> None:
 
 
 def expectation_overrides(options: Any) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in options.expect or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--expect {item!r}: use KEY=VALUE, e.g. --expect gpus_per_node=8")
-        overrides[key.strip()] = _literal(value.strip())
+    overrides = parse_expect_options(options.expect or [])
     if getattr(options, "pair_mode", None):
         overrides["pair_mode"] = options.pair_mode
     return overrides
-
-
-def _literal(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 # What a run writes at the top of its directory: one of them there means a run lives there.

@@ -72,8 +72,36 @@ def _last_line(text: str) -> str:
 
 
 def ssh_argv(target: str, timeout: float = SSH_TIMEOUT_S) -> list[str]:
+    """The node's own ssh client config, as mpirun uses it: only no prompts and a deadline
+    added (host-key policy stays the node's; host_key_policies reports where it is off)."""
     return ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout) - 3}",
-            "-o", "StrictHostKeyChecking=yes", "-n", target, "true"]
+            "-n", target, "true"]
+
+
+def host_key_policies(ctx: RunContext, names: list[str]) -> dict[str, dict[str, str] | None]:
+    """Per source, its effective client settings for host keys (`ssh -G` toward the first
+    node it would reach): {"strict_host_key_checking": "true", "known_hosts": "..."};
+    None where ssh -G gave nothing."""
+    def from_source(src: str) -> dict[str, str] | None:
+        others = staggered(names, src)
+        if not others:
+            return None
+        payload = {"commands": [["ssh", "-G", others[0]]], "timeout": SSH_TIMEOUT_S,
+                   "parallel": 1}
+        return host_key_policy(_at(run_script(ctx, src, "runmany", payload,
+                                              SSH_TIMEOUT_S + 20), 0))
+
+    outcomes = per_node(ctx, names, from_source, deadline_s=SSH_TIMEOUT_S + 40)
+    return {src: None if isinstance(o, Exception) else o for src, o in outcomes.items()}
+
+
+def host_key_policy(result: Any) -> dict[str, str] | None:
+    """`ssh -G` output → the two settings that decide whether host keys are checked."""
+    if not isinstance(result, dict) or result.get("rc") != 0:
+        return None
+    settings = dict(line.partition(" ")[::2] for line in str(result.get("stdout")).splitlines())
+    return {"strict_host_key_checking": settings.get("stricthostkeychecking", "").strip(),
+            "known_hosts": settings.get("userknownhostsfile", "").strip()}
 
 
 def staggered(names: list[str], src: str) -> list[str]:
@@ -92,8 +120,8 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
     pairs.update(_attempt(ctx, names, {src: dsts for src, dsts in again.items() if dsts},
                           RETRY_TIMEOUT_S, RETRY_PARALLEL))
     matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
-    return {"pairs": pairs, "wall_s": round(time.monotonic() - started, 2),
-            "matrices": {"ssh_mesh": matrix}}
+    return {"pairs": pairs, "host_key_policies": host_key_policies(ctx, names),
+            "wall_s": round(time.monotonic() - started, 2), "matrices": {"ssh_mesh": matrix}}
 
 
 def _attempt(ctx: RunContext, names: list[str], targets: dict[str, list[str]],

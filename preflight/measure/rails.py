@@ -87,7 +87,18 @@ def _topo_column(device: str, topo: Mapping[str, Any] | None) -> str | None:
 class RailPair:
     src: Rail
     dst: Rail
-    floor_gbps: float
+
+    @property
+    def port_rate_gbps(self) -> float:
+        """What the rail can carry: the slower port's rate (what the measurement records)."""
+        return min(self.src.rate_gbps, self.dst.rate_gbps)
+
+
+def rail_floor(port_rate_gbps: float, settings: Settings) -> float:
+    """A rail's floor under these settings: fraction x (the configured rate, else the
+    slower port's) x directions. Computed where the verdict is, never recorded."""
+    ways = 2 if settings.bidirectional else 1  # perftest -b sums both directions
+    return round(settings.fraction * (settings.rate_gbps or port_rate_gbps) * ways, 3)
 
 
 def match_rails(src: list[Rail], dst: list[Rail],
@@ -106,9 +117,7 @@ def match_rails(src: list[Rail], dst: list[Rail],
         if a.state != "Active" or b.state != "Active":
             untested[a.device] = f"rail {i}: {a.device} {a.state}, {b.device} {b.state}"
             continue
-        rate = settings.rate_gbps or min(a.rate_gbps, b.rate_gbps)
-        ways = 2 if settings.bidirectional else 1  # perftest -b sums both directions
-        tested.append(RailPair(a, b, round(settings.fraction * rate * ways, 3)))
+        tested.append(RailPair(a, b))
     return tested, untested
 
 
@@ -143,10 +152,10 @@ def rail_gbps(answer: Mapping[str, Any]) -> float:
     stdout, stderr = str(answer.get("stdout") or ""), str(answer.get("stderr") or "")
     if answer.get("rc") != 0:
         raise ValueError(_last(stderr) or _last(stdout) or f"exit {answer.get('rc')}")
-    rows = perftest.parse(stdout).rows
-    if not rows:
-        raise ValueError("ib_write_bw printed no result row")
-    return rows[-1].bw_avg_gbps
+    record = perftest.parse(stdout)
+    if not record.rows:
+        raise ValueError(record.error or "ib_write_bw printed no result row")
+    return record.rows[-1].bw_avg_gbps
 
 
 def _last(text: str) -> str:

@@ -3,7 +3,10 @@
 For one pair test the target starts a server per rail (remote/serve.py, TCP port 18515+i),
 the source runs every rail's client at once (remote/runmany.py), and the pair's figure is
 its slowest rail. Nodes without an IB/RoCE device or without perftest are skipped, with
-the reason; a pair passes when every rail reaches its floor.
+the reason; a pair passes when every rail reaches its floor. Each rail records its figure
+and its ports' rate, never a floor: the check computes floors from the expectations it
+runs under, so `preflight check --from RUN` re-judges a recording under another profile
+(the floors here only pick what the isolation retests).
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from preflight.measure.rails import (
     RailPair,
     Settings,
     client_argv,
-    floor_basis,
     match_rails,
     node_rails,
+    rail_floor,
     rail_gbps,
     server_argv,
     settings_from,
@@ -48,8 +51,7 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     settings = settings_from(ctx.expect)
     rails, skipped, unmeasured = plan(ctx, settings)
     base = {"tool": TOOL, "skipped": skipped, "unmeasured": unmeasured,
-            "bidirectional": settings.bidirectional,
-            "floor_basis": floor_basis(settings)}
+            "bidirectional": settings.bidirectional}
     nodes = schedule_nodes(ctx)
     testable = [name for name in nodes if name in rails]
     if len(testable) < 2:
@@ -60,7 +62,8 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     names = testable if mode.kind == "mesh" else nodes
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
-                      rail_judge, per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
+                      lambda results: Judge(lambda e: rails_pass(e, settings)),
+                      per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
                       both_ways=not settings.bidirectional)
     return {**measure_pairs(names, str(mode), probe), **base}
 
@@ -79,15 +82,17 @@ def _has_ports(node: NodeFacts) -> bool:
         return False
 
 
-def rail_judge(results: Mapping[Pair, Entry]) -> Judge:
-    """Floors are per rail (from port rates), so the cluster's values do not move them."""
-    return Judge(rails_pass)
-
-
-def rails_pass(entry: Entry) -> bool:
+def rails_pass(entry: Entry, settings: Settings) -> bool:
+    """Every rail reached its floor (floors are per rail, from port rates: the cluster's
+    values do not move them)."""
     rails = entry.get("rails") or {}
-    return bool(rails) and all(r["gbps"] is not None and r["gbps"] >= r["floor_gbps"]
-                               for r in rails.values())
+    return bool(rails) and not slow_rails(rails, settings)
+
+
+def slow_rails(rails: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """The rails that failed or stayed below their floor under `settings`."""
+    return {dev: r for dev, r in rails.items()
+            if r["gbps"] is None or r["gbps"] < rail_floor(r["port_rate_gbps"], settings)}
 
 
 def plan(ctx: RunContext, settings: Settings) -> tuple[
@@ -200,7 +205,7 @@ def _servers(text: str, count: int) -> list[dict[str, Any]]:
 
 
 def _rail(pair: RailPair, client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
-    rail: dict[str, Any] = {"peer": pair.dst.device, "floor_gbps": pair.floor_gbps}
+    rail: dict[str, Any] = {"peer": pair.dst.device, "port_rate_gbps": pair.port_rate_gbps}
     if pair.src.cuda is not None:
         rail["cuda"] = [pair.src.cuda, pair.dst.cuda]
     try:

@@ -9,8 +9,9 @@
 
 One entry per `provider:` line, in order; several ranks under mpirun give several
 entries (nothing is de-duplicated). `fi_info -l` (`efa:` / `    version: 120.10`) is
-read too, with fabric, domain and type None. `fi_getinfo: -61 (No data available)`
-means libfabric found no matching provider: an empty list, not a parse error.
+read too, with fabric, domain and type None. An output that is only libfabric's error
+(`fi_getinfo: -61 (No data available)`: no matching provider) gives no providers and that
+line as `error`, not a parse error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ENTRY_FIELD = re.compile(r"^\s+(?P<key>fabric|domain|version|type)\s*:\s*(?P<val
 PROVIDER = re.compile(r"^provider\s*:\s*(?P<name>\S+)\s*$")
 LIST_PROVIDER = re.compile(r"^(?P<name>[\w;.-]+):\s*$")
 LIST_VERSION = re.compile(r"^\s+version\s*:\s*(?P<value>\S+)\s*$")
-NO_PROVIDER = re.compile(r"fi_getinfo: -61\b|No data available")
+FAILURE = re.compile(r"\bfi_getinfo: -\d+\b.*|.*\bNo data available\b.*")
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,17 @@ class FiProvider(JsonRecord):
 @dataclass(frozen=True)
 class FiInfoRecord(JsonRecord):
     providers: tuple[FiProvider, ...]
+    error: str | None = None
 
 
 def parse(text: str) -> FiInfoRecord:
     lines = require_text(text, "fi_info").splitlines()
     providers = _read_entries(lines) or _read_list(lines)
-    if not providers and not any(NO_PROVIDER.search(line) for line in lines):
+    failures = [m.group(0).strip() for line in lines if (m := FAILURE.search(line))]
+    if not providers and not failures:
         raise ParseError(f"not fi_info output (first line: {first_line(text)!r})")
-    return FiInfoRecord(providers=tuple(providers))
+    return FiInfoRecord(providers=tuple(providers),
+                        error=None if providers else failures[0])
 
 
 def _read_entries(lines: list[str]) -> list[FiProvider]:

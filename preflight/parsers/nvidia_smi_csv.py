@@ -1,7 +1,9 @@
 """`nvidia-smi --query-gpu=FIELDS --format=csv[,noheader][,nounits]`.
 
 With a header the field names come from it (`memory.total [MiB]` -> `memory.total`);
-with `noheader` the caller passes the field list it asked for. Values may carry units
+with `noheader` the caller passes the field list it asked for, or, without one, the columns
+whose values say what they are (GPU name, UUID, PCI bus id) are read, one GPU per row, and
+every other field stays null. Values may carry units
 ('81559 MiB', '0 %', '69.85 W') unless `nounits`; '[N/A]', '[Not Supported]' and
 '[Requested functionality has been deprecated]' mean no value.
 """
@@ -36,6 +38,13 @@ ALIASES = {
     "gpu_uuid": "uuid",
     "gpu_bus_id": "pci.bus_id",
 }
+# The first part of the dotted --query-gpu fields (`nvidia-smi --help-query-gpu`).
+QUERY_GROUPS = frozenset({
+    "clocks", "clocks_event_reasons", "clocks_throttle_reasons", "memory", "power",
+    "temperature", "utilization", "ecc", "pcie", "fan", "encoder", "inforom", "mig",
+    "retired_pages", "remapped_rows", "driver_model", "gom", "accounting", "compute_cap",
+    "enforced", "fabric", "gpu_operation_mode", "module", "protected_memory", "reset_status",
+})
 REASON_PREFIXES = ("clocks_event_reasons.", "clocks_throttle_reasons.")
 NOT_A_REASON = {"supported", "active"}
 KNOWN_FIELDS = frozenset(
@@ -50,6 +59,18 @@ KNOWN_FIELDS = frozenset(
 )  # fmt: skip
 
 
+# noheader columns that can be told by their values alone (every row must match).
+# A GPU name: a brand word, then up to five words, one with a digit ("NVIDIA H100 80GB HBM3",
+# "Tesla V100-SXM2-16GB", "NVIDIA GeForce RTX 3090"); prose like "NVIDIA-SMI has failed
+# because ..." is not one.
+RECOGNISABLE = {
+    "name": re.compile(r"^(?:NVIDIA|Tesla|Quadro|GeForce|TITAN|GRID)(?= )"
+                       r"(?=.*\d)(?: [\w-]+){1,5}$"),
+    "uuid": re.compile(r"^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}$"),
+    "pci.bus_id": re.compile(r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$"),
+}
+
+
 def canonical_field(name: str) -> str:
     """'memory.total [MiB]' -> 'memory.total'; 'gpu_name' -> 'name'."""
     bare = UNIT_SUFFIX.sub("", name.strip())
@@ -57,9 +78,12 @@ def canonical_field(name: str) -> str:
 
 
 def is_header(cells: list[str]) -> bool:
+    """A header line: every cell a field name, one of them known or of a known query group
+    (`clocks.current.sm [MHz]`: fields we do not read still name nvidia-smi's columns)."""
     names = [canonical_field(cell) for cell in cells]
     return all(FIELD_NAME.match(cell.strip()) for cell in cells) and any(
-        name in KNOWN_FIELDS or name.startswith(REASON_PREFIXES) for name in names
+        name in KNOWN_FIELDS or name.startswith(REASON_PREFIXES)
+        or name.partition(".")[0] in QUERY_GROUPS and "." in name for name in names
     )
 
 
@@ -68,9 +92,23 @@ def split_rows(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in csv.reader(lines, skipinitialspace=True)]
 
 
+def recognised_columns(rows: list[list[str]]) -> list[str] | None:
+    """Field names for a noheader file, "" for a column that cannot be told; None when
+    the rows are ragged or no column can be told."""
+    if not rows or len({len(row) for row in rows}) != 1:
+        return None
+    names = [""] * len(rows[0])
+    for field, pattern in RECOGNISABLE.items():
+        column = next((i for i in range(len(names))
+                       if not names[i] and all(pattern.match(row[i]) for row in rows)), None)
+        if column is not None:
+            names[column] = field
+    return names if any(names) else None
+
+
 def looks_like_csv(text: str) -> bool:
     rows = split_rows(text)
-    return bool(rows) and is_header(rows[0])
+    return bool(rows) and (is_header(rows[0]) or recognised_columns(rows) is not None)
 
 
 def parse_query_csv(text: str, fields: list[str] | None = None) -> NvidiaSmiRecord:
@@ -80,12 +118,15 @@ def parse_query_csv(text: str, fields: list[str] | None = None) -> NvidiaSmiReco
         names, rows = [canonical_field(cell) for cell in rows[0]], rows[1:]
     elif fields is not None:
         names = [canonical_field(field) for field in fields]
+    elif (recognised := recognised_columns(rows)) is not None:
+        names = recognised
     else:
-        raise ParseError("nvidia-smi csv without a header line: pass the queried field list")
+        raise ParseError("nvidia-smi csv without a header line and no column to recognise "
+                         "(GPU name, UUID, bus id): pass the queried field list")
     for row in rows:
         if len(row) != len(names):
             raise ParseError(f"nvidia-smi csv row has {len(row)} values for {len(names)} fields")
-    records = [dict(zip(names, row, strict=True)) for row in rows]
+    records = [{n: v for n, v in zip(names, row, strict=True) if n} for row in rows]
     gpus = tuple(_gpu(position, values) for position, values in enumerate(records))
     driver = next((v["driver_version"] for v in records if "driver_version" in v), None)
     return NvidiaSmiRecord(

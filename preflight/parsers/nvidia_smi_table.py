@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from preflight.parsers.common import ParseError, leading_int
 from preflight.parsers.nvidia_smi_record import GpuInfo, GpuProcess, NvidiaSmiRecord
 
+# Drivers before 410 print no 'CUDA Version' field.
 VERSIONS = re.compile(
-    r"NVIDIA-SMI\s+\S+\s+Driver Version:\s*(?P<driver>\S+)\s+CUDA Version:\s*(?P<cuda>[\w.]+)"
+    r"NVIDIA-SMI\s+\S+\s+Driver Version:\s*(?P<driver>[^\s|]+)"
+    r"(?:\s+CUDA Version:\s*(?P<cuda>[\w.]+))?"
 )
 GPU_NAME_CELL = re.compile(r"^\s*(?P<index>\d+)\s+(?P<name>.+?)\s+(?P<pm>On|Off|WDDM|TCC|N/A)\s*$")
 TEMPERATURE = re.compile(r"(\d+)C\b")
@@ -38,7 +40,7 @@ def parse_table(text: str) -> NvidiaSmiRecord:
         raise ParseError("nvidia-smi table without its 'NVIDIA-SMI ... Driver Version' header")
     lines = text.splitlines()
     gpu_lines, rest = _split_gpu_table(lines)
-    cuda = versions.group("cuda")
+    cuda = versions.group("cuda") or "N/A"
     return NvidiaSmiRecord(
         source="table",
         gpus=tuple(_parse_gpu_rows(gpu_lines)),

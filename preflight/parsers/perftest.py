@@ -10,6 +10,10 @@ Gbit/s = MB/sec x 2^20 x 8 / 10^9 = MB/sec x 0.008388608.
 
 A server and a client log captured together (one after the other, or interleaved) print
 the same result row twice: rows are kept once per message size, first seen wins.
+
+A run that printed no result row but one of perftest's own failure messages ("Couldn't
+read remote address", "Unable to find the Infiniband/RoCE device" ...) gives `error`: the
+first such line; the output may be nothing else (stderr alone, no banner).
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ BW_ROW = re.compile(
     rf"^\s*(\d+)\s+(\d+)\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})(?:\s+{NUMBER})?\s*$"
 )
 LAT_ROW = re.compile(rf"^\s*(\d+)\s+(\d+)((?:\s+{NUMBER}){{3,7}})\s*$")
+# perftest's own failure messages (perftest_communication.c, perftest_resources.c,
+# perftest_parameters.c), optionally after the function name that printed them.
+FAILURE = re.compile(
+    r"^\s*(?:\w+: )?(?:Couldn't (?:read remote address|connect to|get context|get device"
+    r"|set the link layer|allocate|create|listen|bind|modify|post send|poll)"
+    r"|Unable to (?:find the Infiniband/RoCE device|open file descriptor|init the socket"
+    r"|read to socket|write to socket)"
+    r"|Failed to (?:exchange data|create|modify|deallocate|destroy)"
+    r"|No IB devices found|IB device \S+ not found|Port number \d+ state is \w+"
+    r"|Completion with error)"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ class PerftestRecord(JsonRecord):
     device: str | None
     rows: tuple[BwRow, ...]
     lat_rows: tuple[LatRow, ...] = ()
+    error: str | None = None
 
 
 def parse(text: str) -> PerftestRecord:
@@ -73,14 +89,17 @@ def parse(text: str) -> PerftestRecord:
     test = _test_name(lines)
     unit_factor = _bw_unit_factor(lines)
     lat = any(LAT_HEADER.search(line) for line in lines)
-    if test is None and unit_factor is None and not lat:
+    failures = [line.strip() for line in lines if FAILURE.match(line)]
+    if test is None and unit_factor is None and not lat and not failures:
         raise ParseError(f"not perftest output (first line: {first_line(text)!r})")
     rows = _bw_rows(lines, unit_factor) if unit_factor is not None else ()
+    lat_rows = _lat_rows(lines) if lat else ()
     return PerftestRecord(
         test=test,
         device=_device(lines),
         rows=rows,
-        lat_rows=_lat_rows(lines) if lat else (),
+        lat_rows=lat_rows,
+        error=failures[0] if failures and not rows and not lat_rows else None,
     )
 
 

@@ -4,9 +4,11 @@
     May 18 19:02:39 host kernel: NVRM: Xid (PCI:0000:2b:00): 79, GPU has fallen off the bus.
     [  269.516977] NVRM: Xid (0000:01:00): 3, C 00000005 SC 00000007 ...   (old drivers)
 
-Input policy: the probe usually greps the kernel log, so empty text is a valid answer
-(no Xid events), and so is kernel text without Xid lines. Only text that cannot be a
-log at all (binary data with NUL bytes) raises ParseError.
+Input policy: `parse` (the `preflight parse xid` kind) reads kernel log output only: text
+where Xid lines appear or most lines carry a kernel log prefix (a dmesg timestamp, syslog /
+journalctl's "host kernel:", dmesg -x's facility). Anything else (empty text, an HTML page,
+a topo matrix) raises ParseError rather than report "no events". `events` reads what the
+probe kept of a node's kernel log (its NVRM lines, often none) without that test.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from preflight.parsers.common import JsonRecord, ParseError, clean
+from preflight.parsers.common import JsonRecord, ParseError, clean, first_line
 
 XID_LINE = re.compile(
     r"NVRM: Xid \((?:PCI:)?(?P<pci>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.\d)?)\):"
@@ -25,7 +27,7 @@ TIME_PATTERNS = (
     re.compile(r"^(?P<time>[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2})\s"),
     # journalctl -o short-iso / RFC 3339 syslog
     re.compile(
-        r"^(?P<time>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
+        r"^(?P<time>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
     ),
     # dmesg -T: "[Tue Jun  6 10:00:00 2023]"
     re.compile(r"\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4})\]"),
@@ -71,14 +73,42 @@ def is_hardware(xid: int) -> bool:
     return xid in HARDWARE_XIDS
 
 
+# How a kernel log line starts: dmesg ("[  269.5]", -T "[Mon Jan 20 10:18:26 2025]", iso
+# "2025-01-20T10:18:26,123456+00:00"), journalctl -k / syslog ("May 18 19:02:39 host
+# kernel:"), dmesg -x ("kern  :info  : ").
+KERNEL_LINE = re.compile(
+    r"^(?:\[\s*\d+\.\d+\]"
+    r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4}\]"
+    r"|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}\S*\s"
+    r"|[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}\s+\S+\s+kernel:"
+    r"|[a-z]+\s*:[a-z]+\s*: )"
+)
+JOURNAL_NOTE = re.compile(r"^-- .* --$")  # "-- No entries --", "-- Logs begin at ... --"
+
+
 def parse(text: str) -> XidRecord:
+    """Xid events of a saved kernel log; ParseError for text that is not one."""
     if "\x00" in text:
         raise ParseError("not a kernel log: binary data")
-    events = []
+    lines = [line for line in clean(text).splitlines() if line.strip()]
+    if not lines:
+        raise ParseError("not a kernel log: empty text")
+    logged = [line for line in lines if not JOURNAL_NOTE.match(line)]
+    kernel = sum(1 for line in logged if KERNEL_LINE.match(line) or XID_LINE.search(line))
+    if kernel * 2 < len(logged) or (logged and not kernel):
+        raise ParseError(f"not a kernel log (dmesg, journalctl -k): {first_line(text)!r}")
+    return events(text)
+
+
+def events(text: str) -> XidRecord:
+    """The Xid events in `text`, whatever else it holds (none for empty text)."""
+    if "\x00" in text:
+        raise ParseError("not a kernel log: binary data")
+    found = []
     for line in clean(text).splitlines():
         match = XID_LINE.search(line)
         if match:
-            events.append(
+            found.append(
                 XidEvent(
                     xid=int(match.group("xid")),
                     pci=match.group("pci").lower(),
@@ -86,7 +116,7 @@ def parse(text: str) -> XidRecord:
                     time=_time(line[: match.start()]),
                 )
             )
-    return XidRecord(events=tuple(events))
+    return XidRecord(events=tuple(found))
 
 
 def _time(prefix: str) -> str | None:

@@ -105,6 +105,13 @@ def read(path, default=None):
         return default
 
 
+def identity():
+    """What tells two hostfile entries apart as machines (a clone shares the machine-id,
+    a second entry for one machine shares the boot_id too)."""
+    return {"machine_id": read("/etc/machine-id"),
+            "boot_id": read("/proc/sys/kernel/random/boot_id")}
+
+
 def os_name():
     text = read("/etc/os-release", "") or ""
     for line in text.splitlines():
@@ -450,6 +457,7 @@ def gather(options):
     }
     for name, argv in TOOLS.items():
         jobs["tool:" + name] = (lambda a=argv: run(a, timeout))
+    jobs["identity"] = identity
     jobs["tool:dmesg"] = lambda: kernel_log(timeout)
     jobs["tool:ibv_devinfo"] = lambda: ibv_devinfo(timeout)
     results = {}
@@ -473,6 +481,7 @@ def gather(options):
     facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
     for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "shared_mounts"):
         facts[key] = results.get(key)
+    facts["identity"] = results.get("identity")
     fix_driver(facts)
     facts["time"] = time.time()
     return facts

@@ -90,12 +90,19 @@ def facts_for(spec: HostSpec, root: Path, names: list[str]) -> dict[str, Any]:
     return copy.deepcopy(_probed[key])
 
 
+def as_own_machine(name: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """Probed on this one machine, every host would report its identity: give it its own."""
+    facts["hostname"] = name
+    facts["identity"] = {"machine_id": f"{name}-machine", "boot_id": f"{name}-boot"}
+    return facts
+
+
 def record_run(run_dir: Path, specs: Mapping[str, HostSpec], root: Path,
                slots: int | None = 8) -> Path:
     """facts.json of a cluster whose hosts have these specs, as a run would record it (the
     hostfile giving every host `slots`, as the simulated cluster's does)."""
     names = list(specs)
-    outcomes = {name: outcome(name, facts_for(spec, root, names))
+    outcomes = {name: outcome(name, as_own_machine(name, facts_for(spec, root, names)))
                 for name, spec in specs.items()}
     write_facts_json(run_dir, outcomes, dict.fromkeys(names, slots))
     return run_dir

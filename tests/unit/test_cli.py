@@ -98,3 +98,38 @@ def test_parse_prints_json_or_one_line(tmp_path: Path) -> None:
     proc = preflight("parse", "ibstat", str(garbage), cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""
     assert "not ibstat output" in one_line_error(proc)
+
+
+@pytest.mark.parametrize("content", ["", "<html><body>Xid 79</body></html>\n",
+                                     "\tGPU0\tGPU1\nGPU0\t X \tNV18\nGPU1\tNV18\t X \n"])
+def test_parse_xid_refuses_text_that_is_not_a_kernel_log(tmp_path: Path, content: str) -> None:
+    saved = tmp_path / "saved.txt"
+    saved.write_text(content)
+    proc = preflight("parse", "xid", str(saved), cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "not a kernel log" in one_line_error(proc)
+
+
+@pytest.mark.parametrize(("item", "key", "value"), [
+    ("gpu_model='H100'", "gpu_model", "H100"),
+    ('gpu_model="H100 80GB HBM3"', "gpu_model", "H100 80GB HBM3"),
+    ("gpu_model=H100 80GB", "gpu_model", "H100 80GB"),
+    ("ports=[22, 29500]", "ports", [22, 29500]),
+    ("gpus_per_node=8", "gpus_per_node", 8),
+])
+def test_expect_flag_is_read_by_the_one_parser(tmp_path: Path, item: str, key: str,
+                                               value: object) -> None:
+    import json
+
+    proc = preflight("run", "--local", "--out", "out", "--expect", item, "-k", "probe_ran",
+                     cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    thresholds = json.loads((tmp_path / "out" / "results.json").read_text())["thresholds"]
+    assert thresholds[key] == value
+
+
+def test_bad_expect_flag_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    proc = preflight("run", "--local", "--expect", "gpus_per_node=eight", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        "ERROR: --expect: 'gpus_per_node' must be an integer, got a string 'eight'")

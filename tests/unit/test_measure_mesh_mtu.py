@@ -1,7 +1,8 @@
 """SSH-mesh and path-MTU verdicts from real OpenSSH 9.2 / iputils ping outputs.
 
-The texts were captured on the simulated cluster (Debian 12): `ssh -o BatchMode=yes
--o StrictHostKeyChecking=yes` and `ping -M do -s 1472` from one namespaced host to another.
+The texts were captured on the simulated cluster (Debian 12): `ssh -o BatchMode=yes`
+(host keys checked by the node's own config) and `ping -M do -s 1472` from one namespaced
+host to another.
 """
 
 from __future__ import annotations
@@ -62,10 +63,28 @@ def test_ssh_mesh_reason(case: str) -> None:
     assert mesh.classify(answer) == expected
 
 
-def test_ssh_argv_never_prompts_or_trusts_new_keys() -> None:
+def test_ssh_argv_keeps_the_nodes_own_config_and_never_prompts() -> None:
     argv = mesh.ssh_argv("node-2")
-    assert argv[0] == "ssh" and argv[-2:] == ["node-2", "true"]
-    assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv and "-n" in argv
+    assert argv == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "-n", "node-2",
+                    "true"]
+
+
+SSH_G = """\
+user root
+hostname 198.18.1.12
+port 22
+stricthostkeychecking false
+userknownhostsfile /dev/null
+globalknownhostsfile /etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2
+"""
+
+
+def test_host_key_policy_reads_ssh_dash_g() -> None:
+    answer = {"rc": 0, "stdout": SSH_G, "stderr": "", "timed_out": False}
+    assert mesh.host_key_policy(answer) == {"strict_host_key_checking": "false",
+                                            "known_hosts": "/dev/null"}
+    assert mesh.host_key_policy({**answer, "rc": 255}) is None
+    assert mesh.host_key_policy(None) is None
 
 
 def ping(rc: int, stdout: str = "", stderr: str = "", timed_out: bool = False) -> dict[str, object]:

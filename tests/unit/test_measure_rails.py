@@ -17,6 +17,7 @@ from preflight.measure.rails import (
     floor_basis,
     match_rails,
     node_rails,
+    rail_floor,
     rail_gbps,
     server_argv,
     settings_from,
@@ -47,7 +48,7 @@ def test_rail_i_meets_rail_i_and_the_floor_is_the_slower_ports_rate() -> None:
     src = rails(port("mlx5_0"), port("mlx5_1", rate=200.0))
     dst = rails(port("mlx5_0"), port("mlx5_1"))
     tested, untested = match_rails(src, dst, UNI)
-    assert [(p.src.device, p.dst.device, p.floor_gbps) for p in tested] == [
+    assert [(p.src.device, p.dst.device, rail_floor(p.port_rate_gbps, UNI)) for p in tested] == [
         ("mlx5_0", "mlx5_0", 360.0), ("mlx5_1", "mlx5_1", 180.0)]
     assert untested == {}
 
@@ -55,7 +56,8 @@ def test_rail_i_meets_rail_i_and_the_floor_is_the_slower_ports_rate() -> None:
 def test_expected_rate_and_bidirectional_raise_the_floor() -> None:
     settings = Settings(0.9, 400.0, gpudirect=False, bidirectional=True)
     tested, _ = match_rails(rails(port("mlx5_0", rate=200.0)), rails(port("mlx5_0")), settings)
-    assert tested[0].floor_gbps == 720.0  # perftest -b reports both directions summed
+    assert tested[0].port_rate_gbps == 200.0  # what is recorded; the floor is the check's
+    assert rail_floor(200.0, settings) == 720.0  # perftest -b reports both directions summed
     assert floor_basis(settings) == "0.9 x 400 Gb/s x 2 directions"
     assert floor_basis(UNI) == "0.9 x the slower port's rate"
 
@@ -133,10 +135,12 @@ def test_rail_failures_say_why(answer: dict[str, Any], reason: str) -> None:
 
 
 def test_a_pair_passes_only_when_every_rail_reaches_its_floor() -> None:
-    ok = {"gbps": 392.0, "floor_gbps": 360.0, "error": None}
-    slow = {"gbps": 150.0, "floor_gbps": 360.0, "error": None}
-    broken = {"gbps": None, "floor_gbps": 360.0, "error": "Couldn't connect"}
-    assert rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": ok}})
-    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": slow}})
-    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": broken}})
-    assert not rails_pass({"rails": {}})
+    ok = {"gbps": 392.0, "port_rate_gbps": 400.0, "error": None}
+    slow = {"gbps": 150.0, "port_rate_gbps": 400.0, "error": None}
+    broken = {"gbps": None, "port_rate_gbps": 400.0, "error": "Couldn't connect"}
+    assert rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": ok}}, UNI)
+    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": slow}}, UNI)
+    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": broken}}, UNI)
+    assert not rails_pass({"rails": {}}, UNI)
+    assert rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": slow}},
+                      Settings(0.3, None, gpudirect=False, bidirectional=False))

@@ -17,15 +17,16 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 
 # file: collective, ranks, avg busbw, wrong, out of bounds, NCCL version, rows, errors, max busbw
+# (collective: only what the file names; most name none)
 EXPECTED: dict[str, tuple[Any, ...]] = {
     "awsdoeks_t4_2node_efa_ofi_mpi_prefixed_with_nccl_info.txt":
-        ("all_reduce", 2, 1.15327, 0, 0, "2.12.7+cuda11.4", 31, 0, 3.15),
+        (None, 2, 1.15327, 0, 0, "2.12.7+cuda11.4", 31, 0, 3.15),
     "h100x8_single_node_nvls_indented_markdown_copy.txt":
-        ("all_reduce", 8, 448.212, 0, 0, None, 4, 0, 470.73),
+        (None, 8, 448.212, 0, 0, None, 4, 0, 470.73),
     "inc_rtx3090_2node_wrong_nonzero_108_failed.txt":
-        ("all_reduce", 2, 3.02663, 1073741424, 108, None, 27, 0, 7.64),
+        (None, 2, 3.02663, 1073741424, 108, None, 27, 0, 7.64),
     "nccltests322_tail_multinode_test_nccl_failure_unhandled_cuda_error.txt":
-        ("all_reduce", None, None, 0, None, None, 5, 8, 367.44),
+        (None, None, None, 0, None, None, 5, 8, 367.44),
     "nccltests5_p100x8_nccl1_very_old_format_unhandled_cuda_error.txt":
         ("all_reduce", 8, None, None, None, "1.0", 0, 1, None),
     "oci_gb300x4_single_node_allreduce_newest_format_truncated.txt":
@@ -33,15 +34,23 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
     "oci_gb300x4_single_node_alltoall_newest_format_truncated.txt":
         ("alltoall", 4, 381.478, 0, 0, "2.28.7+cuda13.0", 2, 0, 680.70),
     "superbench_a100x8_allgather_oldformat.txt":
-        ("all_gather", 8, 58.2651, None, 0, None, 34, 0, 230.07),
+        (None, 8, 58.2651, None, 0, None, 34, 0, 230.07),
     "superbench_a100x8_allreduce_oldformat.txt":
-        ("all_reduce", 8, 68.4048, None, 0, None, 34, 0, 235.26),
+        (None, 8, 68.4048, None, 0, None, 34, 0, 235.26),
     "superbench_a100x8_alltoall_oldformat.txt":
-        ("alltoall", 8, 58.6481, None, 0, None, 34, 0, 226.16),
+        (None, 8, 58.6481, None, 0, None, 34, 0, 226.16),
 }  # fmt: skip
 
 # Complete tables: '# Avg bus bandwidth' is the mean of every busbw cell (SOURCES.md).
 COMPLETE = [name for name, row in EXPECTED.items() if row[2] is not None and row[6] > 4]
+# What each complete table measured, from SOURCES.md (the files themselves mostly do not say).
+MEASURED = {
+    "awsdoeks_t4_2node_efa_ofi_mpi_prefixed_with_nccl_info.txt": "all_reduce",
+    "inc_rtx3090_2node_wrong_nonzero_108_failed.txt": "all_reduce",
+    "superbench_a100x8_allgather_oldformat.txt": "all_gather",
+    "superbench_a100x8_allreduce_oldformat.txt": "all_reduce",
+    "superbench_a100x8_alltoall_oldformat.txt": "alltoall",
+}
 
 
 def read(name: str) -> str:
@@ -87,8 +96,8 @@ def test_avg_busbw_is_the_mean_of_the_parsed_cells(name: str) -> None:
 @pytest.mark.parametrize("name", COMPLETE)
 def test_busbw_factor_matches_what_nccl_tests_printed(name: str) -> None:
     run = parse(read(name))
-    assert run.collective is not None and run.ranks is not None
-    factor = busbw_factor(run.collective, run.ranks)
+    assert run.ranks is not None
+    factor = busbw_factor(run.collective or MEASURED[name], run.ranks)
     for row in run.rows:
         assert row.oop_algbw_gbps is not None and row.oop_busbw_gbps is not None
         if row.oop_algbw_gbps >= 1:
@@ -243,3 +252,53 @@ def test_shuffled_fragments_of_real_lines(lines: list[str]) -> None:
     except ParseError:
         return
     assert run.wrong in (None, *range(0, 100))
+
+
+# Prefixes launchers and log collectors put before every line, alone or stacked before
+# Open MPI's own: pdsh, kubectl logs --timestamps, kubectl logs --prefix, a syslog relay.
+PREFIXES = {
+    "pdsh": lambda i: "gpu-node07: ",
+    "kubectl-timestamps-mpi": lambda i: f"2024-05-01T12:00:{i % 60:02d}.{i:09d}Z [1,0]<stdout>:",
+    "kubectl-prefix-mpi": lambda i: "[pod/nccl-tests-launcher-x7k2p/mpi-launcher] [1,0]<stdout>:",
+    "syslog-relay": lambda i: f"May 18 19:02:{i % 60:02d} gpu-node07 nccl-job[4242]: ",
+    "pdsh-mpi-srun": lambda i: "gpu-node07: 0: [1,0]<stdout>:",
+}
+
+
+@pytest.mark.parametrize("how", sorted(PREFIXES))
+def test_unseen_launcher_prefixes_are_recognised_and_stripped(how: str) -> None:
+    text = read("superbench_a100x8_allreduce_oldformat.txt")
+    prefixed = "\n".join(PREFIXES[how](i) + line for i, line in enumerate(text.splitlines()))
+    assert parse(prefixed) == parse(text)
+
+
+def test_prefix_of_other_ranks_lines_is_stripped_too() -> None:
+    text = read("awsdoeks_t4_2node_efa_ofi_mpi_prefixed_with_nccl_info.txt")
+    relayed = "\n".join(f"worker-{i % 2}: {line}" for i, line in enumerate(text.splitlines()))
+    assert parse(relayed) == parse(text)
+
+
+ELIDED = """\
+# nThread 1 nGpus 1 minBytes 1073741824 maxBytes 1073741824 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
+#
+# Using devices
+#  Rank  0 Group  0 Pid  40211 on   gpu-001 device  0 [0x18] NVIDIA H100 80GB HBM3
+#  Rank  1 Group  0 Pid  40212 on   gpu-001 device  1 [0x2a] NVIDIA H100 80GB HBM3
+...
+#  Rank 63 Group  0 Pid  51877 on   gpu-008 device  7 [0xdb] NVIDIA H100 80GB HBM3
+#
+#                                                              out-of-place                       in-place
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+  1073741824     268435456     float     sum      -1  11321.4   94.84  186.72      0  11302.7   95.00  187.03      0
+# Out of bounds values : 0 OK
+# Avg bus bandwidth    : 186.875
+"""  # noqa: E501
+
+
+def test_rank_count_when_the_rank_listing_is_elided() -> None:
+    run = parse(ELIDED)
+    assert (run.ranks, run.collective, run.avg_busbw_gbps) == (64, None, 186.875)
+    named = parse(ELIDED.replace("# nThread", "# Collective test starting: all_reduce_perf\n"
+                                 "# nThread"))
+    assert named.collective == "all_reduce"

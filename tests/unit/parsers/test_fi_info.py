@@ -79,8 +79,21 @@ def test_fi_info_list_form() -> None:
     ]
 
 
-def test_no_matching_provider_is_an_empty_list() -> None:
-    assert parse("fi_getinfo: -61 (No data available)\n").providers == ()
+@pytest.mark.parametrize("text", [
+    "fi_getinfo: -61 (No data available)\n",
+    "[1,0]<stderr>:fi_getinfo: -61 (No data available)\n"
+    "[1,1]<stderr>:fi_getinfo: -61 (No data available)\n",
+    "Warning: Permanently added 'pod-1' (ED25519) to the list of known hosts.\n"
+    "fi_getinfo: -61 (No data available)\n",
+])
+def test_an_output_that_is_only_the_error_reports_it(text: str) -> None:
+    assert parse(text).to_dict() == {"providers": [],
+                                     "error": "fi_getinfo: -61 (No data available)"}
+
+
+def test_providers_found_have_no_error(read_corpus: Reader) -> None:
+    text = read_corpus("efa/awsdoeks_eks_efa_fi_info_mpi_prefixed_2pods.txt")
+    assert parse(text).error is None
 
 
 @pytest.mark.parametrize("text", ["", "provider\n", "hello: world\n", "\x00"])

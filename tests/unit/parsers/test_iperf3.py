@@ -181,6 +181,87 @@ def test_text_without_final_summary() -> None:
     assert record.error is not None and "no final summary" in record.error
 
 
+# iperf3 -c host -R, then iperf3 -c host, saved into one file (iperf 3.9 layout).
+TEXT_FORWARD = """\
+Connecting to host 198.18.0.3, port 5201
+[  5] local 198.18.0.2 port 50130 connected to 198.18.0.3 port 5201
+[ ID] Interval           Transfer     Bitrate         Retr  Cwnd
+[  5]   0.00-1.00   sec  2.87 GBytes  24.6 Gbits/sec    0   3.12 MBytes
+- - - - - - - - - - - - - - - - - - - - - - - - -
+[ ID] Interval           Transfer     Bitrate         Retr
+[  5]   0.00-10.00  sec  28.7 GBytes  24.6 Gbits/sec    3             sender
+[  5]   0.00-10.04  sec  28.7 GBytes  24.5 Gbits/sec                  receiver
+
+iperf Done.
+"""
+
+
+def test_text_file_with_several_runs_gives_one_entry_per_run() -> None:
+    runs = _runs(parse(TEXT_REVERSE + TEXT_FORWARD).to_dict())
+    assert runs == [(0.481, 0.48, True, 1, "tcp", 17), (24.6, 24.5, False, 1, "tcp", 3)]
+
+
+# iperf 3.0.11 (CentOS 7) UDP client: the summary is one line after the rule, no
+# sender/receiver label; the rate is the client's (sender's).
+TEXT_UDP_3_0 = """\
+Connecting to host 198.18.0.3, port 5201
+[  4] local 198.18.0.2 port 47414 connected to 198.18.0.3 port 5201
+[ ID] Interval           Transfer     Bandwidth       Total Datagrams
+[  4]   0.00-1.00   sec   120 KBytes   983 Kbits/sec  15
+[  4]   1.00-2.00   sec   128 KBytes  1.05 Mbits/sec  16
+- - - - - - - - - - - - - - - - - - - - - - - - -
+[ ID] Interval           Transfer     Bandwidth       Jitter    Lost/Total Datagrams
+[  4]   0.00-2.00   sec   248 KBytes  1.02 Mbits/sec  0.085 ms  0/31 (0%)
+[  4] Sent 31 datagrams
+
+iperf Done.
+"""
+
+# The server's side of an old TCP test: its final line without a label is the receiver's.
+TEXT_TCP_SERVER_OLD = """\
+-----------------------------------------------------------
+Server listening on 5201
+-----------------------------------------------------------
+Accepted connection from 198.18.0.2, port 47412
+[  5] local 198.18.0.3 port 5201 connected to 198.18.0.2 port 47413
+[ ID] Interval           Transfer     Bandwidth
+[  5]   0.00-1.00   sec   110 MBytes   923 Mbits/sec
+- - - - - - - - - - - - - - - - - - - - - - - - -
+[ ID] Interval           Transfer     Bandwidth
+[  5]   0.00-10.04  sec  1.09 GBytes   933 Mbits/sec
+"""
+
+
+def test_older_unlabelled_summary_lines() -> None:
+    assert _runs(parse(TEXT_UDP_3_0).to_dict()) == [(0.00102, None, False, 1, "udp", None)]
+    assert _runs(parse(TEXT_TCP_SERVER_OLD).to_dict()) == [
+        (None, 0.933, False, 1, "tcp", None)]
+
+
+INTERRUPTED_JSON = """\
+^C{
+	"start":	{
+		"connected":	[],
+		"version":	"iperf 3.9"
+	},
+	"intervals":	[],
+	"end":	{
+	}
+}
+"""
+
+
+def test_json_after_an_interruption_reports_it() -> None:
+    assert parse(INTERRUPTED_JSON).to_dict() == {
+        "runs": [], "error": "interrupted (^C) before iperf3 printed its results"}
+    warned = "iperf3: interrupt - the client has terminated\n" + INTERRUPTED_JSON[2:]
+    assert parse(warned).to_dict() == {
+        "runs": [], "error": "interrupt - the client has terminated"}
+    with_error = INTERRUPTED_JSON.replace(
+        "\t}\n}", '\t},\n\t"error":\t"interrupt - the client has terminated"\n}')
+    assert parse("^C\n" + with_error[2:]).error == "interrupt - the client has terminated"
+
+
 @pytest.mark.parametrize("text", ["", "hello\n", '{"foo": 1}\n', "[ 1] not iperf\n", "\x00"])
 def test_not_iperf3_output(text: str) -> None:
     with pytest.raises(ParseError):

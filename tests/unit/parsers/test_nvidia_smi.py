@@ -244,9 +244,57 @@ def test_csv_single_field_with_header() -> None:
     assert (record.source, record.driver_version, len(record.gpus)) == ("csv", "550.90.07", 2)
 
 
-def test_csv_noheader_without_fields_is_an_error() -> None:
-    with pytest.raises(ParseError, match="field list"):
-        parse_query_csv(CSV_NOHEADER)
+@pytest.mark.parametrize("text", [CSV_NOHEADER, CSV_NOHEADER_NOUNITS])
+def test_csv_noheader_without_fields_reads_the_columns_it_can_tell(text: str) -> None:
+    record = parse(text)
+    assert record.source == "csv" and record.driver_version is None
+    assert [(g.index, g.name, g.bus_id, g.memory_total_mib) for g in record.gpus] == [
+        (0, "NVIDIA A100-SXM4-80GB", "00000000:07:00.0", None),
+        (1, "NVIDIA A100-SXM4-80GB", "00000000:0F:00.0", None)]
+
+
+# What users save: `--query-gpu=name --format=csv,noheader` (one column, 8 rows), padded
+# and unpadded, `gpu_name,gpu_uuid` unpadded, the name with a header and nounits.
+H100 = "NVIDIA H100 80GB HBM3"
+UUIDS = [f"GPU-{i:08x}-1685-04bd-26ed-5fc0bc1c44ae" for i in range(4)]
+CSV_SHAPES = {
+    "name-noheader": ("".join(f"{H100}\n" for _ in range(8)), 8, None),
+    "name-noheader-padded": ("".join(f"    {H100}   \n" for _ in range(8)), 8, None),
+    "name-uuid-unpadded": ("".join(f"{H100},{u}\n" for u in UUIDS), 4, UUIDS),
+    "uuid-name-padded": ("".join(f"{u}, {H100}\n" for u in UUIDS), 4, UUIDS),
+    "header-nounits": ("name, memory.total [MiB]\n" + f"{H100}, 81559\n" * 2, 2, None),
+    "header-unpadded": ("name,uuid\n" + "".join(f"{H100},{u}\n" for u in UUIDS), 4, UUIDS),
+    "names-mixed": ("Tesla V100-SXM2-16GB\nNVIDIA GeForce RTX 3090\n", 2, None),
+}
+
+
+def test_csv_with_only_fields_we_do_not_read_counts_the_gpus() -> None:
+    text = ("clocks.current.sm [MHz], clocks.current.memory [MHz]\n"
+            "1980 MHz, 2619 MHz\n345 MHz, 2619 MHz\n")
+    record = parse(text)
+    assert record.source == "csv" and [(g.index, g.name) for g in record.gpus] == [
+        (0, None), (1, None)]
+
+
+@pytest.mark.parametrize("shape", sorted(CSV_SHAPES))
+def test_csv_shapes_users_save(shape: str) -> None:
+    text, count, uuids = CSV_SHAPES[shape]
+    record = parse(text)
+    assert record.source == "csv" and len(record.gpus) == count
+    assert [g.index for g in record.gpus] == list(range(count))
+    assert all(g.name and g.name.split()[0] in {"NVIDIA", "Tesla"} for g in record.gpus)
+    assert [g.uuid for g in record.gpus] == (uuids or [None] * count)
+
+
+@pytest.mark.parametrize("text", [
+    "8\n8\n",  # `--query-gpu=count`: nothing in it says which field it is
+    "node01.example.com\nnode02.example.com\n",  # a hostfile
+    "NVIDIA driver is not loaded\n",
+    "NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3\n",  # ragged
+])
+def test_csv_without_a_recognisable_column_is_not_nvidia_smi(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse(text)
 
 
 def test_csv_field_count_mismatch_is_an_error() -> None:
@@ -277,6 +325,40 @@ Wed Jun 10 12:00:00 2020
 |    0     12345      C   python                                     15191MiB |
 +-----------------------------------------------------------------------------+
 """
+
+
+# Drivers before 410 print no CUDA Version in the header (384.81 here, Tesla P100).
+TABLE_384 = """\
+Thu Nov  9 10:12:01 2017
++-----------------------------------------------------------------------------+
+| NVIDIA-SMI 384.81                 Driver Version: 384.81                    |
+|-------------------------------+----------------------+----------------------+
+| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |
+|===============================+======================+======================|
+|   0  Tesla P100-PCIE...  Off  | 00000000:04:00.0 Off |                    0 |
+| N/A   33C    P0    26W / 250W |      0MiB / 16276MiB |      0%      Default |
++-------------------------------+----------------------+----------------------+
+|   1  Tesla P100-PCIE...  Off  | 00000000:82:00.0 Off |                    0 |
+| N/A   35C    P0    27W / 250W |     10MiB / 16276MiB |      0%      Default |
++-------------------------------+----------------------+----------------------+
+
++-----------------------------------------------------------------------------+
+| Processes:                                                       GPU Memory |
+|  GPU       PID   Type   Process name                             Usage      |
+|=============================================================================|
+|  No running processes found                                                 |
++-----------------------------------------------------------------------------+
+"""
+
+
+def test_table_without_cuda_version_from_old_drivers() -> None:
+    record = parse(TABLE_384)
+    assert (record.source, record.driver_version, record.cuda_version) == (
+        "table", "384.81", None)
+    assert [(g.index, g.name, g.memory_total_mib) for g in record.gpus] == [
+        (0, "Tesla P100-PCIE...", 16276), (1, "Tesla P100-PCIE...", 16276)]
+    assert record.processes == ()
 
 
 def test_table_418_with_old_process_table() -> None:

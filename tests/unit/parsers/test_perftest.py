@@ -172,7 +172,54 @@ def test_banner_names(banner: str, name: str) -> None:
     assert parse(f"{RESULT_LINE}\n                    {banner}\n").test == name
 
 
-@pytest.mark.parametrize("text", ["", RESULT_LINE, "8 1000 1.70 1.67 0.219031\n", "\x00"])
+# perftest 4.5 client whose server went away before the key exchange (banner, then stderr).
+CLIENT_NO_REMOTE = """\
+---------------------------------------------------------------------------------------
+                    RDMA_Write BW Test
+ Dual-port       : OFF\t\tDevice         : mlx5_0
+ Number of qps   : 1\t\tTransport type : IB
+ Connection type : RC\t\tUsing SRQ      : OFF
+ TX depth        : 128
+ CQ Moderation   : 1
+ Mtu             : 4096[B]
+ Link type       : IB
+ Max inline data : 0[B]
+ rdma_cm QPs\t : OFF
+ Data ex. method : Ethernet
+---------------------------------------------------------------------------------------
+ local address: LID 0x05 QPN 0x0048 PSN 0x84d0c3 RKey 0x1fff00 VAddr 0x007f3f6c5a4000
+ethernet_read_keys: Couldn't read remote address
+ Unable to read to socket/rdma_cm
+ Failed to exchange data between server and clients
+"""
+ONLY_ERRORS = {
+    "no-server": ("Couldn't connect to 198.18.0.3:18515\n"
+                  "Unable to open file descriptor for socket connection Unable to init the "
+                  "socket connection\n", "Couldn't connect to 198.18.0.3:18515"),
+    "no-device": (" IB device mlx5_9 not found\n Unable to find the Infiniband/RoCE device\n",
+                  "IB device mlx5_9 not found"),
+}
+
+
+def test_a_run_that_failed_reports_its_error() -> None:
+    record = parse(CLIENT_NO_REMOTE)
+    assert (record.test, record.device, record.rows) == ("ib_write_bw", "mlx5_0", ())
+    assert record.error == "ethernet_read_keys: Couldn't read remote address"
+
+
+@pytest.mark.parametrize("case", sorted(ONLY_ERRORS))
+def test_an_output_that_is_only_an_error_reports_it(case: str) -> None:
+    text, error = ONLY_ERRORS[case]
+    assert parse(text).to_dict() == {"test": None, "device": None, "rows": [], "lat_rows": [],
+                                     "error": error}
+
+
+def test_results_have_no_error(read_corpus: Reader) -> None:
+    assert parse(read_corpus(f"{FOLDER}/superbench_ib_write_bw_loopback_8M.txt")).error is None
+
+
+@pytest.mark.parametrize("text", ["", RESULT_LINE, "8 1000 1.70 1.67 0.219031\n", "\x00",
+                                  "Unable to connect\n"])
 def test_not_perftest_output(text: str) -> None:
     with pytest.raises(ParseError):
         parse(text)

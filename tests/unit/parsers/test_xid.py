@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from preflight.parsers import ParseError, parse_kind
-from preflight.parsers.xid import HARDWARE_XIDS, is_hardware, parse
+from preflight.parsers.xid import HARDWARE_XIDS, events, is_hardware, parse
 
 from .conftest import TRANSFORMS
 
@@ -62,10 +62,38 @@ def test_timestamp_styles_and_old_pci_form() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "\n\n", "[    0.000000] Linux version 6.8.0-45-generic\n", "ibstat: nothing here\n"],
+    [
+        "[    0.000000] Linux version 6.8.0-45-generic\n",
+        "[Mon Jan 20 10:18:26 2025] nvidia-nvswitch0: open (major=510)\n",
+        "2025-01-20T10:18:26,123456+00:00 Linux version 6.8.0-45-generic\n",
+        "-- Logs begin at Mon 2025-01-20 10:00:00 UTC. --\n"
+        "Jan 20 10:18:26 gpu-7 kernel: Linux version 6.8.0-45-generic\n",
+        "-- No entries --\n",
+        "kern  :info  : [    0.000000] Linux version 6.8.0-45-generic\n",
+    ],
 )
-def test_no_xid_lines_is_no_events(text: str) -> None:
+def test_kernel_log_without_xid_lines_is_no_events(text: str) -> None:
     assert parse(text).to_dict() == {"events": []}
+
+
+TOPO = "\tGPU0\tGPU1\tCPU Affinity\nGPU0\t X \tNV18\t0-47\nGPU1\tNV18\t X \t0-47\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n\n", "ibstat: nothing here\n", TOPO,
+     "<!DOCTYPE html>\n<html><head><title>Xid errors</title></head>\n<body>\n"
+     "<p>NVRM: Xid 79 means the GPU fell off the bus</p>\n</body></html>\n"],
+    ids=["empty", "blank", "other-tool", "topo", "html"],
+)
+def test_text_that_is_not_a_kernel_log_is_refused(text: str) -> None:
+    with pytest.raises(ParseError, match="not a kernel log"):
+        parse(text)
+
+
+def test_the_probes_nvrm_lines_may_be_none() -> None:
+    assert events("").to_dict() == {"events": []}
+    assert [e.xid for e in events(KERNEL_LOG).events] == [79, 79, 13, 3, 48]
 
 
 def test_binary_input_is_an_error() -> None:
