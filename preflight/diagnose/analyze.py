@@ -7,12 +7,13 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from preflight.diagnose.advice import next_command
+from preflight.diagnose.advice import advise, next_command
 from preflight.diagnose.collect import FindingBuilder, FindingCollector, OrderKey
+from preflight.diagnose.incident import assemble
 from preflight.diagnose.lines import LogLine, TimeKey, log_files, read_lines
 from preflight.diagnose.model import ERROR, WARNING, Diagnosis, Finding
 from preflight.diagnose.ranks import RankCollector
-from preflight.diagnose.summary import root_cause, summarize
+from preflight.diagnose.summary import summarize
 
 _VERSION_NUMBER = re.compile(r"\d+\.\d+(?:\.\d+)?")
 
@@ -31,18 +32,40 @@ def diagnose(paths: Sequence[Path]) -> Diagnosis:
     socket_expected = _socket_while_ib_expected(ranks)
     builders = [*findings.builders, *_socket_finding(ranks, socket_expected, file_index)]
     builders += _version_finding(ranks, file_index)
-    builders.sort(key=lambda builder: builder.order)
-    finished = tuple(_finish(builder, ranks, socket_expected) for builder in builders)
-    root = root_cause(finished)
+    builders = merge_patterns(sorted(builders, key=lambda builder: builder.order))
+    finished = [_finish(builder, ranks, socket_expected) for builder in builders]
+    wrapper_only = [builder.wrapper_only for builder in builders]
+    if findings.unexplained is not None and not any(f.is_error for f in finished):
+        finished.append(_finish(findings.unexplained, ranks, socket_expected))
+        wrapper_only.append(False)
+    root, ordered = assemble(finished, wrapper_only)
     rank_infos = ranks.rank_infos()
     return Diagnosis(
         files=tuple(str(path) for path in files),
         ranks=rank_infos,
-        findings=finished,
+        findings=ordered,
         root=root,
-        summary=summarize(finished, root, rank_infos, len(files)),
+        summary=summarize(ordered, root, rank_infos, len(files)),
         socket_while_ib_expected=socket_expected,
     )
+
+
+def merge_patterns(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """One finding per pattern: the same cause and detail on many hosts, one hang's timeouts.
+
+    Builders come in time order; each merged finding keeps the place of its earliest part.
+    """
+    kept: dict[tuple[str, str], FindingBuilder] = {}
+    for builder in builders:
+        key = (builder.cause, "" if builder.cause == "watchdog-timeout" else builder.detail)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = builder
+            continue
+        first.absorb(builder)
+        if builder.cause == "watchdog-timeout" and "timeout" not in first.detail:
+            first.detail = builder.detail  # the line with op and timeout says more
+    return list(kept.values())
 
 
 def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool | None) -> Finding:
@@ -52,17 +75,23 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
     severity = ERROR
     if builder.cause == "socket-transport" and not socket_expected:
         severity = WARNING
+    detail = builder.detail or builder.key or builder.cause
+    selection, by_hand = advise(builder.cause, detail)
+    blamed_hosts = _hosts_of(set(builder.peer_ranks), ranks)
     return Finding(
         cause=builder.cause,
         severity=severity,
-        detail=builder.detail or builder.key or builder.cause,
+        detail=detail,
         evidence=tuple(raw for line in builder.lines for raw in line.raw),
         matched_lines=builder.count,
         peers=tuple(builder.peers),
         ranks=tuple(sorted(rank_ids)),
         hosts=tuple(hosts),
         time=builder.time,
-        next=next_command(builder.cause, hosts, builder.peers),
+        next=next_command(selection, [*hosts, *blamed_hosts], builder.peers),
+        advice=by_hand,
+        peer_ranks=tuple(builder.peer_ranks),
+        time_printed=builder.time_printed,
     )
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from preflight.diagnose.lines import LogLine, ProcessKey, TimeKey
-from preflight.diagnose.rules import LineMatch, match_line
+from preflight.diagnose.rules import LineMatch, looks_like_error, match_line
 
 MAX_EVIDENCE = 20
 OrderKey = tuple[TimeKey | tuple[()], int, int]
@@ -37,9 +37,26 @@ class FindingBuilder:
     processes: set[ProcessKey] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
     time: str | None = None
+    time_printed: str | None = None
+    own_lines: int = 0  # lines that are not wrappers of an error reported elsewhere
+    peer_ranks: list[int] = field(default_factory=list)
 
-    def add(self, line: LogLine, peers: tuple[str, ...] = (), with_rank: bool = True) -> None:
+    @property
+    def wrapper_only(self) -> bool:
+        return self.count > 0 and self.own_lines == 0
+
+    def add(
+        self,
+        line: LogLine,
+        peers: tuple[str, ...] = (),
+        with_rank: bool = True,
+        found: LineMatch | None = None,
+    ) -> None:
         self.count += 1
+        if found is None or not found.wrapper:
+            self.own_lines += 1
+        if found is not None:
+            self.peer_ranks.extend(r for r in found.peer_ranks if r not in self.peer_ranks)
         if len(self.lines) < MAX_EVIDENCE:
             self.lines.append(line)
         self.peers.extend(peer for peer in peers if peer not in self.peers)
@@ -50,8 +67,22 @@ class FindingBuilder:
         if line.process is not None:
             self.processes.add(line.process)
         self.sources.add(line.source)
-        if self.time is None:
-            self.time = line.time
+        if self.time_printed is None and line.time_printed is not None:
+            self.time, self.time_printed = line.time, line.time_printed
+
+    def absorb(self, other: FindingBuilder) -> None:
+        """Fold another finding's lines in: the same pattern seen elsewhere."""
+        self.count += other.count
+        self.own_lines += other.own_lines
+        self.lines.extend(other.lines[: MAX_EVIDENCE - len(self.lines)])
+        self.peers.extend(peer for peer in other.peers if peer not in self.peers)
+        self.peer_ranks.extend(r for r in other.peer_ranks if r not in self.peer_ranks)
+        self.ranks |= other.ranks
+        self.hosts.extend(host for host in other.hosts if host not in self.hosts)
+        self.processes |= other.processes
+        self.sources |= other.sources
+        if self.time_printed is None:
+            self.time, self.time_printed = other.time, other.time_printed
 
 
 class FindingCollector:
@@ -63,6 +94,7 @@ class FindingCollector:
         self._latest: dict[tuple[str, str], FindingBuilder] = {}
         self._desync_timeout: dict[str, LogLine] = {}
         self._desync_open: dict[str, FindingBuilder] = {}
+        self.unexplained: FindingBuilder | None = None  # error lines no rule explains
 
     def feed(self, line: LogLine, order: OrderKey) -> None:
         if self._desync(line, order):
@@ -71,7 +103,12 @@ class FindingCollector:
         if found is not None:
             builder = self._builder_for(line, found, order)
             builder.detail = builder.detail or found.detail
-            builder.add(line, found.peers)
+            builder.add(line, found.peers, found=found)
+        elif looks_like_error(line.body):
+            if self.unexplained is None:
+                detail = "error lines that no known cause explains"
+                self.unexplained = FindingBuilder("unrecognized", None, detail, order)
+            self.unexplained.add(line)
 
     def _builder_for(self, line: LogLine, found: LineMatch, order: OrderKey) -> FindingBuilder:
         latest_key = (line.source, found.cause)

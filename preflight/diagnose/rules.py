@@ -25,7 +25,23 @@ IB_WC_STATUS = {
 }  # fmt: skip
 
 _PEER_NCCL = re.compile(r"(?P<addr>[\w.:%\-]+)<(?P<port>\d+)>")
-_PEER_BRACKETED = re.compile(r"\[(?P<addr>[\w.:%\-]+)\]:(?P<port>\d+)\b")
+_PEER_BRACKETED = re.compile(r"(?<!addr=)\[(?P<addr>[\w.:%\-]+)\]:(?P<port>\d+)\b")
+_PEER_TUPLE = re.compile(r"\((?P<addr>[\w.:%\-]+), (?P<port>\d+)\)")
+_PEER_RANK = re.compile(r"(?:crash on rank |ncclUniqueId from \[)(\d+)")
+# Lines that only repeat an error reported elsewhere: NCCL's return-code wrappers, the
+# proxy's 'Failed to execute operation', flushed work requests after a QP broke.
+_WRAPPER = re.compile(
+    r"unhandled (?:system|cuda) error|ncclSystemError|ncclUnhandledCudaError|ncclRemoteError"
+    r"|remote process exited|Failed to execute operation|Test CUDA failure"
+    r"|with (?:error |status=)5\b"
+)
+# A log line that shows some failure, for logs no rule explains.
+_ERROR_LINE = re.compile(
+    r"NCCL WARN|Traceback \(most recent call last\)|Segmentation fault|core dumped"
+    r"|\b[A-Z]\w*(?:Error|Exception)\b|\bError\b|\bERROR\b|srun: error:|ChildFailedError"
+    r"|non-zero (?:exit|status)|exit(?:ed with)? (?:code|status)\s*:?\s*[1-9]"
+    r"|exitcode\s*:\s*-?[1-9]"
+)
 _REASON = re.compile(r"failed\s*:\s*(?P<reason>[^,]+?)\s*$")
 
 
@@ -35,6 +51,8 @@ class LineMatch:
     detail: str
     peers: tuple[str, ...] = ()
     key: str | None = None  # lines with the same cause and key are one finding
+    wrapper: bool = False  # the line only repeats an error reported elsewhere
+    peer_ranks: tuple[int, ...] = ()  # ranks the line blames by number
 
 
 @dataclass(frozen=True)
@@ -51,13 +69,16 @@ class Rule:
         match = self.pattern.search(body)
         if match is None:
             return None
-        return LineMatch(self.cause, self.detail(match, body), peers(body), self.key(match))
+        wrapper = _WRAPPER.search(match.group(0)) is not None
+        blamed = tuple(int(rank) for rank in _PEER_RANK.findall(body))
+        detail = self.detail(match, body)
+        return LineMatch(self.cause, detail, peers(body), self.key(match), wrapper, blamed)
 
 
 def peers(body: str) -> tuple[str, ...]:
     """Remote endpoints named on a line, as 'address:port'."""
     found: list[str] = []
-    for pattern in (_PEER_NCCL, _PEER_BRACKETED):
+    for pattern in (_PEER_NCCL, _PEER_BRACKETED, _PEER_TUPLE):
         for match in pattern.finditer(body):
             addr = match["addr"]
             endpoint = f"[{addr}]:{match['port']}" if ":" in addr else f"{addr}:{match['port']}"
@@ -73,6 +94,11 @@ def match_line(body: str) -> LineMatch | None:
         if (found := rule.apply(body)) is not None:
             return found
     return None
+
+
+def looks_like_error(body: str) -> bool:
+    """Whether a line no rule explains still shows a failure (an exception, a WARN, a crash)."""
+    return _ERROR_LINE.search(body) is not None
 
 
 def _watchdog_detail(match: re.Match[str], body: str) -> str:
@@ -96,6 +122,41 @@ def _completion_detail(match: re.Match[str], body: str) -> str:
     detail = f"IB completion error {code} ({name})"
     detail += f", vendor err {vendor.group(1)}" if vendor else ""
     return detail + (f" on {direction.group(1)}" if direction else "")
+
+
+def _verbs_detail(match: re.Match[str], body: str) -> str:
+    detail = f"{match['call']} failed"
+    why = re.search(r"failed with (?:error )?(?:\d+ )?(?P<why>[A-Za-z][^,]*)", body)
+    detail += f": {why['why'].strip()}" if why else ""
+    states = re.search(r"curr state (\w+), next state (\w+)", body)
+    return detail + (f" ({states[1]} to {states[2]})" if states else "")
+
+
+def _store_detail(match: re.Match[str], body: str) -> str:
+    for needle, what in _STORE_DETAILS:
+        if needle in body:
+            return f"c10d store: {what}"
+    return f"c10d store: {match.group(0)}"
+
+
+_STORE_DETAILS = (
+    ("waiting for clients", "timed out waiting for the other ranks to join"),
+    ("timed out", "connect to the store timed out"),
+    ("Timeout", "timed out"),
+    ("wait timeout", "timed out waiting for a key"),
+    ("reset by peer", "connection reset by peer"),
+    ("Broken pipe", "connection broken (Broken pipe)"),
+    ("got 0 bytes", "connection closed by the store"),
+    ("failed to listen", "the store could not listen (port in use or address not local)"),
+    ("errno:", "connect failed"),
+)
+
+
+def _mismatch_detail(match: re.Match[str], body: str) -> str:
+    sizes = re.search(r"(?:local size|receiv\w+) (\d+)\D+?(?:remote size |instead of )(\d+)", body)
+    if sizes:
+        return f"collective mismatch: {sizes[1]} bytes here, {sizes[2]} on the peer"
+    return "collective mismatch: message truncated"
 
 
 def _reason(prefix: str) -> Callable[[re.Match[str], str], str]:
@@ -140,10 +201,20 @@ RULES: tuple[Rule, ...] = (
         lambda match, body: f"IB async event: {match['event'].strip()}",
     ),
     Rule(
+        "collective-mismatch",
+        ("truncated", "mismatch"),
+        re.compile(
+            r"[Mm]essage truncated|collective mismatch|mismatch in collective"
+            r"|[Cc]ollective[- ]mismatch"
+        ),
+        _mismatch_detail,
+        lambda match: "mismatch",
+    ),
+    Rule(
         "ib-resource-error",
         ("ibv_",),
         re.compile(r"(?:Call to )?(?P<call>ibv_\w+)(?: \w+)? failed"),
-        lambda match, body: f"{match['call']} failed",
+        _verbs_detail,
         lambda match: match["call"],
     ),
     Rule(
@@ -161,6 +232,52 @@ RULES: tuple[Rule, ...] = (
         ("refused",),
         re.compile(r"[Cc]onnection refused"),
         _fixed("connection refused"),
+    ),
+    Rule(
+        "store-error",
+        (
+            "client socket",
+            "server socket",
+            "TCPStore",
+            "SocketImpl",
+            "DistStoreError",
+            "DistNetworkError",
+            "store->get",
+            "Socket Timeout",
+            "waiting for clients",
+            "wait timeout",
+            "got 0 bytes",
+        ),
+        re.compile(
+            r"The client socket has (?:timed out after \S+ while trying to connect to"
+            r"|failed to connect to)|The client socket cannot be initialized"
+            r"|The server socket has failed to (?:listen|bind)|DistStoreError|DistNetworkError"
+            r"|TCPStore\S*.*?(?:failed|[Tt]imed out|[Ee]rror|reset)"
+            r"|(?:send|recv)\w* failed on SocketImpl|store->get\([^)]*\) got error"
+            r"|Socket Timeout|[Tt]imed out after \d+ seconds waiting for clients"
+            r"|wait timeout after \d+ ?ms|Failed to recv, got 0 bytes"
+        ),
+        _store_detail,
+        lambda match: "store",
+    ),
+    Rule(
+        "socket-setup",
+        (
+            "neither AF_INET",
+            "interface found",
+            "Call to bind",
+            "socketListen",
+            "Cannot assign requested address",
+            "NCCL_SOCKET_FAMILY",
+            "findInterface",
+        ),
+        re.compile(
+            r"socketInit: connecting to address.*is neither AF_INET\S*"
+            r"|[Nn]o (?:usable |socket )?interface found\S*(?: in the same subnet[^.]*)?"
+            r"|Call to bind failed\s*:\s*[^,]+|socketListen\S* .*failed.*"
+            r"|Cannot assign requested address|Invalid NCCL_SOCKET_FAMILY.*|findInterface.*failed"
+        ),
+        _matched("socket setup"),
     ),
     Rule(
         "connection-closed",
@@ -201,10 +318,18 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "system-error",
-        ("system error", "ncclSystemError", "System call", "failed :", "No space left"),
+        (
+            "system error",
+            "ncclSystemError",
+            "System call",
+            "failed :",
+            "No space left",
+            "shared memory segment",
+        ),
         re.compile(
             r"unhandled system error|ncclSystemError|System call \([^)]*\) failed"
             r"|Call to \w+ failed\s*:.*|No space left on device"
+            r"|[Ee]rror while creating shared memory segment \S+(?: \(size \d+\))?"
         ),
         _matched("system error"),
     ),
