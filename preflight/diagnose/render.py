@@ -13,6 +13,7 @@ from preflight.diagnose.crossref import Corroboration
 from preflight.diagnose.model import Diagnosis, Finding, RankInfo
 
 EVIDENCE_SHOWN = 4
+_SCOPE_WORDS = {"link": "one link", "node": "one node", "systemic": "many nodes: systemic"}
 
 
 def render(diagnosis: Diagnosis, console: Console) -> None:
@@ -40,11 +41,13 @@ def render_cross_reference(corroborations: Sequence[Corroboration], console: Con
 
 def _render_finding(console: Console, number: int, finding: Finding, is_root: bool) -> None:
     colour = "red" if finding.is_error else "yellow"
-    label = " (root cause)" if is_root else ""
-    when = f" at {escape(finding.time)}" if finding.time else ""
+    label = " (root cause)" if is_root else f" ({finding.role})"
+    stamp = finding.time or finding.time_printed
+    when = f" at {escape(stamp)}" if stamp else ""
     console.print(f"\n[bold {colour}]{number}. {finding.cause}[/]{label}{when}")
     console.print(f"   {escape(finding.detail)}")
-    console.print(f"   who: {escape(who(finding))}")
+    scope = f" ({_SCOPE_WORDS[finding.scope]})" if finding.scope else ""
+    console.print(f"   who: {escape(who(finding))}{scope}")
     if finding.peers:
         console.print(f"   peers: {escape(', '.join(finding.peers))}")
     for line in finding.evidence[:EVIDENCE_SHOWN]:
@@ -53,6 +56,8 @@ def _render_finding(console: Console, number: int, finding: Finding, is_root: bo
     if hidden > 0:
         console.print(f"   [dim]| ... {hidden} more matching line(s)[/]")
     console.print(f"   next: [bold]{escape(finding.next)}[/]")
+    if finding.advice:
+        console.print(f"   look at: {escape(finding.advice)}")
 
 
 def _hosts_table(ranks: Sequence[RankInfo]) -> Table:
