@@ -32,7 +32,7 @@ _PDSH_HOST = re.compile(r"^(?P<host>[A-Za-z][\w.\-]*): ")
 _NOT_A_HOST = re.compile(r"(?:Error|Exception|Warning|Failure)$|^rank\d*$", re.IGNORECASE)
 _NCCL = re.compile(r"^(?P<host>[\w.\-]+):(?P<pid>\d+|X+):(?P<tid>\d+|X+) \[(?P<dev>\d+)\] ")
 _MESSAGE_RANK = re.compile(r"\[(?:PG [^\]]*?)?Rank (\d+)\]")
-_SETUP_RANK = re.compile(r"^\[(\d+)\] is setting up NCCL communicator")
+_SETUP_RANK = re.compile(r"\[(\d+)\] is setting up NCCL communicator")
 _MAX_PREFIXES = 8
 
 
@@ -140,8 +140,8 @@ def _time_key(year: int, month: int, day: int, hms: str) -> TimeKey | None:
 
 def _message_rank(body: str) -> int | None:
     match = _MESSAGE_RANK.search(body) if "Rank " in body else None
-    if match is None and body[:1] == "[":
-        match = _SETUP_RANK.match(body)
+    if match is None and "is setting up" in body:
+        match = _SETUP_RANK.search(body)
     return int(match.group(1)) if match else None
 
 
