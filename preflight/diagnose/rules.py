@@ -25,7 +25,7 @@ IB_WC_STATUS = {
 }  # fmt: skip
 
 _PEER_NCCL = re.compile(r"(?P<addr>[\w.:%\-]+)<(?P<port>\d+)>")
-_PEER_BRACKETED = re.compile(r"(?<!addr=)\[(?P<addr>[\w.:%\-]+)\]:(?P<port>\d+)\b")
+_PEER_BRACKETED = re.compile(r"(?<!addr=)(?<!bind to )\[(?P<addr>[\w.:%\-]+)\]:(?P<port>\d+)\b")
 _PEER_TUPLE = re.compile(r"\((?P<addr>[\w.:%\-]+), (?P<port>\d+)\)")
 _PEER_RANK = re.compile(r"(?:crash on rank |ncclUniqueId from \[)(\d+)")
 # Lines that only repeat an error reported elsewhere: NCCL's return-code wrappers, the
@@ -153,9 +153,10 @@ _STORE_DETAILS = (
 
 
 def _mismatch_detail(match: re.Match[str], body: str) -> str:
-    sizes = re.search(r"(?:local size|receiv\w+) (\d+)\D+?(?:remote size |instead of )(\d+)", body)
-    if sizes:
-        return f"collective mismatch: {sizes[1]} bytes here, {sizes[2]} on the peer"
+    if sizes := re.search(r"local size (\d+),? remote(?: size)? (\d+)", body):
+        return f"collective mismatch: {sizes[1]} bytes here, {sizes[2]} from the peer"
+    if sizes := re.search(r"receiving (\d+) bytes instead of (\d+)", body):
+        return f"collective mismatch: {sizes[2]} bytes here, {sizes[1]} from the peer"
     return "collective mismatch: message truncated"
 
 
@@ -272,8 +273,8 @@ RULES: tuple[Rule, ...] = (
             "findInterface",
         ),
         re.compile(
-            r"socketInit: connecting to address.*is neither AF_INET\S*"
-            r"|[Nn]o (?:usable |socket )?interface found\S*(?: in the same subnet[^.]*)?"
+            r"[Ss]ocketInit: connecting to address.*is neither AF_INET.*"
+            r"|[Nn]o (?:usable |socket |listening )*interface found\S*(?: in the same subnet[^.]*)?"
             r"|Call to bind failed\s*:\s*[^,]+|socketListen\S* .*failed.*"
             r"|Cannot assign requested address|Invalid NCCL_SOCKET_FAMILY.*|findInterface.*failed"
         ),
