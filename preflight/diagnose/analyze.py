@@ -15,6 +15,8 @@ from preflight.diagnose.model import ERROR, WARNING, Diagnosis, Finding
 from preflight.diagnose.ranks import RankCollector
 from preflight.diagnose.summary import summarize
 
+# Findings that no NCCL return-code wrapper can be repeating.
+_NOT_WRAPPED = frozenset({"desync", "watchdog-timeout", "socket-transport", "version-mismatch"})
 _VERSION_NUMBER = re.compile(r"\d+\.\d+(?:\.\d+)?")
 
 
@@ -32,7 +34,7 @@ def diagnose(paths: Sequence[Path]) -> Diagnosis:
     socket_expected = _socket_while_ib_expected(ranks)
     builders = [*findings.builders, *_socket_finding(ranks, socket_expected, file_index)]
     builders += _version_finding(ranks, file_index)
-    builders = merge_patterns(sorted(builders, key=lambda builder: builder.order))
+    builders = fold_wrappers(merge_patterns(sorted(builders, key=lambda builder: builder.order)))
     finished = [_finish(builder, ranks, socket_expected) for builder in builders]
     wrapper_only = [builder.wrapper_only for builder in builders]
     if findings.unexplained is not None and not any(f.is_error for f in finished):
@@ -66,6 +68,27 @@ def merge_patterns(builders: list[FindingBuilder]) -> list[FindingBuilder]:
         if builder.cause == "watchdog-timeout" and "timeout" not in first.detail:
             first.detail = builder.detail  # the line with op and timeout says more
     return list(kept.values())
+
+
+def fold_wrappers(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """A finding made only of wrapper lines ('Failed to execute operation Connect', 'unhandled
+    system error') joins the real error of the same process, or of the same file where the
+    wrapper names no process, as its evidence."""
+    real = [b for b in builders if not b.wrapper_only and b.cause not in _NOT_WRAPPED]
+    kept = []
+    for builder in builders:
+        target = _wrapped_error(builder, real) if builder.wrapper_only else None
+        if target is None:
+            kept.append(builder)
+        else:
+            target.absorb(builder)
+    return kept
+
+
+def _wrapped_error(wrapper: FindingBuilder, real: list[FindingBuilder]) -> FindingBuilder | None:
+    if wrapper.processes:
+        return next((b for b in real if b.processes & wrapper.processes), None)
+    return next((b for b in real if b.sources & wrapper.sources), None)
 
 
 def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool | None) -> Finding:
