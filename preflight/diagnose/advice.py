@@ -70,6 +70,18 @@ _STALLED = re.compile(r"timeout (?P<timeout>\d+) ms, ran (?P<ran>\d+) ms")
 _STALL_FACTOR = 1.5
 
 
+PEER_CAUSES = frozenset(
+    {"connection-refused", "connection-closed", "connect-failed", "store-error"}
+)
+
+
+def blames_peer(cause: str, detail: str) -> bool:
+    """Whether the peer a finding names may be at fault; a local error is the host's own."""
+    if cause == "ib-completion-error":
+        return "IBV_WC_LOC_" not in detail
+    return cause in PEER_CAUSES or cause == "collective-mismatch"
+
+
 def advise(cause: str, detail: str) -> tuple[str, str]:
     """The `-k` selection and what to look at by hand, for one cause and its detail."""
     for rule_cause, pattern, selection, by_hand in _BY_DETAIL:

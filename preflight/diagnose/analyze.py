@@ -7,11 +7,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from preflight.diagnose.advice import advise, next_command
+from preflight.diagnose.advice import advise, blames_peer, next_command
 from preflight.diagnose.collect import FindingBuilder, FindingCollector, OrderKey
 from preflight.diagnose.incident import assemble
-from preflight.diagnose.lines import LogLine, TimeKey, log_files, read_lines
+from preflight.diagnose.lines import LogLine, log_files, read_lines
 from preflight.diagnose.model import ERROR, WARNING, Diagnosis, Finding
+from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.ranks import RankCollector
 from preflight.diagnose.summary import summarize
 
@@ -101,6 +102,7 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
     detail = builder.detail or builder.key or builder.cause
     selection, by_hand = advise(builder.cause, detail)
     blamed_hosts = _hosts_of(set(builder.peer_ranks), ranks)
+    peers = builder.peers if blames_peer(builder.cause, detail) else []
     return Finding(
         cause=builder.cause,
         severity=severity,
@@ -111,7 +113,7 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
         ranks=tuple(sorted(rank_ids)),
         hosts=tuple(hosts),
         time=builder.time,
-        next=next_command(selection, [*hosts, *blamed_hosts], builder.peers),
+        next=next_command(selection, [*hosts, *blamed_hosts], peers),
         advice=by_hand,
         peer_ranks=tuple(builder.peer_ranks),
         time_printed=builder.time_printed,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from preflight.diagnose.lines import LogLine, ProcessKey, TimeKey
+from preflight.diagnose.lines import LogLine, ProcessKey
+from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.rules import LineMatch, looks_like_error, match_line
 
 MAX_EVIDENCE = 20

@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from preflight.diagnose.advice import peer_hosts
+from preflight.diagnose.advice import PEER_CAUSES, blames_peer, peer_hosts
 from preflight.diagnose.model import Finding
 
 SYMPTOMS = frozenset({"watchdog-timeout", "desync"})
-_PEER_CAUSES = frozenset(
-    {"connection-refused", "connection-closed", "connect-failed", "store-error"}
-)
 _TIER = {
     "desync": 1,
     "connection-closed": 2,
@@ -60,12 +57,14 @@ def scope(finding: Finding) -> str | None:
         return None
     hosts = list(finding.hosts)
     peers = [peer for peer in peer_hosts(finding.peers) if peer not in hosts]
+    if not blames_peer(finding.cause, finding.detail):
+        return "systemic" if len(hosts) > 1 else "node" if hosts else None
     if not hosts:
         return "node" if len(peers) == 1 else None
-    if finding.cause in _PEER_CAUSES and len(hosts) > 1 and len(set(peers)) == 1:
+    if finding.cause in PEER_CAUSES and len(hosts) > 1 and len(set(peers)) == 1:
         return "node"  # many hosts lost the same peer: the peer is the one to look at
     if len(hosts) > 1:
-        return "link" if len(hosts) == 2 and finding.cause in _PEER_CAUSES else "systemic"
+        return "link" if len(hosts) == 2 and finding.cause in PEER_CAUSES else "systemic"
     return "link" if peers else "node"
 
 

@@ -281,3 +281,38 @@ def test_the_whole_corpus_folder_at_once(corpus: Path) -> None:
     per_file = {cause for expected, _ in LOGS.values() for cause, *_ in expected}
     assert causes == per_file | {"version-mismatch"}
     assert diagnosis.root is not None and diagnosis.root.cause == "ib-completion-error"
+
+
+# nccl_logs file -> (cause, role, scope) per finding, root first, and the root's next command.
+INCIDENTS: dict[str, tuple[list[tuple[str, str, str | None]], str]] = {
+    "mlengineering_netib_completion_error12_azure.txt": (
+        [("ib-completion-error", "root", "link")],  # retry exceeded: the link to the peer
+        "preflight run -k fabric --hosts node-2,10.2.0.5",
+    ),
+    "nccltests252_ib_plugin_completion_error4_service_thread.txt": (
+        [("ib-completion-error", "root", "node")],  # a local protection error: the host's own
+        "preflight run -k 'gpudirect or fabric' --hosts kolyoz2",
+    ),
+    "mlengineering_pytorch_watchdog_timeout_desync.txt": (
+        [("desync", "root", None), ("watchdog-timeout", "symptom", None)],
+        "preflight run -k gpu",
+    ),
+    "nccltests166_socketstartconnect_conn_abort_proxy_fail.txt": (
+        [("connect-failed", "root", "link"), ("connection-closed", "consequence", "link")],
+        "preflight run -k 'ports or network' --hosts ubuntu,10.0.0.2",
+    ),
+    "nccl562_ibext_ibv_create_qp_failed_tf_bazel.txt": (
+        [("ib-resource-error", "root", "node")],
+        "preflight run -k 'fabric or memlock' --hosts hai-a100-3",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INCIDENTS))
+def test_corpus_incidents_root_first_with_roles_and_scopes(corpus: Path, name: str) -> None:
+    expected, next_command = INCIDENTS[name]
+    diagnosis = diagnose([corpus / "nccl_logs" / name])
+    assert [(f.cause, f.role, f.scope) for f in diagnosis.findings] == expected
+    assert diagnosis.root is diagnosis.findings[0]
+    assert diagnosis.root.next == next_command
+    assert diagnosis.root.advice
