@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
+
+import hostlist
 
 from preflight.diagnose.model import Finding
 
@@ -105,6 +108,7 @@ def watchdog_stalled(detail: str) -> str | None:
     )
 
 
+_LISTED = 8  # more hosts than this go as a Slurm hostlist, 'gpu-[000-127]'
 _HOSTNAME = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*$")
 
 
@@ -113,7 +117,10 @@ def next_command(selection: str, hosts: Sequence[str], peers: Sequence[str]) -> 
     selector = selection if " " not in selection else f"'{selection}'"
     targets = _unique([*hosts, *peer_hosts(peers)])
     command = f"preflight run -k {selector}" if selection else "preflight run"
-    return command + (f" --hosts {','.join(targets)}" if targets else "")
+    if not targets:
+        return command
+    listed = ",".join(targets) if len(targets) <= _LISTED else hostlist.collect_hostlist(targets)
+    return f"{command} --hosts {shlex.quote(listed)}"
 
 
 def peer_hosts(peers: Iterable[str]) -> list[str]:

@@ -206,3 +206,21 @@ def test_cli_exits_1_on_an_unrecognized_failure_and_0_on_a_healthy_log(
     assert "unrecognized (root cause)" in failed.stdout and "Something new" in failed.stdout
     fine = subprocess.run([*command, str(good)], capture_output=True, text=True, timeout=120)
     assert fine.returncode == 0 and "No NCCL errors found" in fine.stdout
+
+
+def test_a_wave_over_many_hosts_names_them_as_a_hostlist(write_log: WriteLog) -> None:
+    """Built: pdsh-prefixed torchrun watchdog lines, one per host, 16 hosts."""
+    wave = "".join(_watchdog(n, 55, prefix=f"gpu-{n:02d}: [rank{n}]:") for n in range(16))
+    (finding,) = diagnose([write_log("wave.log", wave)]).findings
+    assert finding.ranks == tuple(range(16))
+    assert finding.next == "preflight run -k 'ports or fabric or bandwidth' --hosts 'gpu-[00-15]'"
+
+
+def test_every_cause_has_advice_and_a_row_in_the_docs() -> None:
+    from preflight.diagnose import CAUSES
+    from preflight.diagnose.advice import CHECKS_FOR_CAUSE
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "troubleshooting.md").read_text()
+    assert set(CHECKS_FOR_CAUSE) == set(CAUSES)
+    for cause in CAUSES:
+        assert f"| `{cause}`" in docs, cause
