@@ -65,17 +65,14 @@ def normalize(text: str) -> Normalized:
     return Normalized(body, **fields)  # type: ignore[arg-type]
 
 
-def iso_time(key: TimeKey, zone: str = "") -> str | None:
-    """ISO 8601 for a parsed time; None when the year is unknown (glog prints none)."""
-    year, month, day, seconds = key
+def iso_time(year: int, month: int, day: int, hms: str, zone: str = "") -> str | None:
+    """ISO 8601 from a printed time ('16:47:25,333123456' -> '16:47:25.333123'); None when
+    the year is unknown (glog prints none)."""
     if year == 0:
         return None
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    whole = int(secs)
-    micro = round((secs - whole) * 1_000_000)
-    text = f"{year:04d}-{month:02d}-{day:02d}T{int(hours):02d}:{int(minutes):02d}:{whole:02d}"
-    return text + (f".{micro:06d}" if micro else "") + zone
+    whole, _, fraction = hms.replace(",", ".").partition(".")
+    text = f"{year:04d}-{month:02d}-{day:02d}T{whole}"
+    return text + (f".{fraction[:6].ljust(6, '0')}" if fraction else "") + zone
 
 
 def _outer_prefixes(body: str, fields: dict[str, object]) -> str:
@@ -123,7 +120,8 @@ def _time(body: str, fields: dict[str, object]) -> str:
         if "time_key" not in fields:
             zone = (match["zone"] or "") if "zone" in pattern.groupindex else ""
             zone = "+00:00" if zone == "Z" else zone
-            fields.update(time_key=key, time=iso_time(key, zone))
+            iso = iso_time(year, int(match["month"]), int(match["day"]), match["hms"], zone)
+            fields.update(time_key=key, time=iso)
             fields["time_printed"] = match.group(0).lstrip("[").lstrip("IWEF")
         return body[match.end() :].lstrip(" ]")
     return body

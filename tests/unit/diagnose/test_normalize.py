@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preflight.diagnose.lines import read_lines
 from preflight.diagnose.normalize import iso_time, normalize
@@ -83,9 +85,17 @@ def test_times_in_every_format(text: str, iso: str | None, printed: str | None) 
         assert line.body == text
 
 
-def test_iso_time_of_a_key() -> None:
-    assert iso_time((2026, 1, 2, 3723.25)) == "2026-01-02T01:02:03.250000"
-    assert iso_time((0, 1, 2, 3723.0)) is None
+def test_iso_time_keeps_the_printed_digits() -> None:
+    assert iso_time(2026, 1, 2, "01:02:03,25") == "2026-01-02T01:02:03.250000"
+    assert iso_time(2026, 1, 2, "01:02:03.999999999", "Z") == "2026-01-02T01:02:03.999999Z"
+    assert iso_time(0, 1, 2, "01:02:03") is None
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_the_body_is_always_what_the_line_ends_with(text: str) -> None:
+    """Normalising only strips prefixes: it never invents or reorders text."""
+    assert text.strip().endswith(normalize(text).body)
 
 
 def test_ranks_named_in_the_text() -> None:
