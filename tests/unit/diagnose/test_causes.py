@@ -76,18 +76,36 @@ def test_c10d_store_wordings(
     assert "MASTER_ADDR" in finding.advice
 
 
-def test_the_unique_id_exchange_names_both_ranks(write_log: WriteLog) -> None:
-    line = (
-        "[rank14]: RuntimeError: [14] is setting up NCCL communicator and retrieving "
-        "ncclUniqueId from [0] via c10d key-value store by key '0', but store->get('0') got "
-        "error: Connection reset by peer\n"
-    )
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        (
+            "[rank14]: RuntimeError: [14] is setting up NCCL communicator and retrieving "
+            "ncclUniqueId from [0] via c10d key-value store by key '0', but store->get('0') got "
+            "error: Connection reset by peer",
+            "c10d store: connection reset by peer",
+        ),
+        (
+            "[rank14]: [rank14]: torch.distributed.DistBackendError: [14] is setting up NCCL "
+            "communicator and retrieving ncclUniqueId from [0] via c10d key-value store by key "
+            "'0', but store->get('0') got error: wait timeout after 600000ms, keys: "
+            "/default_pg//0. This may indicate a possible application crash on rank 0 or a "
+            "network set up issue.",
+            "c10d store: timed out waiting for a key",
+        ),
+    ],
+)
+def test_the_unique_id_exchange_names_both_ranks(
+    write_log: WriteLog, line: str, detail: str
+) -> None:
+    """Built from torch's ProcessGroupNCCL wording (torch 2.1 and 2.4+)."""
     init = (
         "node-0:7:7 [0] NCCL INFO comm 0x1 rank 0 nranks 16 cudaDev 0 busId 1000 - Init COMPLETE\n"
     )
-    diagnosis = diagnose([write_log("r14.log", line), write_log("r0.log", init)])
+    diagnosis = diagnose([write_log("r14.log", line + "\n"), write_log("r0.log", init)])
     (finding,) = diagnosis.findings
-    assert (finding.cause, finding.ranks, finding.peer_ranks) == ("store-error", (14,), (0,))
+    assert (finding.cause, finding.detail) == ("store-error", detail)
+    assert (finding.ranks, finding.peer_ranks) == ((14,), (0,))
     assert finding.next == "preflight run -k 'ports or rendezvous' --hosts node-0"
     assert "rank 14" in diagnosis.summary and "blaming rank 0" in diagnosis.summary
 
