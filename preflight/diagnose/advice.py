@@ -43,6 +43,9 @@ CHECKS_FOR_CAUSE: dict[str, tuple[str, str]] = {
     "desync": ("gpu", "the lagging rank's own log: did it crash, stall in data loading or "
         "take another code path?"),
     "cuda-error": ("gpu", "Xid and ECC errors for that GPU (`dmesg`, `nvidia-smi -q`)."),
+    "process-crash": ("gpu or system", "the crashed rank is usually the root and the "
+        "lost connections on the others its consequence: its own log and core dump, `dmesg` "
+        "for OOM kills and Xid errors, a library built for another driver or CUDA."),
     "system-error": ("system", "the 'Last error' line that follows; rerun with "
         "NCCL_DEBUG=INFO for it."),
     "version-mismatch": ("software", "one NCCL and torch build on every node."),

@@ -17,13 +17,14 @@ from preflight.diagnose.model import Finding
 
 SYMPTOMS = frozenset({"watchdog-timeout", "desync"})
 _TIER = {
-    "desync": 1,
-    "connection-closed": 2,
-    "watchdog-timeout": 4,
-    "socket-transport": 5,
-    "unrecognized": 6,
+    "process-crash": 1,  # below the hard errors: an abort after one of them also crashes
+    "desync": 2,
+    "connection-closed": 3,
+    "watchdog-timeout": 5,
+    "socket-transport": 6,
+    "unrecognized": 7,
 }
-_WRAPPER_TIER = 3
+_WRAPPER_TIER = 4
 _ROLE_ORDER = {"root": 0, "consequence": 1, "symptom": 2, "context": 3}
 
 

@@ -19,6 +19,7 @@ CAUSES: tuple[str, ...] = (
     "watchdog-timeout",
     "desync",
     "cuda-error",
+    "process-crash",
     "system-error",
     "version-mismatch",
     "unrecognized",

@@ -7,7 +7,9 @@ pdsh/DeepSpeed 'host: ', then NCCL's 'host:pid:tid [dev] ' (pid and tid may be m
 'XXXX') or nccl-tests' 'host: Test NCCL failure'. Ranks named inside PyTorch messages
 ('[PG 0 Rank 3]', '[14] is setting up NCCL communicator') are read too.
 
-Pure text in, record out; imports nothing of ours, so any reader of NCCL logs can use it.
+Launchers that report a failed process name its host and rank in the text (mpirun's
+'process rank 3 with PID 0 on node node-3', 'srun: error: node-3: task 3:'); those are
+kept too. Pure text in, record out; imports nothing of ours, so any reader of NCCL logs can use it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ _NOT_A_HOST = re.compile(r"(?:Error|Exception|Warning|Failure)$|^rank\d*$", re.I
 _NCCL = re.compile(r"^(?P<host>[\w.\-]+):(?P<pid>\d+|X+):(?P<tid>\d+|X+) \[(?P<dev>\d+)\] ")
 _MESSAGE_RANK = re.compile(r"\[(?:PG [^\]]*?)?Rank (\d+)\]")
 _SETUP_RANK = re.compile(r"\[(\d+)\] is setting up NCCL communicator")
+# Launchers that name the host and rank of a failed process in the text.
+_LAUNCHER_WHO = (
+    re.compile(r"process rank (?P<rank>\d+) with PID \d+ on node (?P<host>[\w.\-]+)"),  # mpirun
+    re.compile(r"^srun: error: (?P<host>[\w.\-]+): tasks? (?P<rank>\d+)\b"),  # srun
+)
 _MAX_PREFIXES = 8
 
 
@@ -62,6 +69,8 @@ def normalize(text: str) -> Normalized:
             body = _time(body, fields)
     if (rank := _message_rank(body)) is not None:
         fields["rank"] = rank
+    if "host" not in fields and ("rank" in body or "srun" in body):
+        _launcher_who(body, fields)
     return Normalized(body, **fields)  # type: ignore[arg-type]
 
 
@@ -141,6 +150,14 @@ def _message_rank(body: str) -> int | None:
     if match is None and "is setting up" in body:
         match = _SETUP_RANK.search(body)
     return int(match.group(1)) if match else None
+
+
+def _launcher_who(body: str, fields: dict[str, object]) -> None:
+    for pattern in _LAUNCHER_WHO:
+        if match := pattern.search(body):
+            fields.update(host=match["host"])
+            fields.setdefault("rank", int(match["rank"]))
+            return
 
 
 def _is_host(name: str) -> bool:

@@ -160,6 +160,16 @@ def _mismatch_detail(match: re.Match[str], body: str) -> str:
     return "collective mismatch: message truncated"
 
 
+def _crash_detail(matched: str) -> str:
+    if "oom" in matched.lower() or "Out of memory" in matched:
+        return "process crash: killed by the kernel's OOM killer"
+    if "9" in matched and "SIG" not in matched:
+        return "process crash: killed (SIGKILL, often the OOM killer)"
+    if "BUS" in matched or "Bus" in matched or matched.endswith("7"):
+        return "process crash: bus error (SIGBUS)"
+    return "process crash: segmentation fault (SIGSEGV)"
+
+
 def _reason(prefix: str) -> Callable[[re.Match[str], str], str]:
     def detail(match: re.Match[str], body: str) -> str:
         reason = _REASON.search(body)
@@ -333,6 +343,24 @@ RULES: tuple[Rule, ...] = (
             r"|[Ee]rror while creating shared memory segment \S+(?: \(size \d+\))?"
         ),
         _matched("system error"),
+    ),
+    Rule(
+        "process-crash",
+        (
+            "Segmentation fault",
+            "SIGSEGV",
+            "SIGBUS",
+            "Bus error",
+            "signal",
+            "Killed process",
+            "oom-kill",
+            "exitcode",
+        ),
+        re.compile(
+            r"Segmentation fault|SIGSEGV|SIGBUS|Bus error|exited on signal (?:7|9|11)\b"
+            r"|Out of memory: Killed process|oom-kill\S*|exitcode\s*:\s*-(?:7|9|11)\b"
+        ),
+        lambda match, body: _crash_detail(match.group(0)),
     ),
 )
 

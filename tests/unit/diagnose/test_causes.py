@@ -186,7 +186,7 @@ def test_nccl_socket_setup_errors(write_log: WriteLog, line: str, detail: str) -
         'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n'
         "    main()\nValueError: something the rules do not know\n",
         "node-4:11:12 [0] enqueue.cc:1 NCCL WARN Something new in NCCL 2.99\n",
-        "srun: error: node-4: task 3: Segmentation fault (core dumped)\n",
+        "srun: error: node-4: task 3: Exited with exit code 1\n",
         "[2025-11-24 11:20:21] ERROR launcher: worker exited with code 1\n",
         "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n",
     ],

@@ -224,3 +224,38 @@ def test_every_cause_has_advice_and_a_row_in_the_docs() -> None:
     assert set(CHECKS_FOR_CAUSE) == set(CAUSES)
     for cause in CAUSES:
         assert f"| `{cause}`" in docs, cause
+
+
+def test_a_crashed_rank_is_the_root_of_the_lost_connections(write_log: WriteLog) -> None:
+    """Built: mpirun's crash report (Open MPI 4 wording) and three ranks losing the peer."""
+    lost = "".join(
+        f"[1,{n}]<stderr>:gpu-{n}:1:2 [0] misc/socket.cc:1 NCCL WARN socketProgress: "
+        f"Connection closed by remote peer gpu-3<5000>\n"
+        for n in range(3)
+    )
+    crash = (
+        "mpirun noticed that process rank 3 with PID 4711 on node gpu-3 exited on signal 11 "
+        "(Segmentation fault).\n"
+    )
+    diagnosis = diagnose([write_log("job.log", lost + crash)])
+    assert [(f.cause, f.role, f.hosts, f.ranks) for f in diagnosis.findings] == [
+        ("process-crash", "root", ("gpu-3",), (3,)),
+        ("connection-closed", "consequence", ("gpu-0", "gpu-1", "gpu-2"), (0, 1, 2)),
+    ]
+    assert diagnosis.root is not None
+    assert diagnosis.root.detail == "process crash: segmentation fault (SIGSEGV)"
+    assert diagnosis.root.next == "preflight run -k 'gpu or system' --hosts gpu-3"
+    assert diagnosis.findings[1].scope == "node"  # all lost the same peer: gpu-3
+
+
+def test_an_abort_after_an_nccl_error_is_not_the_root(write_log: WriteLog) -> None:
+    """Built: an IB error, then srun reporting the task's crash."""
+    text = _completion("gpu-5", "10.0.0.4", 12, 129) + (
+        "srun: error: gpu-5: task 5: Segmentation fault (core dumped)\n"
+    )
+    diagnosis = diagnose([write_log("job.log", text)])
+    assert [(f.cause, f.role) for f in diagnosis.findings] == [
+        ("ib-completion-error", "root"),
+        ("process-crash", "consequence"),
+    ]
+    assert diagnosis.findings[1].ranks == (5,)

@@ -117,3 +117,12 @@ def test_corpus_lines_keep_their_attribution(corpus: Path) -> None:
                 assert line.host and line.device is not None
                 assert not line.body.startswith(line.host)
     assert seen > 100
+
+
+def test_launchers_name_the_failed_process_in_the_text() -> None:
+    mpirun = normalize(
+        "mpirun noticed that process rank 3 with PID 4711 on node gpu-3 exited on signal 11"
+    )
+    assert (mpirun.host, mpirun.rank) == ("gpu-3", 3)
+    srun = normalize("srun: error: gpu-4: task 7: Exited with exit code 1")
+    assert (srun.host, srun.rank) == ("gpu-4", 7)
