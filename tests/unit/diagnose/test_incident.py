@@ -154,7 +154,7 @@ PER_RANK = {
     "peer node-c<5555>\n"
     "node-b:21:30 [0] proxy.cc:1 NCCL WARN [Proxy Service 1] Failed to execute operation "
     "Connect from rank 1, retcode 6\n",
-    "2.out": "node-c:31:32 [0] NCCL INFO comm 0x1 rank 2 nranks 4 cudaDev 0 - Init COMPLETE\n"
+    "2.out": "node-c:4242:4242 [0] NCCL INFO comm 0x1 rank 2 nranks 4 cudaDev 0 - Init COMPLETE\n"
     + _completion("node-c", "10.0.0.4", 12, 129),
     "3.out": _watchdog(3, 55),
 }
