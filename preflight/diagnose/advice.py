@@ -66,7 +66,7 @@ _BY_DETAIL: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
      "the queue pair could not go INIT to RTR/RTS: the two HCAs may not route to each other "
      "(rails: NCCL_IB_HCA), the RoCE GID index may be wrong (NCCL_IB_GID_INDEX, "
      "`show_gids`), or RoCE/IPoIB is misconfigured."),
-    ("system-error", re.compile(r"No space left|shared memory"), "shm_size",
+    ("system-error", re.compile(r"No space left|shared memory|/dev/shm"), "shm_size",
      "NCCL's shared-memory segments live in /dev/shm, which is too small: `df -h /dev/shm`; "
      "docker --shm-size or --ipc=host, a Kubernetes emptyDir with medium Memory."),
     ("cuda-error", re.compile(r"out of memory"), "gpu",

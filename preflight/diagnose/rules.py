@@ -33,6 +33,7 @@ _PEER_RANK = re.compile(r"(?:crash on rank |ncclUniqueId from \[)(\d+)")
 _WRAPPER = re.compile(
     r"unhandled (?:system|cuda) error|ncclSystemError|ncclUnhandledCudaError|ncclRemoteError"
     r"|remote process exited|Failed to execute operation|Test CUDA failure"
+    r"|Error encountered progressing operation|Proxy Call to rank"
     r"|with (?:error |status=)5\b"
 )
 # A log line that shows some failure, for logs no rule explains.
@@ -117,11 +118,13 @@ def _watchdog_key(match: re.Match[str]) -> str:
 def _completion_detail(match: re.Match[str], body: str) -> str:
     code = int(match["status"])
     name = IB_WC_STATUS.get(code, "unknown status")
-    vendor = re.search(r"vendor err (\d+)", body)
+    vendor = re.search(r"vendor[ _]err[ =](\d+)", body)
     direction = re.search(r"\((Send|Recv)\)", body)
     detail = f"IB completion error {code} ({name})"
     detail += f", vendor err {vendor.group(1)}" if vendor else ""
-    return detail + (f" on {direction.group(1)}" if direction else "")
+    detail += f" on {direction.group(1)}" if direction else ""
+    hca = re.search(r"\bhca (\w+)", body)
+    return detail + (f", HCA {hca.group(1)}" if hca else "")
 
 
 def _verbs_detail(match: re.Match[str], body: str) -> str:
@@ -202,7 +205,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "ib-completion-error",
         ("Got completion from peer",),
-        re.compile(r"Got completion from peer \S+ with (?:error |status=)(?P<status>\d+)"),
+        re.compile(
+            r"Got completion from peer \S+ with (?:error |status=)(?:[^()]{0,60}\()?(?P<status>\d+)"
+        ),
         _completion_detail,
     ),
     Rule(
@@ -314,6 +319,7 @@ RULES: tuple[Rule, ...] = (
             r"socketStartConnect|Connect to \S+ failed|No route to host|Network is unreachable"
             r"|connection abort|Connection timed out|connect\(\) timed out|socketFinalizeAccept"
             r"|Failed to execute operation Connect|Call to connect"
+            r"|Error encountered progressing operation=Connect|Proxy Call to rank \d+ failed"
         ),
         _reason("connect failed"),
     ),
@@ -336,11 +342,13 @@ RULES: tuple[Rule, ...] = (
             "failed :",
             "No space left",
             "shared memory segment",
+            "failed to extend",
         ),
         re.compile(
             r"unhandled system error|ncclSystemError|System call \([^)]*\) failed"
             r"|Call to \w+ failed\s*:.*|No space left on device"
             r"|[Ee]rror while creating shared memory segment \S+(?: \(size \d+\))?"
+            r"|failed to extend \S+ to \d+ bytes"
         ),
         _matched("system error"),
     ),

@@ -215,3 +215,44 @@ def test_words_that_only_look_like_errors_are_not_failures(write_log: WriteLog) 
     diagnosis = diagnose([write_log("ok.log", text)])
     assert diagnosis.findings == ()
     assert not diagnosis.has_errors
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        (
+            "gpu-1:5:6 [0] transport/net_ib.cc:1 NCCL WARN NET/IB : Got completion from peer "
+            "10.1.1.2<54213> with status=12 opcode=0 len=0 vendor err 129 (Recv) localGid "
+            "fe80::1 remoteGids fe80::2",
+            "IB completion error 12 (IBV_WC_RETRY_EXC_ERR), vendor err 129 on Recv",
+        ),
+        (
+            "gpu-1:5:6 [0] transport/net_ib.cc:1 NCCL WARN NET/IB: Got completion from peer "
+            "10.1.1.2<54213> with status=remote access error(10) opcode=RDMA_WRITE(1) "
+            "vendor_err=136  localGid ::ffff:10.1.1.1 remoteGids ::ffff:10.1.1.2 hca mlx5_3",
+            "IB completion error 10 (IBV_WC_REM_ACCESS_ERR), vendor err 136, HCA mlx5_3",
+        ),
+    ],
+)
+def test_completion_errors_in_newer_nccl_wordings(
+    write_log: WriteLog, line: str, detail: str
+) -> None:
+    """Built from NCCL 2.19 and 2.23+ net_ib.cc WARN formats."""
+    (finding,) = diagnose([write_log("ib.log", line + "\n")]).findings
+    assert (finding.cause, finding.detail, finding.peers) == (
+        "ib-completion-error", detail, ("10.1.1.2:54213",),
+    )  # fmt: skip
+
+
+def test_a_full_dev_shm_in_nccl_2_1x_wording(write_log: WriteLog) -> None:
+    """Built from NCCL's shmutils.cc WARNs."""
+    text = (
+        "gpu-1:5:6 [0] misc/shmutils.cc:72 NCCL WARN Error: failed to extend "
+        "/dev/shm/nccl-c0qG7W to 9637892 bytes\n"
+        "gpu-1:5:6 [0] misc/shmutils.cc:113 NCCL WARN Error while creating shared memory "
+        "segment /dev/shm/nccl-c0qG7W (size 9637888)\n"
+    )
+    (finding,) = diagnose([write_log("shm.log", text)]).findings
+    assert (finding.cause, finding.matched_lines) == ("system-error", 2)
+    assert finding.next == "preflight run -k shm_size --hosts gpu-1"
+    assert "/dev/shm" in finding.advice
