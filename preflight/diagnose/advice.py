@@ -74,6 +74,7 @@ _BY_DETAIL: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
 )  # fmt: skip
 _STALLED = re.compile(r"timeout (?P<timeout>\d+) ms, ran (?P<ran>\d+) ms")
 _STALL_FACTOR = 1.5
+_STUCK = re.compile(r"watchdog stuck for (\d+) s")
 
 
 PEER_CAUSES = frozenset(
@@ -101,6 +102,11 @@ def advise(cause: str, detail: str) -> tuple[str, str]:
 
 def watchdog_stalled(detail: str) -> str | None:
     """A watchdog that ran far beyond its timeout was itself stalled: say so."""
+    if stuck := _STUCK.search(detail):
+        return (
+            f"the watchdog itself was stuck for {stuck[1]} s: a NCCL or CUDA call hung (or a "
+            "thread held the GIL inside one); py-spy dump the process, look for Xid errors"
+        )
     match = _STALLED.search(detail)
     if match is None or int(match["ran"]) < _STALL_FACTOR * int(match["timeout"]):
         return None

@@ -66,9 +66,18 @@ def merge_patterns(builders: list[FindingBuilder]) -> list[FindingBuilder]:
             kept[key] = builder
             continue
         first.absorb(builder)
-        if builder.cause == "watchdog-timeout" and "timeout" not in first.detail:
-            first.detail = builder.detail  # the line with op and timeout says more
+        if builder.cause == "watchdog-timeout":
+            first.detail = _watchdog_detail(first.detail, builder.detail)
     return list(kept.values())
+
+
+def _watchdog_detail(kept: str, other: str) -> str:
+    """The line with op and timeout says the most; a stuck watchdog is always said too."""
+    parts = [part for part in [*kept.split("; "), other] if part]
+    main = next((p for p in parts if "timeout" in p), None)
+    main = main or next((p for p in parts if "stuck" not in p), "")
+    stuck = next((p for p in parts if "stuck" in p), "")
+    return "; ".join(part for part in (main, stuck) if part)
 
 
 def fold_wrappers(builders: list[FindingBuilder]) -> list[FindingBuilder]:

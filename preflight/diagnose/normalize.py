@@ -34,7 +34,9 @@ _PDSH_HOST = re.compile(r"^(?P<host>[A-Za-z][\w.\-]*): ")
 _NOT_A_HOST = re.compile(r"(?:Error|Exception|Warning|Failure)$|^rank\d*$", re.IGNORECASE)
 _NCCL = re.compile(r"^(?P<host>[\w.\-]+):(?P<pid>\d+|X+):(?P<tid>\d+|X+) \[(?P<dev>\d+)\] ")
 _MESSAGE_RANK = re.compile(r"\[(?:PG [^\]]*?)?Rank (\d+)\]")
-_SETUP_RANK = re.compile(r"\[(\d+)\] is setting up NCCL communicator")
+_SETUP_RANK = re.compile(
+    r"\[(\d+)\] is setting up NCCL communicator|communicator was aborted on rank (\d+)"
+)
 # Launchers that name the host and rank of a failed process in the text.
 _LAUNCHER_WHO = (
     re.compile(r"process rank (?P<rank>\d+) with PID \d+ on node (?P<host>[\w.\-]+)"),  # mpirun
@@ -147,9 +149,9 @@ def _time_key(year: int, month: int, day: int, hms: str) -> TimeKey | None:
 
 def _message_rank(body: str) -> int | None:
     match = _MESSAGE_RANK.search(body) if "Rank " in body else None
-    if match is None and "is setting up" in body:
+    if match is None and ("is setting up" in body or "was aborted" in body):
         match = _SETUP_RANK.search(body)
-    return int(match.group(1)) if match else None
+    return int(match.group(1) or match.group(2)) if match else None
 
 
 def _launcher_who(body: str, fields: dict[str, object]) -> None:

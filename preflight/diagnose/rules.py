@@ -370,6 +370,20 @@ RULES: tuple[Rule, ...] = (
         ),
         lambda match, body: _crash_detail(match.group(0)),
     ),
+    Rule(
+        "watchdog-timeout",
+        ("watchdog got stuck", "Heartbeat monitor timed out"),
+        re.compile(r"watchdog got stuck for (?P<stuck>\d+) seconds|Heartbeat monitor timed out"),
+        lambda match, body: f"watchdog stuck for {match['stuck']} s" if match["stuck"] else "",
+        lambda match: "stuck",
+    ),
+    Rule(
+        "watchdog-timeout",
+        ("communicator was aborted",),
+        re.compile(r"NCCL communicator was aborted on rank \d+"),
+        _fixed("NCCL communicator aborted"),
+        lambda match: "aborted",
+    ),
 )
 
 _ANY_NEEDLE = re.compile("|".join(re.escape(needle) for rule in RULES for needle in rule.needles))

@@ -259,3 +259,24 @@ def test_an_abort_after_an_nccl_error_is_not_the_root(write_log: WriteLog) -> No
         ("process-crash", "consequence"),
     ]
     assert diagnosis.findings[1].ranks == (5,)
+
+
+def test_a_stuck_watchdog_and_aborted_communicators_join_the_hang(write_log: WriteLog) -> None:
+    """Built from torch 2.2+ ProcessGroupNCCL wordings (heartbeat monitor, abort)."""
+    text = (
+        _watchdog(1, 77, prefix="[rank1]:")
+        + "[rank1]:[E1229 17:05:25.000000 ProcessGroupNCCL.cpp:1] [PG 0 Rank 1] Heartbeat "
+        "monitor timed out! Process will be terminated after dumping debug info.\n"
+        "[rank1]:[E1229 17:05:25.000000 ProcessGroupNCCL.cpp:1] [PG 0 Rank 1] "
+        "ProcessGroupNCCL's watchdog got stuck for 480 seconds without making progress in "
+        "monitoring enqueued collectives.\n"
+        "[rank2]: RuntimeError: NCCL communicator was aborted on rank 2.\n"
+    )
+    diagnosis = diagnose([write_log("hang.log", text)])
+    (finding,) = diagnosis.findings
+    assert finding.cause == "watchdog-timeout"
+    assert finding.ranks == (1, 2)
+    assert finding.detail == (
+        "ALLREDUCE (SeqNum 77), timeout 600000 ms, ran 600100 ms; watchdog stuck for 480 s"
+    )
+    assert finding.advice.startswith("the watchdog itself was stuck for 480 s")
