@@ -17,6 +17,8 @@ from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.rules import LineMatch, looks_like_error, match_line
 
 MAX_EVIDENCE = 20
+# Findings that no NCCL return-code wrapper can be repeating.
+_NOT_WRAPPED = frozenset({"desync", "watchdog-timeout", "socket-transport", "version-mismatch"})
 OrderKey = tuple[TimeKey | tuple[()], int, int]
 
 _DESYNC_AT = re.compile(r"Timeout at collective: (?P<op>\w+), #(?P<n>\d+)")
@@ -165,3 +167,51 @@ class FindingCollector:
                 builder.add(line, with_rank=False)
         self.builders.append(builder)
         return builder
+
+
+def merge_patterns(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """One finding per pattern: the same cause and detail on many hosts, one hang's timeouts.
+
+    Builders come in time order; each merged finding keeps the place of its earliest part.
+    """
+    kept: dict[tuple[str, str], FindingBuilder] = {}
+    for builder in builders:
+        key = (builder.cause, "" if builder.cause == "watchdog-timeout" else builder.detail)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = builder
+            continue
+        first.absorb(builder)
+        if builder.cause == "watchdog-timeout":
+            first.detail = _watchdog_detail(first.detail, builder.detail)
+    return list(kept.values())
+
+
+def _watchdog_detail(kept: str, other: str) -> str:
+    """The line with op and timeout says the most; a stuck watchdog is always said too."""
+    parts = [part for part in [*kept.split("; "), other] if part]
+    main = next((p for p in parts if "timeout" in p), None)
+    main = main or next((p for p in parts if "stuck" not in p), "")
+    stuck = next((p for p in parts if "stuck" in p), "")
+    return "; ".join(part for part in (main, stuck) if part)
+
+
+def fold_wrappers(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """A finding made only of wrapper lines ('Failed to execute operation Connect', 'unhandled
+    system error') joins the real error of the same process, or of the same file where the
+    wrapper names no process, as its evidence."""
+    real = [b for b in builders if not b.wrapper_only and b.cause not in _NOT_WRAPPED]
+    kept = []
+    for builder in builders:
+        target = _wrapped_error(builder, real) if builder.wrapper_only else None
+        if target is None:
+            kept.append(builder)
+        else:
+            target.absorb(builder)
+    return kept
+
+
+def _wrapped_error(wrapper: FindingBuilder, real: list[FindingBuilder]) -> FindingBuilder | None:
+    if wrapper.processes:
+        return next((b for b in real if b.processes & wrapper.processes), None)
+    return next((b for b in real if b.sources & wrapper.sources), None)

@@ -1,9 +1,8 @@
 """Read log files into attributed lines: who printed each line, and when.
 
-Attribution comes from the prefixes launchers and libraries put on a line: Open MPI
-'[1,N]<stdout>:', srun -l / torchrun 'N: ', PyTorch '[rankN]:', glog or ISO timestamps,
-NCCL's 'host:pid:tid [dev] ', nccl-tests' 'host: Test NCCL failure', and '[Rank N]' or
-'[PG 1 Rank N]' inside PyTorch messages.
+Each line goes through normalize() (every launcher, collector and library prefix);
+soft-wrapped NCCL WARN lines are joined first, and a file named for its rank lends that
+rank to lines that name none.
 """
 
 from __future__ import annotations
