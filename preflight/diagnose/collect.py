@@ -5,6 +5,10 @@ one finding; a line that names no peer joins the latest finding of its cause in 
 file, so an error's follow-up lines ('[Proxy Service 0] Failed to execute operation
 Connect') land on the error they follow, or else the finding with the same cause and detail
 from another file (one log per rank).
+
+Then merge_patterns() makes one finding of the same pattern on many hosts (and of one
+hang's watchdog lines), and fold_wrappers() puts findings made only of wrapper lines into
+the error they repeat.
 """
 
 from __future__ import annotations
