@@ -25,6 +25,8 @@ MAX_EVIDENCE = 20
 _NOT_WRAPPED = frozenset({"desync", "watchdog-timeout", "socket-transport", "version-mismatch"})
 OrderKey = tuple[TimeKey | tuple[()], int, int]
 
+_ELASTIC_FIELD = re.compile(r"^(?P<field>host|rank)\s+:\s+(?P<value>[\w.\-]+)")
+_ELASTIC_OUTCOME = re.compile(r"^(?:exitcode|traceback|error_file)\s+:")
 _DESYNC_AT = re.compile(r"Timeout at collective: (?P<op>\w+), #(?P<n>\d+)")
 _DESYNC_HEADER = "lagging/dead/mismatched ranks"
 _DESYNC_RANKS = re.compile(r"^\s*-?\s*\[(?P<ranks>\d+(?:\s*,\s*\d+)*)\]\s+(?P<what>.+)$")
@@ -102,10 +104,12 @@ class FindingCollector:
         self._desync_timeout: dict[str, LogLine] = {}
         self._desync_open: dict[str, FindingBuilder] = {}
         self.unexplained: FindingBuilder | None = None  # error lines no rule explains
+        self._elastic: dict[str, dict[str, str]] = {}
 
     def feed(self, line: LogLine, order: OrderKey) -> None:
         if self._desync(line, order):
             return
+        line = self._elastic_summary(line)
         found = match_line(line.body)
         if found is not None:
             builder = self._builder_for(line, found, order)
@@ -116,6 +120,17 @@ class FindingCollector:
                 detail = "error lines that no known cause explains"
                 self.unexplained = FindingBuilder("unrecognized", None, detail, order)
             self.unexplained.add(line)
+
+    def _elastic_summary(self, line: LogLine) -> LogLine:
+        """torchrun's failure summary names host and rank on lines before the exit code."""
+        if match := _ELASTIC_FIELD.match(line.body):
+            self._elastic.setdefault(line.source, {})[match["field"]] = match["value"]
+        elif _ELASTIC_OUTCOME.match(line.body) and (seen := self._elastic.get(line.source)):
+            rank = seen.get("rank")
+            return line._replace(
+                host=seen.get("host", line.host), rank=int(rank) if rank else line.rank
+            )
+        return line
 
     def _builder_for(self, line: LogLine, found: LineMatch, order: OrderKey) -> FindingBuilder:
         latest_key = (line.source, found.cause)

@@ -280,3 +280,39 @@ def test_a_stuck_watchdog_and_aborted_communicators_join_the_hang(write_log: Wri
         "ALLREDUCE (SeqNum 77), timeout 600000 ms, ran 600100 ms; watchdog stuck for 480 s"
     )
     assert finding.advice.startswith("the watchdog itself was stuck for 480 s")
+
+
+ELASTIC = """torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+train.py FAILED
+------------------------------------------------------------
+Failures:
+  <NO_OTHER_FAILURES>
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2024-06-18_10:05:45
+  host      : node-3
+  rank      : 3 (local_rank: 3)
+  exitcode  : {code} (pid: 4711)
+  error_file: <N/A>
+  traceback : {traceback}
+============================================================
+"""
+
+
+def test_torchruns_failure_summary_names_the_crashed_host_and_rank(write_log: WriteLog) -> None:
+    """Built in torch.distributed.elastic's summary format (torch 2.x)."""
+    text = ELASTIC.format(code=-11, traceback="Signal 11 (SIGSEGV) received by PID 4711")
+    (finding,) = diagnose([write_log("torchrun.log", text)]).findings
+    assert (finding.cause, finding.hosts, finding.ranks) == ("process-crash", ("node-3",), (3,))
+    assert finding.next == "preflight run -k 'gpu or system' --hosts node-3"
+
+
+def test_torchruns_summary_of_a_plain_exit_is_unrecognized_on_that_host(
+    write_log: WriteLog,
+) -> None:
+    text = ELASTIC.format(code=1, traceback="To enable traceback see: https://pytorch.org/docs")
+    (finding,) = diagnose([write_log("torchrun.log", text)]).findings
+    assert (finding.cause, finding.hosts, finding.ranks) == ("unrecognized", ("node-3",), (3,))
+    assert finding.next == "preflight run --hosts node-3"
