@@ -39,7 +39,8 @@ _WRAPPER = re.compile(
 # A log line that shows some failure, for logs no rule explains.
 _ERROR_LINE = re.compile(
     r"NCCL WARN|Traceback \(most recent call last\)|Segmentation fault|core dumped"
-    r"|\b[A-Z]\w*(?:Error|Exception)\b|\bError\b|\bERROR\b|srun: error:|ChildFailedError"
+    r"|\b[A-Z]\w*(?:Error|Exception)\b|\bError\b|\bERROR\b|ChildFailedError"
+    r"|(?:srun|slurmstepd): error:"
     r"|non-zero (?:exit|status)|exit(?:ed with)? (?:code|status)\s*:?\s*[1-9]"
     r"|exitcode\s*:\s*-?[1-9]"
 )
@@ -329,7 +330,7 @@ RULES: tuple[Rule, ...] = (
         re.compile(
             r"unhandled cuda error|Cuda failure\s*'(?P<what>[^']*)'|CUDA error: [^.]+|cudaError\w+"
             r"|Test CUDA failure|ncclUnhandledCudaError|illegal memory access"
-            r"|uncorrectable ECC error|NVRM: Xid \([^)]*\): \d+"
+            r"|uncorrectable ECC error|NVRM: Xid \([^)]*\): \d+|CUDA out of memory"
         ),
         lambda match, body: f"CUDA error: {match['what'] or match.group(0)}",
     ),
@@ -362,11 +363,12 @@ RULES: tuple[Rule, ...] = (
             "signal",
             "Killed process",
             "oom-kill",
+            "oom_kill",
             "exitcode",
         ),
         re.compile(
             r"Segmentation fault|SIGSEGV|SIGBUS|Bus error|exited on signal (?:7|9|11)\b"
-            r"|Out of memory: Killed process|oom-kill\S*|exitcode\s*:\s*-(?:7|9|11)\b"
+            r"|Out of memory: Killed process|oom[-_]kill\S*|exitcode\s*:\s*-(?:7|9|11)\b"
         ),
         lambda match, body: _crash_detail(match.group(0)),
     ),

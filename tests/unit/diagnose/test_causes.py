@@ -189,6 +189,7 @@ def test_nccl_socket_setup_errors(write_log: WriteLog, line: str, detail: str) -
         "srun: error: node-4: task 3: Exited with exit code 1\n",
         "[2025-11-24 11:20:21] ERROR launcher: worker exited with code 1\n",
         "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n",
+        "slurmstepd: error: *** STEP 1234.0 ON node-3 CANCELLED AT 2025-01-01T00:00:00 ***\n",
     ],
 )
 def test_unrecognized_failures_exit_1_with_their_lines(write_log: WriteLog, text: str) -> None:
@@ -256,3 +257,29 @@ def test_a_full_dev_shm_in_nccl_2_1x_wording(write_log: WriteLog) -> None:
     assert (finding.cause, finding.matched_lines) == ("system-error", 2)
     assert finding.next == "preflight run -k shm_size --hosts gpu-1"
     assert "/dev/shm" in finding.advice
+
+
+@pytest.mark.parametrize(
+    ("line", "cause", "detail"),
+    [
+        (
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+            "cuda-error",
+            "CUDA error: CUDA out of memory",
+        ),
+        (
+            "slurmstepd: error: Detected 1 oom_kill event in StepId=1234.0. Some of the step "
+            "tasks have been OOM Killed.",
+            "process-crash",
+            "process crash: killed by the kernel's OOM killer",
+        ),
+        (
+            "[1,3]<stderr>:[node-3:4711] *** Process received signal *** Signal: Bus error (7)",
+            "process-crash",
+            "process crash: bus error (SIGBUS)",
+        ),
+    ],
+)
+def test_out_of_memory_and_crashes(write_log: WriteLog, line: str, cause: str, detail: str) -> None:
+    (finding,) = diagnose([write_log("oom.log", line + "\n")]).findings
+    assert (finding.cause, finding.detail) == (cause, detail)
