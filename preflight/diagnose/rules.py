@@ -193,12 +193,12 @@ def _matched(prefix: str) -> Callable[[re.Match[str], str], str]:
 RULES: tuple[Rule, ...] = (
     Rule(
         "watchdog-timeout",
-        ("operation timeout", "detected by watchdog"),
+        ("operation timeout", "detected by watchdog", "Timeout at NCCL work"),
         re.compile(
             r"WorkNCCL\((?:SeqNum=(?P<seq>\d+), )?OpType=(?P<op>\w+)"
             r".*?Timeout\(ms\)=(?P<timeout>\d+)\)"
             r"(?: ran for (?P<ran>\d+) milliseconds)?"
-            r"|detected by watchdog at work: (?P<work>\d+)"
+            r"|(?:detected by watchdog at work|Timeout at NCCL work): (?P<work>\d+)"
         ),
         _watchdog_detail,
         _watchdog_key,

@@ -234,3 +234,14 @@ def test_the_same_error_in_per_rank_files_is_one_finding(write_log: WriteLog) ->
     ]
     (finding,) = diagnose(paths).findings
     assert (finding.hosts, finding.matched_lines) == (("n-0", "n-1", "n-2"), 3)
+
+
+def test_timeout_at_nccl_work_joins_its_watchdog_line(write_log: WriteLog) -> None:
+    """Built: torch 2.1's 'Timeout at NCCL work' line before the watchdog's."""
+    text = (
+        "[rank4]:[E1122 10:10:00.000000000 ProcessGroupNCCL.cpp:1] [Rank 4] Timeout at NCCL "
+        "work: 808, last enqueued NCCL work: 808, last completed NCCL work: 807.\n"
+    ) + _watchdog(4, 10)
+    (finding,) = diagnose([write_log("t.log", text)]).findings
+    assert (finding.matched_lines, finding.ranks) == (2, (4,))
+    assert finding.detail == "ALLREDUCE (SeqNum 808), timeout 600000 ms, ran 600012 ms"
