@@ -38,7 +38,7 @@ _WRAPPER = re.compile(
 )
 # A log line that shows some failure, for logs no rule explains.
 _ERROR_LINE = re.compile(
-    r"NCCL WARN|Traceback \(most recent call last\)|Segmentation fault|core dumped"
+    r"\bWARN\b|Traceback \(most recent call last\)|Segmentation fault|core dumped"
     r"|\b[A-Z]\w*(?:Error|Exception)\b|\bError\b|\bERROR\b|ChildFailedError"
     r"|(?:srun|slurmstepd): error:"
     r"|non-zero (?:exit|status)|exit(?:ed with)? (?:code|status)\s*:?\s*[1-9]"
