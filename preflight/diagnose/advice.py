@@ -121,10 +121,10 @@ _LISTED = 8  # more hosts than this go as a Slurm hostlist, 'gpu-[000-127]'
 _HOSTNAME = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*$")
 
 
-def next_command(selection: str, hosts: Sequence[str], peers: Sequence[str]) -> str:
-    """`preflight run -k SELECTION --hosts ...` over the hosts and the peers a finding names."""
+def next_command(selection: str, hosts: Sequence[str]) -> str:
+    """`preflight run -k SELECTION --hosts ...` over the hosts a finding names."""
     selector = selection if " " not in selection else f"'{selection}'"
-    targets = _unique([*hosts, *peer_hosts(peers)])
+    targets = _unique(hosts)
     command = f"preflight run -k {selector}" if selection else "preflight run"
     if not targets:
         return command
@@ -153,6 +153,9 @@ def who(finding: Finding) -> str:
 
 def describe(finding: Finding) -> str:
     peers = _listing("", list(finding.peers)).strip()
+    printed = peer_hosts(finding.peers)
+    named = [name for name in finding.peer_hosts if name not in printed]
+    peers += f" ({', '.join(named)})" if named and peers else ""
     subject = who(finding)
     if finding.cause == "watchdog-timeout":
         return f"{subject} timed out in {finding.detail}"

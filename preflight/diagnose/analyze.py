@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from preflight.diagnose.advice import advise, blames_peer, next_command
+from preflight.diagnose.advice import advise, blames_peer, next_command, peer_hosts
 from preflight.diagnose.collect import (
     FindingBuilder,
     FindingCollector,
@@ -67,7 +67,8 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
     detail = builder.detail or builder.key or builder.cause
     selection, by_hand = advise(builder.cause, detail)
     blamed_hosts = _hosts_of(set(builder.peer_ranks), ranks)
-    peers = builder.peers if blames_peer(builder.cause, detail) else []
+    names = [ranks.host_of_address(peer) or peer for peer in peer_hosts(builder.peers)]
+    targets = [*hosts, *blamed_hosts, *(names if blames_peer(builder.cause, detail) else [])]
     return Finding(
         cause=builder.cause,
         severity=severity,
@@ -78,9 +79,10 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
         ranks=tuple(sorted(rank_ids)),
         hosts=tuple(hosts),
         time=builder.time,
-        next=next_command(selection, [*hosts, *blamed_hosts], peers),
+        next=next_command(selection, targets),
         advice=by_hand,
         peer_ranks=tuple(builder.peer_ranks),
+        peer_hosts=tuple(dict.fromkeys(names)),
         time_printed=builder.time_printed,
     )
 

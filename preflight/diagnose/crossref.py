@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight.diagnose.advice import blames_peer, peer_hosts
+from preflight.diagnose.advice import blames_peer
 from preflight.diagnose.model import Diagnosis
 from preflight.errors import UserError
 from preflight.results import BAD_STATUSES, Result, RunRecord, load_run
@@ -42,7 +42,7 @@ def cross_reference(diagnosis: Diagnosis, run_dir: Path) -> list[Corroboration]:
     for finding in diagnosis.findings:
         if not finding.is_error:
             continue
-        peers = peer_hosts(finding.peers) if blames_peer(finding.cause, finding.detail) else []
+        peers = finding.peer_hosts if blames_peer(finding.cause, finding.detail) else ()
         for ident in [*finding.hosts, *peers]:
             node = names.get(ident) or names.get(ident.split(".")[0])
             if node is None:

@@ -82,6 +82,7 @@ class Finding:
     role: str = "consequence"  # one of ROLES
     scope: str | None = None  # one of SCOPES, None where the log does not say
     peer_ranks: tuple[int, ...] = ()  # ranks the text blames ('crash on rank 0')
+    peer_hosts: tuple[str, ...] = ()  # the peers' hosts, by name where NCCL's own lines tell
     time_printed: str | None = None  # the first timestamp as the log printed it
 
     @property
@@ -103,6 +104,7 @@ class Finding:
             "role": self.role,
             "scope": self.scope,
             "peer_ranks": list(self.peer_ranks),
+            "peer_hosts": list(self.peer_hosts),
             "next": self.next,
             "advice": self.advice,
         }

@@ -316,3 +316,16 @@ def test_torchruns_summary_of_a_plain_exit_is_unrecognized_on_that_host(
     (finding,) = diagnose([write_log("torchrun.log", text)]).findings
     assert (finding.cause, finding.hosts, finding.ranks) == ("unrecognized", ("node-3",), (3,))
     assert finding.next == "preflight run --hosts node-3"
+
+
+def test_a_peer_address_is_named_by_the_host_whose_nccl_listens_there(
+    write_log: WriteLog,
+) -> None:
+    """Built: node-d's bootstrap line gives its address; node-c's IB error names it."""
+    node_d = "node-d:9:9 [0] NCCL INFO Bootstrap : Using eth0:10.0.0.4<0>\n"
+    node_c = _completion("node-c", "10.0.0.4", 12, 129)
+    diagnosis = diagnose([write_log("d.log", node_d), write_log("c.log", node_c)])
+    (finding,) = diagnosis.findings
+    assert finding.peer_hosts == ("node-d",)
+    assert finding.next == "preflight run -k fabric --hosts node-c,node-d"
+    assert "with peer 10.0.0.4:33092 (node-d)" in diagnosis.summary
