@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from preflight.diagnose.advice import who
+from preflight.diagnose.advice import peer_hosts, who
 from preflight.diagnose.crossref import Corroboration
 from preflight.diagnose.model import Diagnosis, Finding, RankInfo
 
@@ -49,7 +49,9 @@ def _render_finding(console: Console, number: int, finding: Finding, is_root: bo
     scope = f" ({_SCOPE_WORDS[finding.scope]})" if finding.scope else ""
     console.print(f"   who: {escape(who(finding))}{scope}")
     if finding.peers:
-        console.print(f"   peers: {escape(', '.join(finding.peers))}")
+        named = [name for name in finding.peer_hosts if name not in peer_hosts(finding.peers)]
+        hosts = f" ({', '.join(named)})" if named else ""
+        console.print(f"   peers: {escape(', '.join(finding.peers) + hosts)}")
     for line in finding.evidence[:EVIDENCE_SHOWN]:
         console.print(f"   [dim]| {escape(line)}[/]", soft_wrap=True)
     hidden = finding.matched_lines - min(finding.matched_lines, EVIDENCE_SHOWN)
