@@ -39,7 +39,7 @@ _WRAPPER = re.compile(
 # A log line that shows some failure, for logs no rule explains.
 _ERROR_LINE = re.compile(
     r"\bWARN\b|Traceback \(most recent call last\)|Segmentation fault|core dumped"
-    r"|\b[A-Z]\w*(?:Error|Exception)\b|\bError\b|\bERROR\b|ChildFailedError"
+    r"|\b[A-Z]\w*(?:Error|Exception)\b|\b(?:Error|ERROR)\b(?!s|\s*:\s*\d+\s*$)|ChildFailedError"
     r"|(?:srun|slurmstepd): error:"
     r"|non-zero (?:exit|status)|exit(?:ed with)? (?:code|status)\s*:?\s*[1-9]"
     r"|exitcode\s*:\s*-?[1-9]"

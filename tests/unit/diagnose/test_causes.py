@@ -211,6 +211,8 @@ def test_words_that_only_look_like_errors_are_not_failures(write_log: WriteLog) 
     text = (
         "n:1:1 [0] NCCL INFO NET/Plugin : dlerror=libnccl-net.so: cannot open shared object\n"
         "#  Out of bounds values : 0 OK\n"
+        "        Uncorrectable Error               : 0\n"  # nvidia-smi -q pasted along
+        "        Volatile ECC Errors\n"
         "n:1:1 [0] NCCL INFO NCCL_IB_DISABLE set by environment to 0.\n"
     )
     diagnosis = diagnose([write_log("ok.log", text)])
