@@ -9,7 +9,8 @@ pdsh/DeepSpeed 'host: ', then NCCL's 'host:pid:tid [dev] ' (pid and tid may be m
 
 Launchers that report a failed process name its host and rank in the text (mpirun's
 'process rank 3 with PID 0 on node node-3', 'srun: error: node-3: task 3:'); those are
-kept too. Pure text in, record out; imports nothing of ours, so any reader of NCCL logs can use it.
+kept too. Pure text in, record out; it imports nothing of ours, so any reader of NCCL
+logs (nccl_tests' parser too) can use it.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def normalize(text: str) -> Normalized:
         fields["rank"] = rank
     if "host" not in fields and ("rank" in body or "srun" in body):
         _launcher_who(body, fields)
-    return Normalized(body, **fields)  # type: ignore[arg-type]
+    return Normalized(body)._replace(**fields)
 
 
 def iso_time(year: int, month: int, day: int, hms: str, zone: str = "") -> str | None:
