@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 TimeKey = tuple[int, int, int, float]  # year (0 when not printed), month, day, seconds
+Fields = dict[str, Any]  # Normalized's fields found so far, by name
 
 _QUOTE = re.compile(r"^(?:>\s?)+")
 _ISO_TIME = re.compile(
@@ -62,7 +63,7 @@ class Normalized(NamedTuple):
 
 def normalize(text: str) -> Normalized:
     """Strip the prefixes of one physical (or joined) line and keep what they carried."""
-    fields: dict[str, object] = {}
+    fields: Fields = {}
     body = _outer_prefixes(text.strip(), fields)
     if match := _NCCL.match(body):
         fields.update(host=match["host"], pid=_number(match["pid"]), tid=_number(match["tid"]))
@@ -87,7 +88,7 @@ def iso_time(year: int, month: int, day: int, hms: str, zone: str = "") -> str |
     return text + (f".{fraction[:6].ljust(6, '0')}" if fraction else "") + zone
 
 
-def _outer_prefixes(body: str, fields: dict[str, object]) -> str:
+def _outer_prefixes(body: str, fields: Fields) -> str:
     for _ in range(_MAX_PREFIXES):
         stripped = _one_prefix(body, fields)
         if stripped is None:
@@ -96,7 +97,7 @@ def _outer_prefixes(body: str, fields: dict[str, object]) -> str:
     return body
 
 
-def _one_prefix(body: str, fields: dict[str, object]) -> str | None:
+def _one_prefix(body: str, fields: Fields) -> str | None:
     first = body[:1]
     if first == ">":
         return body[_QUOTE.match(body).end() :]  # type: ignore[union-attr]
@@ -119,7 +120,7 @@ def _one_prefix(body: str, fields: dict[str, object]) -> str | None:
     return None
 
 
-def _time(body: str, fields: dict[str, object]) -> str:
+def _time(body: str, fields: Fields) -> str:
     """Consume a leading timestamp into fields (the first one seen wins); body if none."""
     for pattern in (_ISO_TIME, _GLOG_TIME):
         match = pattern.match(body)
@@ -155,7 +156,7 @@ def _message_rank(body: str) -> int | None:
     return int(match.group(1) or match.group(2)) if match else None
 
 
-def _launcher_who(body: str, fields: dict[str, object]) -> None:
+def _launcher_who(body: str, fields: Fields) -> None:
     for pattern in _LAUNCHER_WHO:
         if match := pattern.search(body):
             fields.update(host=match["host"])
