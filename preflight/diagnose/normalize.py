@@ -33,7 +33,11 @@ _LABEL = re.compile(r"^(?P<rank>\d+): ")
 _TORCH_RANK = re.compile(r"^\[rank(?P<rank>\d+)\]:")
 _ROLE_RANK = re.compile(r"^\[(?P<role>[A-Za-z_]+)(?P<local>\d+)\]:")
 _PDSH_HOST = re.compile(r"^(?P<host>[A-Za-z][\w.\-]*): ")
-_NOT_A_HOST = re.compile(r"(?:Error|Exception|Warning|Failure)$|^rank\d*$", re.IGNORECASE)
+_NOT_A_HOST = re.compile(
+    r"(?:Error|Exception|Warning|Failure)$"
+    r"|^(?:rank|gpu|cuda|device|epoch|step|iter|layer|stage|batch|thread|process)\d*$",
+    re.IGNORECASE,
+)
 _NCCL = re.compile(r"^(?P<host>[\w.\-]+):(?P<pid>\d+|X+):(?P<tid>\d+|X+) \[(?P<dev>\d+)\] ")
 _MESSAGE_RANK = re.compile(r"\[(?:PG [^\]]*?)?Rank (\d+)\]")
 _SETUP_RANK = re.compile(

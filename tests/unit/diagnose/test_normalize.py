@@ -58,7 +58,8 @@ def test_torchrun_role_prefix_keeps_the_local_rank() -> None:
 
 
 def test_words_with_colons_are_not_hosts() -> None:
-    for text in ("RuntimeError: NCCL error", "ncclInternalError: x", "master_node: y"):
+    words = ("RuntimeError: NCCL error", "ncclInternalError: x", "master_node: y", "GPU0: z")
+    for text in (*words, "Epoch3: loss 1.0", "rank7: w"):
         assert normalize(text).host is None
         assert normalize(text).body == text
 
