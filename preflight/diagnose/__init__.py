@@ -1,8 +1,10 @@
 """`preflight diagnose`: triage NCCL/PyTorch logs after a job hung or died.
 
 diagnose(paths) reads logs and names causes (CAUSES) with their evidence, the ranks and
-hosts involved, and a preflight command that confirms each; cross_reference() matches the
-blamed hosts with a preflight run's failed checks; render() prints it all.
+hosts involved, and a preflight command that confirms each, as one incident: the root
+first, then its consequences and symptoms (ROLES), each with a scope (SCOPES);
+cross_reference() matches the blamed hosts with a preflight run's failed checks; render()
+prints it all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rich.console import Console
 
 from preflight.diagnose.analyze import diagnose
 from preflight.diagnose.crossref import Corroboration, cross_reference
-from preflight.diagnose.model import CAUSES, Diagnosis, Finding, RankInfo
+from preflight.diagnose.model import CAUSES, ROLES, SCOPES, Diagnosis, Finding, RankInfo
 from preflight.diagnose.render import render, render_cross_reference
 
 __all__ = [
@@ -22,7 +24,9 @@ __all__ = [
     "Corroboration",
     "Diagnosis",
     "Finding",
+    "ROLES",
     "RankInfo",
+    "SCOPES",
     "cross_reference",
     "diagnose",
     "main_diagnose",

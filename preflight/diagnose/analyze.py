@@ -7,12 +7,20 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from preflight.diagnose.advice import next_command
-from preflight.diagnose.collect import FindingBuilder, FindingCollector, OrderKey
-from preflight.diagnose.lines import LogLine, TimeKey, log_files, read_lines
+from preflight.diagnose.advice import advise, blames_peer, next_command, peer_hosts
+from preflight.diagnose.collect import (
+    FindingBuilder,
+    FindingCollector,
+    OrderKey,
+    fold_wrappers,
+    merge_patterns,
+)
+from preflight.diagnose.incident import assemble
+from preflight.diagnose.lines import LogLine, log_files, read_lines
 from preflight.diagnose.model import ERROR, WARNING, Diagnosis, Finding
+from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.ranks import RankCollector
-from preflight.diagnose.summary import root_cause, summarize
+from preflight.diagnose.summary import summarize
 
 _VERSION_NUMBER = re.compile(r"\d+\.\d+(?:\.\d+)?")
 
@@ -31,16 +39,20 @@ def diagnose(paths: Sequence[Path]) -> Diagnosis:
     socket_expected = _socket_while_ib_expected(ranks)
     builders = [*findings.builders, *_socket_finding(ranks, socket_expected, file_index)]
     builders += _version_finding(ranks, file_index)
-    builders.sort(key=lambda builder: builder.order)
-    finished = tuple(_finish(builder, ranks, socket_expected) for builder in builders)
-    root = root_cause(finished)
+    builders = fold_wrappers(merge_patterns(sorted(builders, key=lambda builder: builder.order)))
+    finished = [_finish(builder, ranks, socket_expected) for builder in builders]
+    wrapper_only = [builder.wrapper_only for builder in builders]
+    if findings.unexplained is not None and not any(f.is_error for f in finished):
+        finished.append(_finish(findings.unexplained, ranks, socket_expected))
+        wrapper_only.append(False)
+    root, ordered = assemble(finished, wrapper_only)
     rank_infos = ranks.rank_infos()
     return Diagnosis(
         files=tuple(str(path) for path in files),
         ranks=rank_infos,
-        findings=finished,
+        findings=ordered,
         root=root,
-        summary=summarize(finished, root, rank_infos, len(files)),
+        summary=summarize(ordered, root, rank_infos, len(files)),
         socket_while_ib_expected=socket_expected,
     )
 
@@ -52,17 +64,26 @@ def _finish(builder: FindingBuilder, ranks: RankCollector, socket_expected: bool
     severity = ERROR
     if builder.cause == "socket-transport" and not socket_expected:
         severity = WARNING
+    detail = builder.detail or builder.key or builder.cause
+    selection, by_hand = advise(builder.cause, detail)
+    blamed_hosts = _hosts_of(set(builder.peer_ranks), ranks)
+    names = [ranks.host_of_address(peer) or peer for peer in peer_hosts(builder.peers)]
+    targets = [*hosts, *blamed_hosts, *(names if blames_peer(builder.cause, detail) else [])]
     return Finding(
         cause=builder.cause,
         severity=severity,
-        detail=builder.detail or builder.key or builder.cause,
+        detail=detail,
         evidence=tuple(raw for line in builder.lines for raw in line.raw),
         matched_lines=builder.count,
         peers=tuple(builder.peers),
         ranks=tuple(sorted(rank_ids)),
         hosts=tuple(hosts),
         time=builder.time,
-        next=next_command(builder.cause, hosts, builder.peers),
+        next=next_command(selection, targets),
+        advice=by_hand,
+        peer_ranks=tuple(builder.peer_ranks),
+        peer_hosts=tuple(dict.fromkeys(names)),
+        time_printed=builder.time_printed,
     )
 
 

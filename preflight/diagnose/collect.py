@@ -5,6 +5,10 @@ one finding; a line that names no peer joins the latest finding of its cause in 
 file, so an error's follow-up lines ('[Proxy Service 0] Failed to execute operation
 Connect') land on the error they follow, or else the finding with the same cause and detail
 from another file (one log per rank).
+
+Then merge_patterns() makes one finding of the same pattern on many hosts (and of one
+hang's watchdog lines), and fold_wrappers() puts findings made only of wrapper lines into
+the error they repeat.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from preflight.diagnose.lines import LogLine, ProcessKey, TimeKey
-from preflight.diagnose.rules import LineMatch, match_line
+from preflight.diagnose.lines import LogLine, ProcessKey
+from preflight.diagnose.normalize import TimeKey
+from preflight.diagnose.rules import LineMatch, looks_like_error, match_line
 
 MAX_EVIDENCE = 20
+# Findings that no NCCL return-code wrapper can be repeating.
+_NOT_WRAPPED = frozenset({"desync", "watchdog-timeout", "socket-transport", "version-mismatch"})
 OrderKey = tuple[TimeKey | tuple[()], int, int]
 
+_ELASTIC_FIELD = re.compile(r"^(?P<field>host|rank)\s+:\s+(?P<value>[\w.\-]+)")
+_ELASTIC_OUTCOME = re.compile(r"^(?:exitcode|traceback|error_file)\s+:")
 _DESYNC_AT = re.compile(r"Timeout at collective: (?P<op>\w+), #(?P<n>\d+)")
 _DESYNC_HEADER = "lagging/dead/mismatched ranks"
 _DESYNC_RANKS = re.compile(r"^\s*-?\s*\[(?P<ranks>\d+(?:\s*,\s*\d+)*)\]\s+(?P<what>.+)$")
@@ -37,9 +46,26 @@ class FindingBuilder:
     processes: set[ProcessKey] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
     time: str | None = None
+    time_printed: str | None = None
+    own_lines: int = 0  # lines that are not wrappers of an error reported elsewhere
+    peer_ranks: list[int] = field(default_factory=list)
 
-    def add(self, line: LogLine, peers: tuple[str, ...] = (), with_rank: bool = True) -> None:
+    @property
+    def wrapper_only(self) -> bool:
+        return self.count > 0 and self.own_lines == 0
+
+    def add(
+        self,
+        line: LogLine,
+        peers: tuple[str, ...] = (),
+        with_rank: bool = True,
+        found: LineMatch | None = None,
+    ) -> None:
         self.count += 1
+        if found is None or not found.wrapper:
+            self.own_lines += 1
+        if found is not None:
+            self.peer_ranks.extend(r for r in found.peer_ranks if r not in self.peer_ranks)
         if len(self.lines) < MAX_EVIDENCE:
             self.lines.append(line)
         self.peers.extend(peer for peer in peers if peer not in self.peers)
@@ -50,8 +76,22 @@ class FindingBuilder:
         if line.process is not None:
             self.processes.add(line.process)
         self.sources.add(line.source)
-        if self.time is None:
-            self.time = line.time
+        if self.time_printed is None and line.time_printed is not None:
+            self.time, self.time_printed = line.time, line.time_printed
+
+    def absorb(self, other: FindingBuilder) -> None:
+        """Fold another finding's lines in: the same pattern seen elsewhere."""
+        self.count += other.count
+        self.own_lines += other.own_lines
+        self.lines.extend(other.lines[: MAX_EVIDENCE - len(self.lines)])
+        self.peers.extend(peer for peer in other.peers if peer not in self.peers)
+        self.peer_ranks.extend(r for r in other.peer_ranks if r not in self.peer_ranks)
+        self.ranks |= other.ranks
+        self.hosts.extend(host for host in other.hosts if host not in self.hosts)
+        self.processes |= other.processes
+        self.sources |= other.sources
+        if self.time_printed is None:
+            self.time, self.time_printed = other.time, other.time_printed
 
 
 class FindingCollector:
@@ -63,15 +103,34 @@ class FindingCollector:
         self._latest: dict[tuple[str, str], FindingBuilder] = {}
         self._desync_timeout: dict[str, LogLine] = {}
         self._desync_open: dict[str, FindingBuilder] = {}
+        self.unexplained: FindingBuilder | None = None  # error lines no rule explains
+        self._elastic: dict[str, dict[str, str]] = {}
 
     def feed(self, line: LogLine, order: OrderKey) -> None:
         if self._desync(line, order):
             return
+        line = self._elastic_summary(line)
         found = match_line(line.body)
         if found is not None:
             builder = self._builder_for(line, found, order)
             builder.detail = builder.detail or found.detail
-            builder.add(line, found.peers)
+            builder.add(line, found.peers, found=found)
+        elif looks_like_error(line.body):
+            if self.unexplained is None:
+                detail = "error lines that no known cause explains"
+                self.unexplained = FindingBuilder("unrecognized", None, detail, order)
+            self.unexplained.add(line)
+
+    def _elastic_summary(self, line: LogLine) -> LogLine:
+        """torchrun's failure summary names host and rank on lines before the exit code."""
+        if match := _ELASTIC_FIELD.match(line.body):
+            self._elastic.setdefault(line.source, {})[match["field"]] = match["value"]
+        elif _ELASTIC_OUTCOME.match(line.body) and (seen := self._elastic.get(line.source)):
+            rank = seen.get("rank")
+            return line._replace(
+                host=seen.get("host", line.host), rank=int(rank) if rank else line.rank
+            )
+        return line
 
     def _builder_for(self, line: LogLine, found: LineMatch, order: OrderKey) -> FindingBuilder:
         latest_key = (line.source, found.cause)
@@ -127,3 +186,51 @@ class FindingCollector:
                 builder.add(line, with_rank=False)
         self.builders.append(builder)
         return builder
+
+
+def merge_patterns(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """One finding per pattern: the same cause and detail on many hosts, one hang's timeouts.
+
+    Builders come in time order; each merged finding keeps the place of its earliest part.
+    """
+    kept: dict[tuple[str, str], FindingBuilder] = {}
+    for builder in builders:
+        key = (builder.cause, "" if builder.cause == "watchdog-timeout" else builder.detail)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = builder
+            continue
+        first.absorb(builder)
+        if builder.cause == "watchdog-timeout":
+            first.detail = _watchdog_detail(first.detail, builder.detail)
+    return list(kept.values())
+
+
+def _watchdog_detail(kept: str, other: str) -> str:
+    """The line with op and timeout says the most; a stuck watchdog is always said too."""
+    parts = [part for part in [*kept.split("; "), other] if part]
+    main = next((p for p in parts if "timeout" in p), None)
+    main = main or next((p for p in parts if "stuck" not in p), "")
+    stuck = next((p for p in parts if "stuck" in p), "")
+    return "; ".join(part for part in (main, stuck) if part)
+
+
+def fold_wrappers(builders: list[FindingBuilder]) -> list[FindingBuilder]:
+    """A finding made only of wrapper lines ('Failed to execute operation Connect', 'unhandled
+    system error') joins the real error of the same process, or of the same file where the
+    wrapper names no process, as its evidence."""
+    real = [b for b in builders if not b.wrapper_only and b.cause not in _NOT_WRAPPED]
+    kept = []
+    for builder in builders:
+        target = _wrapped_error(builder, real) if builder.wrapper_only else None
+        if target is None:
+            kept.append(builder)
+        else:
+            target.absorb(builder)
+    return kept
+
+
+def _wrapped_error(wrapper: FindingBuilder, real: list[FindingBuilder]) -> FindingBuilder | None:
+    if wrapper.processes:
+        return next((b for b in real if b.processes & wrapper.processes), None)
+    return next((b for b in real if b.sources & wrapper.sources), None)

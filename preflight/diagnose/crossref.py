@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight.diagnose.advice import peer_hosts
+from preflight.diagnose.advice import blames_peer
 from preflight.diagnose.model import Diagnosis
 from preflight.errors import UserError
 from preflight.results import BAD_STATUSES, Result, RunRecord, load_run
@@ -34,14 +34,16 @@ class Corroboration:
 
 
 def cross_reference(diagnosis: Diagnosis, run_dir: Path) -> list[Corroboration]:
-    """Nodes blamed by error findings (as host or as peer) that failed a check in run_dir."""
+    """Nodes blamed by error findings (as host, or as a peer that may be at fault) that
+    failed a check in run_dir."""
     run = _load(run_dir)
     names = _node_names(run, run_dir / "facts.json")
     blamed: dict[str, tuple[str, list[str]]] = {}
     for finding in diagnosis.findings:
         if not finding.is_error:
             continue
-        for ident in [*finding.hosts, *peer_hosts(finding.peers)]:
+        peers = finding.peer_hosts if blames_peer(finding.cause, finding.detail) else ()
+        for ident in [*finding.hosts, *peers]:
             node = names.get(ident) or names.get(ident.split(".")[0])
             if node is None:
                 continue

@@ -1,9 +1,8 @@
 """Read log files into attributed lines: who printed each line, and when.
 
-Attribution comes from the prefixes launchers and libraries put on a line: Open MPI
-'[1,N]<stdout>:', srun -l / torchrun 'N: ', PyTorch '[rankN]:', glog or ISO timestamps,
-NCCL's 'host:pid:tid [dev] ', nccl-tests' 'host: Test NCCL failure', and '[Rank N]' or
-'[PG 1 Rank N]' inside PyTorch messages.
+Each line goes through normalize() (every launcher, collector and library prefix);
+soft-wrapped NCCL WARN lines are joined first, and a file named for its rank lends that
+rank to lines that name none.
 """
 
 from __future__ import annotations
@@ -15,27 +14,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from preflight.diagnose.normalize import TimeKey, normalize
 from preflight.errors import UserError
 
-TimeKey = tuple[int, int, int, float]  # year (0 when not printed), month, day, seconds
 ProcessKey = tuple[str, int | None, int | None]  # host, pid, device
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_MPI = re.compile(r"^\[\d+,(\d+)\]<(?:stdout|stderr)>:")
-_LABEL = re.compile(r"^(\d+): ")
-_TORCH_RANK = re.compile(r"^\[rank(\d+)\]:")
-_GLOG_TIME = re.compile(r"^\[?[IWEF](?P<month>\d\d)(?P<day>\d\d) (?P<hms>\d\d:\d\d:\d\d(?:\.\d+)?)")
-_ISO_TIME = re.compile(
-    r"^\[?(?P<year>\d{4})-(?P<month>\d\d)-(?P<day>\d\d)[ T](?P<hms>\d\d:\d\d:\d\d(?:[.,]\d+)?)"
-)
-_NCCL = re.compile(r"^(?P<host>[\w.\-]+):(?P<pid>\d+):(?P<tid>\d+) \[(?P<dev>\d+)\] ")
-_TEST_HOST = re.compile(r"^(?P<host>[\w.\-]+): Test (?:NCCL|CUDA) failure")
-_MESSAGE_RANK = re.compile(r"\[(?:PG [^\]]*?)?Rank (\d+)\]")
+_RANK_FILE = re.compile(r"^(?:rank|task|proc)?[-_.]?(?P<rank>\d+)(?:\.(?:out|err|log|txt))+$")
 # NCCL WARN lines that terminals or issue trackers soft-wrap: (start, expected tail).
 _WRAPPED = (("Got completion from peer", "vendor err"),)
 _SNIFF_BYTES = 8192
-_LAUNCHER_STARTS = frozenset("[0123456789")
-_TIME_STARTS = frozenset("[IWEF0123456789")
 
 
 class LogLine(NamedTuple):
@@ -48,13 +36,15 @@ class LogLine(NamedTuple):
     tid: int | None = None
     device: int | None = None
     rank: int | None = None
-    time: str | None = None
+    time: str | None = None  # ISO 8601, or None where the log printed no year
     time_key: TimeKey | None = None
+    time_printed: str | None = None
+    nccl: bool = False
 
     @property
     def process(self) -> ProcessKey | None:
-        """Set on NCCL's 'host:pid:tid [dev]' lines only."""
-        return (self.host, self.pid, self.device) if self.host and self.pid is not None else None
+        """Set on NCCL's 'host:pid:tid [dev]' lines only (pid None where it was masked)."""
+        return (self.host, self.pid, self.device) if self.host and self.nccl else None
 
 
 def log_files(paths: Sequence[Path]) -> list[Path]:
@@ -73,8 +63,13 @@ def log_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def read_lines(path: Path) -> Iterator[LogLine]:
-    """Every non-blank line of one file, attributed, with soft-wrapped lines joined."""
+    """Every non-blank line of one file, attributed, with soft-wrapped lines joined.
+
+    A file named for its rank ('3.out', 'rank3.log', as Slurm's --output=%t writes) gives
+    that rank to the lines that name none.
+    """
     source = str(path)
+    file_rank = _rank_of_file(path)
     with _open(path) as handle:
         physical = (_decode(data) for data in handle)
         pending: tuple[int, str] | None = None
@@ -82,56 +77,33 @@ def read_lines(path: Path) -> Iterator[LogLine]:
             if pending is not None:
                 start_no, start_text = pending
                 pending = None
-                if not _NCCL.match(text):
-                    yield parse_line(source, start_no, (start_text, text))
+                if not normalize(text).nccl:
+                    yield parse_line(source, start_no, (start_text, text), file_rank)
                     continue
-                yield parse_line(source, start_no, (start_text,))
+                yield parse_line(source, start_no, (start_text,), file_rank)
             if _is_wrapped_start(text):
                 pending = (lineno, text)
             elif text.strip():
-                yield parse_line(source, lineno, (text,))
+                yield parse_line(source, lineno, (text,), file_rank)
         if pending is not None:
-            yield parse_line(source, pending[0], (pending[1],))
+            yield parse_line(source, pending[0], (pending[1],), file_rank)
 
 
-def parse_line(source: str, lineno: int, raw: tuple[str, ...]) -> LogLine:
-    body = " ".join(part.strip() for part in raw) if len(raw) > 1 else raw[0].strip()
-    rank, body = _launcher_rank(body)
-    time, time_key, body = _timestamp(body)
-    host = pid = tid = device = None
-    if match := _NCCL.match(body):
-        host, pid, tid = match["host"], int(match["pid"]), int(match["tid"])
-        device = int(match["dev"])
-        body = body[match.end() :]
-    elif match := _TEST_HOST.match(body):
-        host = match["host"]
-    if time is None:
-        time, time_key, body = _timestamp(body)
-    if "Rank " in body and (match := _MESSAGE_RANK.search(body)):
-        rank = int(match.group(1))
-    return LogLine(source, lineno, raw, body, host, pid, tid, device, rank, time, time_key)
+def parse_line(
+    source: str, lineno: int, raw: tuple[str, ...], file_rank: int | None = None
+) -> LogLine:
+    text = " ".join(part.strip() for part in raw) if len(raw) > 1 else raw[0]
+    found = normalize(text)
+    rank = found.rank if found.rank is not None else file_rank
+    return LogLine(
+        source, lineno, raw, found.body, found.host, found.pid, found.tid, found.device, rank,
+        found.time, found.time_key, found.time_printed, found.nccl,
+    )  # fmt: skip
 
 
-def _launcher_rank(body: str) -> tuple[int | None, str]:
-    rank = None
-    for pattern in (_MPI, _LABEL, _TORCH_RANK):
-        if body[:1] in _LAUNCHER_STARTS and (match := pattern.match(body)):
-            rank = int(match.group(1))
-            body = body[match.end() :].lstrip()
-    return rank, body
-
-
-def _timestamp(body: str) -> tuple[str | None, TimeKey | None, str]:
-    if body[:1] not in _TIME_STARTS:
-        return None, None, body
-    for pattern in (_ISO_TIME, _GLOG_TIME):
-        if match := pattern.match(body):
-            year = int(match["year"]) if "year" in pattern.groupindex else 0
-            hours, minutes, seconds = match["hms"].replace(",", ".").split(":")
-            secs = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-            key = (year, int(match["month"]), int(match["day"]), secs)
-            return match.group(0).lstrip("[IWEF"), key, body[match.end() :].lstrip(" ]")
-    return None, None, body
+def _rank_of_file(path: Path) -> int | None:
+    match = _RANK_FILE.match(path.name)
+    return int(match["rank"]) if match else None
 
 
 def _is_wrapped_start(text: str) -> bool:

@@ -9,6 +9,9 @@ CAUSES: tuple[str, ...] = (
     "connection-refused",
     "connection-closed",
     "connect-failed",
+    "store-error",
+    "socket-setup",
+    "collective-mismatch",
     "ib-completion-error",
     "ib-resource-error",
     "ofi-error",
@@ -16,9 +19,18 @@ CAUSES: tuple[str, ...] = (
     "watchdog-timeout",
     "desync",
     "cuda-error",
+    "process-crash",
     "system-error",
     "version-mismatch",
+    "unrecognized",
 )
+
+# A finding's part in the incident: the root explains the others; consequences follow from
+# it (wrappers, remote errors, aborted communicators); symptoms are the timeouts it causes;
+# context is a warning that explains nothing by itself.
+ROLES: tuple[str, ...] = ("root", "consequence", "symptom", "context")
+# Where the cause lives: between two hosts, on one host, or on many hosts alike.
+SCOPES: tuple[str, ...] = ("link", "node", "systemic")
 
 ERROR = "error"
 WARNING = "warning"
@@ -64,8 +76,14 @@ class Finding:
     peers: tuple[str, ...]  # remote endpoints named, "10.0.0.2:45763"
     ranks: tuple[int, ...]
     hosts: tuple[str, ...]
-    time: str | None  # timestamp of the first line that had one, as printed
+    time: str | None  # ISO 8601 time of the first line that had one; None where no year
     next: str  # a command that confirms or rules out the cause
+    advice: str = ""  # what to look at by hand
+    role: str = "consequence"  # one of ROLES
+    scope: str | None = None  # one of SCOPES, None where the log does not say
+    peer_ranks: tuple[int, ...] = ()  # ranks the text blames ('crash on rank 0')
+    peer_hosts: tuple[str, ...] = ()  # the peers' hosts, by name where NCCL's own lines tell
+    time_printed: str | None = None  # the first timestamp as the log printed it
 
     @property
     def is_error(self) -> bool:
@@ -82,7 +100,13 @@ class Finding:
             "ranks": list(self.ranks),
             "hosts": list(self.hosts),
             "time": self.time,
+            "time_printed": self.time_printed,
+            "role": self.role,
+            "scope": self.scope,
+            "peer_ranks": list(self.peer_ranks),
+            "peer_hosts": list(self.peer_hosts),
             "next": self.next,
+            "advice": self.advice,
         }
 
 
@@ -90,7 +114,7 @@ class Finding:
 class Diagnosis:
     files: tuple[str, ...]
     ranks: tuple[RankInfo, ...]
-    findings: tuple[Finding, ...]  # in time order where times exist, else log order
+    findings: tuple[Finding, ...]  # the root first, then by role, then in time order
     root: Finding | None  # the most likely root cause among the error findings
     summary: str
     socket_while_ib_expected: bool | None
@@ -104,6 +128,7 @@ class Diagnosis:
             "files": list(self.files),
             "ranks": [rank.to_dict() for rank in self.ranks],
             "findings": [finding.to_dict() for finding in self.findings],
+            "root": self.root.to_dict() if self.root else None,
             "root_cause": self.root.cause if self.root else None,
             "summary": self.summary,
             "socket_while_ib_expected": self.socket_while_ib_expected,

@@ -9,6 +9,10 @@ from preflight.diagnose.lines import LogLine, ProcessKey
 from preflight.diagnose.model import RankInfo
 
 _BOOTSTRAP = re.compile(r"Bootstrap ?: Using (?:\[\d+\])?(?P<iface>[^:\s]+):(?P<addr>\S+?)<\d+>")
+# The addresses a host's NCCL listens on, which other hosts' errors name as the peer.
+_OWN_ADDRESS = re.compile(
+    r"(?:Bootstrap ?: Using|NET/Socket ?: Using|OOB) (?:\[\d+\])?[^:\s]+:(?P<addr>[\w.:%\-]+?)<\d+>"
+)
 _NETWORK = re.compile(r"\bUsing network (?P<net>\S.*?)\s*$")
 _VERSION = re.compile(r"NCCL version (?P<version>\d[\w.+\-]*)")
 _VIA = re.compile(r"\bChannel .* via (?P<via>\S.*?)\s*$")
@@ -53,6 +57,7 @@ class RankCollector:
         self.file_hosts: dict[str, set[str]] = {}
         self.ib_devices_seen = False
         self.socket_hints: list[LogLine] = []
+        self._address_hosts: dict[str, set[str]] = {}
 
     def feed(self, line: LogLine) -> None:
         if line.host is not None:
@@ -69,6 +74,11 @@ class RankCollector:
     def rank_of(self, key: ProcessKey) -> int | None:
         process = self._processes.get(key)
         return process.rank if process else None
+
+    def host_of_address(self, address: str) -> str | None:
+        """The host whose NCCL listens on address ('10.0.0.4'), where exactly one does."""
+        hosts = self._address_hosts.get(address, set())
+        return next(iter(hosts)) if len(hosts) == 1 else None
 
     def host_of_rank(self, rank: int) -> str | None:
         hosts = {p.host for p in self._processes.values() if p.rank == rank}
@@ -113,6 +123,8 @@ class RankCollector:
         body = line.body
         if line.rank is not None and process.rank is None:
             process.rank = line.rank
+        if "Using" in body and (address := _OWN_ADDRESS.search(body)):
+            self._address_hosts.setdefault(address["addr"], set()).add(process.host)
         if "Bootstrap" in body and (match := _BOOTSTRAP.search(body)):
             process.bootstrap = (match["iface"], match["addr"])
         elif "Using network" in body and (match := _NETWORK.search(body)):

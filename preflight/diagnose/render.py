@@ -8,11 +8,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from preflight.diagnose.advice import who
+from preflight.diagnose.advice import peer_hosts, who
 from preflight.diagnose.crossref import Corroboration
 from preflight.diagnose.model import Diagnosis, Finding, RankInfo
 
 EVIDENCE_SHOWN = 4
+_SCOPE_WORDS = {"link": "one link", "node": "one node", "systemic": "many nodes: systemic"}
 
 
 def render(diagnosis: Diagnosis, console: Console) -> None:
@@ -40,19 +41,25 @@ def render_cross_reference(corroborations: Sequence[Corroboration], console: Con
 
 def _render_finding(console: Console, number: int, finding: Finding, is_root: bool) -> None:
     colour = "red" if finding.is_error else "yellow"
-    label = " (root cause)" if is_root else ""
-    when = f" at {escape(finding.time)}" if finding.time else ""
+    label = " (root cause)" if is_root else f" ({finding.role})"
+    stamp = finding.time or finding.time_printed
+    when = f" at {escape(stamp)}" if stamp else ""
     console.print(f"\n[bold {colour}]{number}. {finding.cause}[/]{label}{when}")
     console.print(f"   {escape(finding.detail)}")
-    console.print(f"   who: {escape(who(finding))}")
+    scope = f" ({_SCOPE_WORDS[finding.scope]})" if finding.scope else ""
+    console.print(f"   who: {escape(who(finding))}{scope}")
     if finding.peers:
-        console.print(f"   peers: {escape(', '.join(finding.peers))}")
+        named = [name for name in finding.peer_hosts if name not in peer_hosts(finding.peers)]
+        hosts = f" ({', '.join(named)})" if named else ""
+        console.print(f"   peers: {escape(', '.join(finding.peers) + hosts)}")
     for line in finding.evidence[:EVIDENCE_SHOWN]:
         console.print(f"   [dim]| {escape(line)}[/]", soft_wrap=True)
     hidden = finding.matched_lines - min(finding.matched_lines, EVIDENCE_SHOWN)
     if hidden > 0:
         console.print(f"   [dim]| ... {hidden} more matching line(s)[/]")
     console.print(f"   next: [bold]{escape(finding.next)}[/]")
+    if finding.advice:
+        console.print(f"   look at: {escape(finding.advice)}")
 
 
 def _hosts_table(ranks: Sequence[RankInfo]) -> Table:

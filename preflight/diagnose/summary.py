@@ -1,24 +1,11 @@
-"""Pick the most likely root cause and say it in one paragraph.
-
-A wave of watchdog timeouts is the symptom; the earliest connection, transport or hardware
-error is the cause. Lost connections usually follow a peer's own failure, and a desync
-report names the lagging rank but not why it lagged, so both rank below the hard errors.
-"""
+"""Say the incident in one paragraph: its root, its symptom, what to run next."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from preflight.diagnose.advice import describe, who
+from preflight.diagnose.advice import describe, watchdog_stalled, who
 from preflight.diagnose.model import Finding, RankInfo
-
-_TIER = {"desync": 1, "connection-closed": 2, "watchdog-timeout": 3, "socket-transport": 4}
-
-
-def root_cause(findings: Sequence[Finding]) -> Finding | None:
-    """The error finding of the lowest tier, earliest first (findings come in time order)."""
-    errors = [(_TIER.get(f.cause, 0), index, f) for index, f in enumerate(findings) if f.is_error]
-    return min(errors, key=lambda entry: entry[:2])[2] if errors else None
 
 
 def summarize(
@@ -27,10 +14,14 @@ def summarize(
     if root is None:
         return _all_clear(findings, ranks, files)
     text = f"Most likely root cause: {describe(root)}"
+    if root.scope == "systemic" and len(root.hosts) > 1:
+        text += f" (the same on {len(root.hosts)} hosts: a setting or driver, not one link)"
     symptom = next((f for f in findings if f.cause == "watchdog-timeout"), None)
     if symptom is not None and symptom is not root:
         text += f" first; {who(symptom)} then timed out in {symptom.detail}"
     text += f". Next: {root.next}"
+    stalled = watchdog_stalled(symptom.detail) if symptom is not None else None
+    text += f"; {stalled}" if stalled else ""
     others = sum(1 for f in findings if f.is_error and f not in (root, symptom))
     if others:
         text += f" ({others} more error finding{'s' if others > 1 else ''} below)"

@@ -60,9 +60,9 @@ def test_findings_follow_the_clock_not_the_file_order(write_log: WriteLog) -> No
         "connect to [node-1]:29500 (errno: 111 - Connection refused).\n",
     )
     diagnosis = diagnose([late, early])
-    assert [(f.cause, f.time) for f in diagnosis.findings] == [
-        ("connection-refused", "1122 10:00:00.000000000"),
-        ("watchdog-timeout", "1122 10:10:00.000000000"),
+    assert [(f.cause, f.time, f.time_printed) for f in diagnosis.findings] == [
+        ("connection-refused", None, "1122 10:00:00.000000000"),  # glog prints no year
+        ("watchdog-timeout", None, "1122 10:10:00.000000000"),
     ]
     refused = diagnosis.findings[0]
     assert refused.peers == ("node-1:29500",)
@@ -79,13 +79,15 @@ def test_untimed_lines_take_the_time_of_the_line_before(write_log: WriteLog) -> 
     )
     other = write_log("early.log", _watchdog(1, 5, seq=700))
     diagnosis = diagnose([path, other])
-    assert [f.cause for f in diagnosis.findings] == [
-        "watchdog-timeout",  # SeqNum 700 at 10:05
-        "watchdog-timeout",  # SeqNum 808 at 10:10
-        "connect-failed",  # after the 10:10 line in its file
+    assert [(f.cause, f.role) for f in diagnosis.findings] == [
+        ("connect-failed", "root"),  # after the 10:10 line in its file
+        ("watchdog-timeout", "symptom"),  # SeqNum 700 at 10:05 and 808 at 10:10: one hang
     ]
-    assert diagnosis.root is diagnosis.findings[2]
-    assert diagnosis.findings[2].detail == "connect failed: No route to host"
+    assert diagnosis.root is diagnosis.findings[0]
+    assert diagnosis.findings[0].detail == "connect failed: No route to host"
+    watchdog = diagnosis.findings[1]
+    assert (watchdog.ranks, watchdog.matched_lines) == ((0, 1), 2)
+    assert watchdog.detail.startswith("ALLREDUCE (SeqNum 700)")  # the earliest
 
 
 def _socket_init(host: str, address: str) -> str:
@@ -178,7 +180,7 @@ def test_same_version_built_for_two_cudas_is_not_a_mismatch(write_log: WriteLog)
         (
             "n-1:100:200 [0] NCCL WARN Call to ibv_reg_mr failed with error Cannot allocate memory",
             "ib-resource-error",
-            "ibv_reg_mr failed",
+            "ibv_reg_mr failed: Cannot allocate memory",
         ),
     ],
 )
@@ -232,3 +234,14 @@ def test_the_same_error_in_per_rank_files_is_one_finding(write_log: WriteLog) ->
     ]
     (finding,) = diagnose(paths).findings
     assert (finding.hosts, finding.matched_lines) == (("n-0", "n-1", "n-2"), 3)
+
+
+def test_timeout_at_nccl_work_joins_its_watchdog_line(write_log: WriteLog) -> None:
+    """Built: torch 2.1's 'Timeout at NCCL work' line before the watchdog's."""
+    text = (
+        "[rank4]:[E1122 10:10:00.000000000 ProcessGroupNCCL.cpp:1] [Rank 4] Timeout at NCCL "
+        "work: 808, last enqueued NCCL work: 808, last completed NCCL work: 807.\n"
+    ) + _watchdog(4, 10)
+    (finding,) = diagnose([write_log("t.log", text)]).findings
+    assert (finding.matched_lines, finding.ranks) == (2, (4,))
+    assert finding.detail == "ALLREDUCE (SeqNum 808), timeout 600000 ms, ran 600012 ms"

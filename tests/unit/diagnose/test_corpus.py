@@ -26,7 +26,7 @@ LOGS: dict[str, tuple[list[Expected], str | None]] = {
         "ib-completion-error",
     ),
     "mlengineering_pytorch_watchdog_timeout_desync.txt": (
-        [("watchdog-timeout", (), (0,), ()), ("desync", (), (1,), ())],
+        [("desync", (), (1,), ()), ("watchdog-timeout", (), (0,), ())],  # root first
         "desync",
     ),
     "mlengineering_unhandled_system_error_pytorch.txt": (
@@ -132,7 +132,7 @@ def test_watchdog_wave_is_one_finding_with_its_figures(corpus: Path) -> None:
     diagnosis = diagnose([corpus / "nccl_logs" / name])
     (finding,) = diagnosis.findings
     assert finding.detail == "_REDUCE_SCATTER_BASE (SeqNum 7753), timeout 600000 ms, ran 600061 ms"
-    assert finding.time == "1206 18:44:12.715298746"
+    assert (finding.time, finding.time_printed) == (None, "1206 18:44:12.715298746")
     assert finding.matched_lines == 5  # 3 watchdog lines + 2 'detected by watchdog at work: 7753'
     assert diagnosis.summary == (
         "Most likely root cause: ranks 0, 3, 4 timed out in _REDUCE_SCATTER_BASE (SeqNum 7753), "
@@ -150,7 +150,7 @@ def test_old_watchdog_format(corpus: Path) -> None:
 def test_desync_names_the_lagging_rank_before_the_timeout(corpus: Path) -> None:
     name = "mlengineering_pytorch_watchdog_timeout_desync.txt"
     diagnosis = diagnose([corpus / "nccl_logs" / name])
-    desync = diagnosis.findings[1]
+    desync = diagnosis.findings[0]
     assert desync.detail == (
         "desync at ALLREDUCE #3: [1] finished collective #2, but didn't join collective #3 "
         "(count from 1)"
@@ -281,3 +281,38 @@ def test_the_whole_corpus_folder_at_once(corpus: Path) -> None:
     per_file = {cause for expected, _ in LOGS.values() for cause, *_ in expected}
     assert causes == per_file | {"version-mismatch"}
     assert diagnosis.root is not None and diagnosis.root.cause == "ib-completion-error"
+
+
+# nccl_logs file -> (cause, role, scope) per finding, root first, and the root's next command.
+INCIDENTS: dict[str, tuple[list[tuple[str, str, str | None]], str]] = {
+    "mlengineering_netib_completion_error12_azure.txt": (
+        [("ib-completion-error", "root", "link")],  # retry exceeded: the link to the peer
+        "preflight run -k fabric --hosts node-2,10.2.0.5",
+    ),
+    "nccltests252_ib_plugin_completion_error4_service_thread.txt": (
+        [("ib-completion-error", "root", "node")],  # a local protection error: the host's own
+        "preflight run -k 'gpudirect or fabric' --hosts kolyoz2",
+    ),
+    "mlengineering_pytorch_watchdog_timeout_desync.txt": (
+        [("desync", "root", None), ("watchdog-timeout", "symptom", None)],
+        "preflight run -k gpu",
+    ),
+    "nccltests166_socketstartconnect_conn_abort_proxy_fail.txt": (
+        [("connect-failed", "root", "link"), ("connection-closed", "consequence", "link")],
+        "preflight run -k 'ports or network' --hosts ubuntu,10.0.0.2",
+    ),
+    "nccl562_ibext_ibv_create_qp_failed_tf_bazel.txt": (
+        [("ib-resource-error", "root", "node")],
+        "preflight run -k 'fabric or memlock' --hosts hai-a100-3",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INCIDENTS))
+def test_corpus_incidents_root_first_with_roles_and_scopes(corpus: Path, name: str) -> None:
+    expected, next_command = INCIDENTS[name]
+    diagnosis = diagnose([corpus / "nccl_logs" / name])
+    assert [(f.cause, f.role, f.scope) for f in diagnosis.findings] == expected
+    assert diagnosis.root is diagnosis.findings[0]
+    assert diagnosis.root.next == next_command
+    assert diagnosis.root.advice

@@ -44,11 +44,11 @@ def test_blamed_hosts_that_failed_checks(tmp_path: Path, write_log: WriteLog) ->
     diagnosis = diagnose([write_log("job.log", LOG)])
     found = cross_reference(diagnosis, _run_dir(tmp_path))
     assert [(c.node, c.blamed_as, c.causes) for c in found] == [
+        ("gpu-7.cluster", "gpu-7", ("cuda-error",)),  # the root's host, by its short name
         ("node-2", "10.0.0.2", ("connection-closed",)),  # the peer, by its address in facts
-        ("gpu-7.cluster", "gpu-7", ("cuda-error",)),  # the short name in the log
     ]
-    assert [r.id for r in found[0].results] == ["ports::tcp[node-2]"]
-    assert found[0].to_dict()["results"] == [
+    assert [r.id for r in found[1].results] == ["ports::tcp[node-2]"]
+    assert found[1].to_dict()["results"] == [
         {"id": "ports::tcp[node-2]", "status": "fail", "message": "29500"}
     ]
 
@@ -77,7 +77,7 @@ def test_render_prints_log_text_literally(write_log: WriteLog) -> None:
     assert "Most likely root cause: rank" not in text  # no rank is known here
     assert "Most likely root cause: host gpu-7: CUDA error: unspecified launch failure" in text
     assert "[/bold red] [link=x]" in text
-    assert "1. connection-closed" in text and "2. cuda-error (root cause)" in text
+    assert "1. cuda-error (root cause)" in text and "2. connection-closed (consequence)" in text
     assert "next: preflight run -k gpu --hosts gpu-7" in text
 
 
@@ -98,14 +98,20 @@ def test_main_diagnose_json(tmp_path: Path, write_log: WriteLog) -> None:
         "files",
         "ranks",
         "findings",
+        "root",
         "root_cause",
         "summary",
         "socket_while_ib_expected",
         "cross_reference",
     ]
     assert data["root_cause"] == "cuda-error"
-    assert data["findings"][0]["evidence"][0].startswith("node-3:4242:4300 [1] misc/socket.cc")
-    assert data["cross_reference"][0]["node"] == "node-2"
+    assert data["root"] == data["findings"][0]  # the root finding itself, listed first
+    assert (data["root"]["cause"], data["root"]["role"], data["root"]["hosts"]) == (
+        "cuda-error", "root", ["gpu-7"],
+    )  # fmt: skip
+    assert data["findings"][1]["role"] == "consequence"
+    assert data["findings"][1]["evidence"][0].startswith("node-3:4242:4300 [1] misc/socket.cc")
+    assert data["cross_reference"][1]["node"] == "node-2"
 
 
 def test_main_diagnose_on_a_healthy_log(write_log: WriteLog) -> None:

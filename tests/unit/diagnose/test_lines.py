@@ -33,7 +33,7 @@ def test_srun_label_torch_rank_and_glog_time() -> None:
     )
     line = parse_line("f", 1, (raw,))
     assert line.rank == 3  # the PyTorch rank wins over the srun task label
-    assert line.time == "1122 10:00:01.123456"
+    assert (line.time, line.time_printed) == (None, "1122 10:00:01.123456")  # no year
     assert line.time_key == (0, 11, 22, 36001.123456)
     assert line.body.startswith("ProcessGroupNCCL.cpp:616] [PG 0 Rank 3] Watchdog")
 
@@ -46,7 +46,7 @@ def test_srun_label_alone_is_the_rank() -> None:
 
 def test_iso_timestamp() -> None:
     line = parse_line("f", 1, ("[2025-04-21 07:28:41 TP0] Scheduler hit an exception",))
-    assert line.time == "2025-04-21 07:28:41"
+    assert (line.time, line.time_printed) == ("2025-04-21T07:28:41", "2025-04-21 07:28:41")
     assert line.time_key == (2025, 4, 21, 7 * 3600 + 28 * 60 + 41.0)
 
 
