@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from preflight.collective.nccl_info import describe, picked
+from tests.corpus import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 
 
 def corpus(name: str) -> str:

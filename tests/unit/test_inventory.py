@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,13 @@ from preflight.inventory import (
     parse_hosts_arg,
     to_json,
 )
+from tests.corpus import CORPUS, require_corpus
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", REPO / ".." / "shared" / "corpus"))
 
 
 def corpus_dir(name: str) -> Path:
-    folder = CORPUS / name
-    if not folder.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus folder {folder} is missing (CI=true: no skipping)")
-        pytest.skip(f"corpus folder {folder} is absent (set PREFLIGHT_CORPUS)")
-    return folder
+    return require_corpus(name)
 
 
 # Hosts and slots per corpus file, as SOURCES.md describes each one.

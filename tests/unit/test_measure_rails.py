@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +21,8 @@ from preflight.measure.rails import (
     settings_from,
 )
 from preflight.measure.rdma import rails_pass
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS",
-                             Path(__file__).resolve().parents[3] / "shared" / "corpus"))
 UNI = Settings(fraction=0.9, rate_gbps=None, gpudirect=False, bidirectional=False)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ from hypothesis import strategies as st
 
 from preflight.nccl_tests.parse import NcclTestsRun, busbw_factor, parse
 from preflight.parsers.common import ParseError
+from tests.corpus import CORPUS, require_corpus
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 
 # file: collective, ranks, avg busbw, wrong, out of bounds, NCCL version, rows, errors, max busbw
 # (collective: only what the file names; most name none)
@@ -54,12 +53,7 @@ MEASURED = {
 
 
 def read(name: str) -> str:
-    path = CORPUS / "nccl_tests" / name
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus file {path} is missing; under CI=true the corpus must be present")
-        pytest.skip(f"corpus not found at {CORPUS} (set PREFLIGHT_CORPUS)")
-    return path.read_text(encoding="utf-8")
+    return (require_corpus("nccl_tests") / name).read_text(encoding="utf-8")
 
 
 def test_every_corpus_file_has_an_expectation() -> None:

@@ -30,9 +30,9 @@ from preflight.nccl_tests.thresholds import (
 )
 from preflight.runctx import RunContext
 from preflight.transport.base import CommandResult
+from tests.corpus import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 ROW = "{size:>12}  {count:>12}  float  sum  -1  100.0  {alg:.2f}  {bus:.2f}  {wrong}  " \
       "100.0  {alg:.2f}  {bus:.2f}  {wrong}"
 

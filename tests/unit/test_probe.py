@@ -17,10 +17,9 @@ import pytest
 from preflight.facts import NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.parsers import nvidia_smi
+from tests.corpus import CORPUS
 
 PROBE = Path(__file__).resolve().parents[2] / "preflight" / "probe" / "remote.py"
-CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", Path(__file__).resolve().parents[3] / "shared"
-                             / "corpus"))
 Q_FILE = CORPUS / "nvidia_smi" / "gpud_q_full_535_h100x8.txt"
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.corpus import CORPUS, require_corpus
+
 REPO = Path(__file__).resolve().parents[3]
 
 
 def corpus_dir() -> Path:
-    return Path(os.environ.get("PREFLIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
+    return CORPUS
 
 
 def corpus_names(folder: Path) -> set[str]:
@@ -22,12 +23,7 @@ def corpus_names(folder: Path) -> set[str]:
 
 @pytest.fixture
 def corpus() -> Path:
-    path = corpus_dir()
-    if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus not found at {path}; under CI=true it must be present")
-        pytest.skip(f"corpus not found at {path} (set PREFLIGHT_CORPUS to its folder)")
-    return path
+    return require_corpus()
 
 
 @pytest.fixture
