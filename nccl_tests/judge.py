@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from preflight.parsers.common import ParseError
+from preflight.parsers.nccl_tests import NcclTestsRun, parse
 
-from .parse import NcclTestsRun, parse
 from .settings import BINARIES
 from .thresholds import Floor, Plateau, plateau, single_node_floor
 

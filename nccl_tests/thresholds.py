@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .parse import NcclTestsRun
+from preflight.parsers.nccl_tests import NcclTestsRun
 
 LARGE_MESSAGE_BYTES = 1 << 30
 BUSBW_PER_400G_NIC_GBPS = 46.0  # GB/s, the low end of NVIDIA's 46-48 (issue #290)

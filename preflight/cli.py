@@ -209,10 +209,8 @@ def cmd_profiles(args: list[str]) -> int:
 
 
 def cmd_parse(args: list[str]) -> int:
-    from preflight.nccl_tests.parse import parse as parse_nccl_tests
-    from preflight.parsers import KINDS
+    from preflight.parsers import KINDS as kinds
 
-    kinds = {**KINDS, "nccl-tests": parse_nccl_tests}
     parser = _parser("parse", "print what preflight reads from a saved tool output")
     parser.add_argument("kind", choices=sorted(kinds))
     parser.add_argument("file")

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from preflight.parsers import fi_info, ibstat, iperf3, nvidia_smi, perftest, topo, xid
+from preflight.parsers import (
+    fi_info,
+    ibstat,
+    iperf3,
+    nccl_tests,
+    nvidia_smi,
+    perftest,
+    topo,
+    xid,
+)
 from preflight.parsers.common import ParseError
 
 __all__ = ["KINDS", "ParseError", "parse_kind"]
@@ -25,6 +34,7 @@ KINDS: dict[str, Callable[[str], Any]] = {
     "fi_info": fi_info.parse,
     "iperf3": iperf3.parse,
     "perftest": perftest.parse,
+    "nccl-tests": nccl_tests.parse,
 }
 
 

@@ -517,7 +517,7 @@ def test_dmesg_xids_parse(tools: SimCluster) -> None:
 
 
 def test_all_reduce_perf_parses(tools: SimCluster) -> None:
-    from preflight.nccl_tests.parse import parse
+    from preflight.parsers.nccl_tests import parse
 
     run = parse(remote(tools, "node-1", "all_reduce_perf -b 8 -e 8G -f 2 -g 8"))
     assert run.ranks == 8 and run.nccl_version == "2.21.5+cuda12.4"
@@ -532,7 +532,7 @@ def test_all_reduce_perf_parses(tools: SimCluster) -> None:
 
 
 def test_all_reduce_perf_under_mpirun_reports_every_host_and_the_slowest(sim_cluster) -> None:
-    from preflight.nccl_tests.parse import parse
+    from preflight.parsers.nccl_tests import parse
 
     cluster = sim_cluster(3, specs={"node-2": HostSpec(allreduce_busbw=200.0)})
     proc = subprocess.run(cluster.mpirun_argv("all_reduce_perf", "-b", "1G", "-e", "1G", "-g",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight.nccl_tests.parse import NcclTestsRun, busbw_factor, parse
 from preflight.parsers.common import ParseError
+from preflight.parsers.nccl_tests import NcclTestsRun, busbw_factor, parse
 from tests.corpus import CORPUS, require_corpus
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,6 @@ from preflight.inventory import Node
 from preflight.nccl_tests import judge, launch, multi, single
 from preflight.nccl_tests.command import perf_argv, run_record
 from preflight.nccl_tests.find import find_argv, parse_found
-from preflight.nccl_tests.parse import parse
 from preflight.nccl_tests.settings import from_options, parse_collectives
 from preflight.nccl_tests.thresholds import (
     Floor,
@@ -28,6 +27,7 @@ from preflight.nccl_tests.thresholds import (
     plateau,
     single_node_floor,
 )
+from preflight.parsers.nccl_tests import parse
 from preflight.runctx import RunContext
 from preflight.transport.base import CommandResult
 from tests.corpus import CORPUS
