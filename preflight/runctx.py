@@ -103,10 +103,14 @@ class RunContext:
             yield
 
     def measurements(self) -> dict[str, Any]:
-        folder = self.run_dir / MEASUREMENTS_DIR
-        if not folder.is_dir():
-            return {}
-        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        return read_measurements(self.run_dir / MEASUREMENTS_DIR)
+
+
+def read_measurements(folder: Path) -> dict[str, Any]:
+    """measurements/<name>.json of a run directory, by name."""
+    if not folder.is_dir():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 @contextmanager

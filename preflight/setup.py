@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -19,6 +20,7 @@ from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
+from preflight.golive.command import guess_launcher, launch_block
 from preflight.inventory import (
     Node,
     from_slurm,
@@ -210,6 +212,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         fail_on=config.option.fail_on, results=ctx.results,
         matrices=collect_matrices(ctx.measurements()),
     )
+    record.launch = launch_block(ctx.run_dir, record)
     write_json(ctx.run_dir / "results.json", record.to_dict())
     write_json(ctx.run_dir / "measurements.json", ctx.measurements())
     _write_bad_nodes(config.option.bad_nodes, record)
@@ -258,3 +261,7 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     else:
         render_summary(record, console)
     console.print(f"run directory: {ctx.run_dir}", markup=False)
+    if record.launch is not None:
+        launcher = guess_launcher(ctx.nodes, ctx.command)
+        console.print(f"Launch: preflight launch {shlex.quote(str(ctx.run_dir))} "
+                      f"--launcher {launcher}", markup=False)
