@@ -74,7 +74,8 @@ def mpirun_argv(plan: LaunchPlan, hostfile: Path, script: Sequence[str]) -> list
 def mpirun_lines(plan: LaunchPlan, script: Sequence[str], rdzv_id: str | None,
                  folder: Path) -> list[str]:
     hostfile = folder / HOSTFILE
-    return [f"# Open MPI, from this machine; hostfile {hostfile}:",
+    return [f"# Open MPI, on {plan.master.name} (on the cluster interface, as mpirun's own "
+            f"traffic must be), with {hostfile} copied there:",
             shlex.join(mpirun_argv(plan, hostfile, script))]
 
 
