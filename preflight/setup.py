@@ -204,17 +204,19 @@ def _wanted_paths(ctx: RunContext) -> list[str]:
 
 
 def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
+    measurements = ctx.measurements()
     record = RunRecord(
         preflight_version=__version__, command=ctx.command, started=ctx.started_wall,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
-        matrices=collect_matrices(ctx.measurements()),
+        matrices=collect_matrices(measurements),
     )
-    record.launch = launch_block(ctx.run_dir, record)
+    if ctx.facts_path.is_file():
+        record.launch = launch_block(ctx.outcomes(), _inventory(ctx), record, measurements)
     write_json(ctx.run_dir / "results.json", record.to_dict())
-    write_json(ctx.run_dir / "measurements.json", ctx.measurements())
+    write_json(ctx.run_dir / "measurements.json", measurements)
     _write_bad_nodes(config.option.bad_nodes, record)
     _write_html(ctx.run_dir)
     config.stash[RECORD] = record

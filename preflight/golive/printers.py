@@ -18,14 +18,21 @@ HOSTFILE = "job.hostfile"
 DEFAULT_SCRIPT = ("train.py",)
 
 
+def one_line(text: str) -> str:
+    """Remote text (a check's message) inside a comment: a newline would end the comment
+    and make the rest a command of whoever sources the file."""
+    return " ".join(text.split())
+
+
 def env_file_text(plan: LaunchPlan) -> str:
     """Shell-sourceable (`set -a; . nccl.env`): each variable after a comment saying why."""
     lines = ["# written by `preflight launch`: the NCCL settings this run proved"]
     for setting in plan.env:
+        why = one_line(setting.why)
         if setting.value is None:
-            lines.append(f"# {setting.name} left out: {setting.why}")
+            lines.append(f"# {setting.name} left out: {why}")
         else:
-            lines += [f"# {setting.why}", f"{setting.name}={shlex.quote(setting.value)}"]
+            lines += [f"# {why}", f"{setting.name}={shlex.quote(setting.value)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -141,7 +148,7 @@ def header_lines(plan: LaunchPlan, folder: Path) -> list[str]:
     names = compress_hostlist([n.name for n in plan.nodes])
     lines = [f"# {len(plan.nodes)} nodes ({names}), {plan.world_size} processes; master "
              f"{plan.master.name} at {plan.master.address}:{plan.master_port}",
-             f"#   port: {plan.port_why}"]
+             f"#   port: {one_line(plan.port_why)}"]
     if not plan.port_proven:
         lines.append("#   warning: open that port to the master (or run the ports check) "
                      "before launching")
@@ -150,9 +157,10 @@ def header_lines(plan: LaunchPlan, folder: Path) -> list[str]:
     lines.append(f"# environment ({folder / ENV_FILE}):")
     for setting in plan.env:
         if setting.value is None:
-            lines.append(f"#   {setting.name} left out: {setting.why}")
+            lines.append(f"#   {setting.name} left out: {one_line(setting.why)}")
         else:
-            lines.append(f"#   {setting.name}={setting.value}  ({setting.why})")
+            lines.append(f"#   {setting.name}={shlex.quote(setting.value)}  "
+                         f"({one_line(setting.why)})")
     return lines
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from preflight.config import Expectations
 from preflight.errors import UserError
 from preflight.facts import ClusterFacts
-from preflight.gather import read_facts
+from preflight.gather import NodeOutcome, read_facts
 from preflight.results import RunRecord, load_run
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, read_measurements
 
@@ -29,20 +29,25 @@ class RunInputs:
         return Expectations(**{k: v for k, v in self.record.thresholds.items() if k in known})
 
 
-def read_run(run_dir: Path, record: RunRecord | None = None) -> RunInputs:
-    """Everything `preflight launch` reads (results.json unless the record is given); a
-    one-line UserError when the folder is not a finished run directory."""
-    wanted = (FACTS_FILE,) if record else (FACTS_FILE, "results.json")
-    for name in wanted:
+def read_run(run_dir: Path) -> RunInputs:
+    """Everything `preflight launch` reads; a one-line UserError when the folder is not a
+    finished run directory."""
+    for name in (FACTS_FILE, "results.json"):
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir}: not a preflight run directory (no {name})")
     try:
-        record = record or load_run(run_dir)
+        record = load_run(run_dir)
         inventory = json.loads((run_dir / FACTS_FILE).read_text()).get("inventory") or []
         outcomes = read_facts(run_dir / FACTS_FILE)
         measurements = read_measurements(run_dir / MEASUREMENTS_DIR)
     except (ValueError, KeyError) as exc:
         raise UserError(f"{run_dir}: unreadable run directory: {exc}") from None
+    return run_inputs(outcomes, inventory, record, measurements)
+
+
+def run_inputs(outcomes: dict[str, NodeOutcome], inventory: list[dict[str, Any]],
+               record: RunRecord, measurements: dict[str, Any]) -> RunInputs:
+    """From what a run holds in memory (its end) or read back (`preflight launch`)."""
     slots = {str(n["name"]): n.get("slots") for n in inventory}
     users = {str(n["name"]): n.get("user") for n in inventory}
     return RunInputs(ClusterFacts(outcomes, slots), users, record, measurements)

@@ -3,6 +3,7 @@ the verdicts of the real fabric checks on them, and the printers per launcher.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import subprocess
@@ -15,7 +16,8 @@ from preflight.checks import check_fabric
 from preflight.cli import main
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts
-from preflight.golive.command import guess_launcher
+from preflight.golive.command import guess_launcher, launch_block
+from preflight.golive.env import Setting
 from preflight.golive.plan import LaunchPlan, Refused, plan_launch
 from preflight.golive.printers import env_file_text, mpirun_argv, render, srun_argv
 from preflight.golive.runread import RunInputs
@@ -276,9 +278,8 @@ def test_mpirun_srun_deepspeed_fabric(p5_plan: LaunchPlan, tmp_path: Path) -> No
                         "--map-by", "ppr:8:node"]
     assert [argv[i + 1] for i, word in enumerate(argv) if word == "-x"] == [
         "MASTER_ADDR=198.18.0.1", "MASTER_PORT=29500", *ENV_WORDS]
-    assert argv[-6:] == ["--mca", "btl_tcp_if_include", "ens6", "--mca", "oob_tcp_if_include",
-                         "ens6"][-6:] or argv[-8:-2] == [
-        "--mca", "btl_tcp_if_include", "ens6", "--mca", "oob_tcp_if_include", "ens6"]
+    assert argv[-8:] == ["--mca", "btl_tcp_if_include", "ens6", "--mca", "oob_tcp_if_include",
+                         "ens6", "python3", "train.py"]
     srun = srun_argv(p5_plan, ["train.py"])
     assert srun[srun.index("srun"):srun.index("torchrun")] == [
         "srun", "--nodes=3", "--ntasks-per-node=1", "--gpus-per-node=8",
@@ -304,6 +305,16 @@ def test_env_file_sources_in_a_shell(p5_plan: LaunchPlan, tmp_path: Path) -> Non
         path.read_text())
 
 
+def test_remote_text_in_a_reason_stays_a_comment(p5_plan: LaunchPlan, tmp_path: Path) -> None:
+    sneaky = Setting("NCCL_IB_HCA", None, "skipped: odd\ntouch " + str(tmp_path / "pwned"))
+    path = tmp_path / "nccl.env"
+    path.write_text(env_file_text(dataclasses.replace(p5_plan, env=[sneaky])))
+    subprocess.run(["bash", "-c", f". {shlex.quote(str(path))}"], check=True, env={})
+    assert not (tmp_path / "pwned").exists()
+    assert path.read_text().splitlines()[1] == (
+        f"# NCCL_IB_HCA left out: skipped: odd touch {tmp_path}/pwned")
+
+
 def test_guess_launcher() -> None:
     assert guess_launcher([Node("a", 8)], ["preflight", "run", "--slurm"], {}) == "srun"
     assert guess_launcher([Node("a")], [], {"SLURM_JOB_ID": "7"}) == "srun"
@@ -315,14 +326,15 @@ def test_guess_launcher() -> None:
 
 
 def run_dir(tmp_path: Path, hosts: Path, results: list[Result]) -> Path:
+    """A run directory as `preflight run` leaves it: facts.json and results.json with the
+    launch block (null on NO-GO), valid against the schema."""
     folder = tmp_path / "run"
     facts = {n: outcome(n, node_facts(NO_FABRIC, hosts, n)) for n in NAMES}
     write_facts_json(folder, facts, dict.fromkeys(NAMES, 2))
     record = RunRecord("0", [], "", hosts=NAMES, results=results)
-    record.launch = plan_launch(RunInputs(cluster_of({n: o.facts or {} for n, o in facts.items()},
-                                                     dict.fromkeys(NAMES, 2)),
-                                          dict.fromkeys(NAMES), record, {})).to_dict() \
-        if record.go else None
+    inventory = [{"name": n, "slots": 2, "user": None} for n in NAMES]
+    record.launch = launch_block(facts, inventory, record, {})
+    assert (record.launch is None) == (not record.go)
     validate_results(json.loads(json.dumps(record.to_dict(), default=str)))
     write_json(folder / "results.json", record.to_dict())
     return folder
