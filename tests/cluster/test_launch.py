@@ -132,3 +132,28 @@ def test_env_file_names_the_cluster_interface_and_no_other(go_run: Run) -> None:
     others = {i["name"] for node in facts["nodes"].values()
               for i in node["facts"]["interfaces"]} - {"eth0"}
     assert others and not any(name in text.split() or f"={name}" in text for name in others)
+
+
+def test_no_go_refuses_naming_the_finding_then_excludes_the_node(sim_cluster: Any,
+                                                                 tmp_path: Path) -> None:
+    faulty: SimCluster = sim_cluster(3, specs=dict.fromkeys(
+        ["node-1", "node-2", "node-3"], HostSpec(gpus=GPUS)))
+    faulty.iptables("node-3", 29500, "DROP")
+    run = run_preflight(*faulty.preflight_args(), "-k", "tcp_ports or gpu_count",
+                        out=tmp_path / "run")
+    assert run.rc == 1 and run.record["launch"] is None, explain(run)
+    assert "Launch:" not in run.stdout
+    refused = launch(run, "--launcher", "torchrun")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith(
+        "preflight launch: refused: NO-GO: these findings stand in the way\n"
+        "  node-3: tcp_ports (2 pairs): node-1 -> node-3: TCP 29500 (MASTER_PORT) filtered"), \
+        refused.stderr
+    kept = launch(run, "--launcher", "torchrun", "--exclude-bad")
+    assert kept.returncode == 0, kept.stderr
+    assert "#   excluded: node-3" in kept.stdout.splitlines()
+    lines = commands(kept.stdout)
+    assert [shlex.split(line)[-6:] for line in lines] == [
+        ["--nnodes=2", f"--nproc-per-node={GPUS}", f"--node-rank={rank}",
+         f"--master-addr={faulty.address('node-1')}", "--master-port=29500", "train.py"]
+        for rank in (0, 1)]
