@@ -148,8 +148,7 @@ def expect(run_context: RunContext) -> Expectations:
 
 @pytest.fixture(scope="session")
 def cluster(run_context: RunContext) -> ClusterFacts:
-    slots = {n.name: n.slots for n in run_context.nodes}
-    return ClusterFacts(run_context.outcomes(), slots)
+    return run_context.cluster_facts()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 from preflight.config import Expectations
 from preflight.connections import Connections
 from preflight.console import make_console
+from preflight.facts import ClusterFacts
 from preflight.gather import NodeOutcome, read_facts
 from preflight.inventory import Node
 from preflight.results import Result, write_json
@@ -47,6 +48,7 @@ class RunContext:
     interrupted: bool = False
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
+    _cluster: ClusterFacts | None = None
 
     @property
     def names(self) -> list[str]:
@@ -75,6 +77,15 @@ class RunContext:
 
     def set_outcomes(self, outcomes: dict[str, NodeOutcome]) -> None:
         self._outcomes = outcomes
+        self._cluster = None
+
+    def cluster_facts(self) -> ClusterFacts:
+        """Every node's facts, parsed once per process: the checks' `cluster` fixture and
+        the end of the run (the launch plan) read the same parsed outputs."""
+        if self._cluster is None:
+            slots = {n.name: n.slots for n in self.nodes}
+            self._cluster = ClusterFacts(self.outcomes(), slots)
+        return self._cluster
 
     def measure(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """compute() once per run, whichever process asks first; later asks read the file."""

@@ -214,7 +214,8 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         matrices=collect_matrices(measurements),
     )
     if ctx.facts_path.is_file():
-        record.launch = launch_block(ctx.outcomes(), _inventory(ctx), record, measurements)
+        users = {n.name: n.user for n in ctx.nodes}
+        record.launch = launch_block(ctx.cluster_facts(), users, record, measurements)
     write_json(ctx.run_dir / "results.json", record.to_dict())
     write_json(ctx.run_dir / "measurements.json", measurements)
     _write_bad_nodes(config.option.bad_nodes, record)

@@ -12,10 +12,10 @@ from typing import Any
 from preflight.collective.launch import write_hostfile
 from preflight.console import write_line
 from preflight.errors import UserError
-from preflight.gather import NodeOutcome
+from preflight.facts import ClusterFacts
 from preflight.golive.plan import LaunchPlan, Refused, plan_launch
 from preflight.golive.printers import ENV_FILE, HOSTFILE, env_file_text, render
-from preflight.golive.runread import read_run, run_inputs
+from preflight.golive.runread import RunInputs, read_run
 from preflight.inventory import Node
 from preflight.results import RunRecord
 
@@ -51,14 +51,14 @@ def write_files(plan: LaunchPlan, run_dir: Path) -> None:
         raise UserError(f"{run_dir}: cannot write {ENV_FILE}: {exc.strerror or exc}") from None
 
 
-def launch_block(outcomes: dict[str, NodeOutcome], inventory: list[dict[str, Any]],
-                 record: RunRecord, measurements: dict[str, Any]) -> dict[str, Any] | None:
+def launch_block(cluster: ClusterFacts, users: dict[str, str | None], record: RunRecord,
+                 measurements: dict[str, Any]) -> dict[str, Any] | None:
     """results.json's `launch`, from what the run holds: the plan of a GO run; None on
     NO-GO or where no plan can be made (a node without an address)."""
     if not record.go:
         return None
     try:
-        return plan_launch(run_inputs(outcomes, inventory, record, measurements)).to_dict()
+        return plan_launch(RunInputs(cluster, users, record, measurements)).to_dict()
     except Refused:
         return None
 

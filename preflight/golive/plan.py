@@ -15,6 +15,7 @@ from preflight.facts import NodeFacts
 from preflight.golive.env import Setting, nccl_env
 from preflight.golive.runread import RunInputs
 from preflight.golive.verdicts import check_state
+from preflight.inventory import compress_hostlist
 from preflight.measure.base import node_address, pair_key
 from preflight.results import RunRecord
 
@@ -88,7 +89,8 @@ class LaunchPlan:
 
 def plan_launch(inputs: RunInputs, *, exclude_bad: bool = False) -> LaunchPlan:
     kept, excluded = select_nodes(inputs.record, exclude_bad)
-    nodes = [launch_node(inputs, name) for name in kept]
+    counted = gpus_counted(inputs.record)
+    nodes = [launch_node(inputs, name, counted.get(name)) for name in kept]
     port, why, proven = master_port(inputs, nodes)
     return LaunchPlan(nodes, port, why, proven, nccl_env(inputs, nodes), excluded)
 
@@ -104,43 +106,51 @@ def select_nodes(record: RunRecord, exclude_bad: bool) -> tuple[list[str], list[
                       ["run `preflight run` again to the end"])
     if record.go:
         return list(record.hosts), []
+    bad = record.bad_nodes()
     if not exclude_bad:
         raise Refused("NO-GO: these findings stand in the way", [
-            *standing(record, record.bad_nodes()),
+            *standing(record),
             "fix them and run again, or pass --exclude-bad to launch on the nodes that passed"])
-    bad = record.bad_nodes()
-    kept = [h for h in record.hosts if h not in bad]
-    left = standing(record, bad, only_unexcluded=True)
+    gone = set(bad)
+    kept = [h for h in record.hosts if h not in gone]
+    left = standing(record, gone)
     if left or not kept:
-        raise Refused(f"NO-GO, and excluding {', '.join(bad) or 'no node'} is not enough",
+        raise Refused(f"NO-GO, and excluding {compress_hostlist(bad) or 'no node'} is not "
+                      "enough",
                       left or ["no node is left"])
     return kept, bad
 
 
-def standing(record: RunRecord, bad: list[str], only_unexcluded: bool = False) -> list[str]:
-    """One line per gating problem (the terminal summary's lines); with only_unexcluded,
-    only problems that name none of the `bad` nodes (cluster-wide ones, pairs of good
+def standing(record: RunRecord, excluded: set[str] | None = None) -> list[str]:
+    """One line per gating problem (the terminal summary's lines); given the excluded
+    nodes, only the problems that name none of them (cluster-wide ones, pairs of good
     nodes): excluding nodes does not clear those."""
     from preflight.reports.terminal import summary_lines
 
-    gone = set(bad)
-    if only_unexcluded:
+    if excluded is not None:
         gate = record.gate_statuses()
-        left = [r for r in record.results if r.status in gate and not set(r.nodes) & gone]
+        left = [r for r in record.results if r.status in gate and not excluded & set(r.nodes)]
         record = RunRecord(record.preflight_version, record.command, record.started,
                            hosts=record.hosts, results=left, fail_on=record.fail_on)
     return [f"{line.subject}: {line.label}: {line.message}".rstrip(": ")
             for line in summary_lines(record)]
 
 
-def launch_node(inputs: RunInputs, name: str) -> LaunchNode:
+def gpus_counted(record: RunRecord) -> dict[str, int]:
+    """The GPUs gpu_count saw per node: read from its results, nvidia-smi -q is not parsed
+    a second time (tens of milliseconds a node, minutes at 1,024 nodes on a busy head)."""
+    return {r.node: r.measured for r in record.results
+            if r.check == "gpu_count" and r.node and type(r.measured) is int}
+
+
+def launch_node(inputs: RunInputs, name: str, counted: int | None = None) -> LaunchNode:
     node = inputs.cluster.node(name)
     address = probed_address(inputs, name)
-    iface = node.interface_with(address) if address else None
     if address is None:
         raise Refused(f"{name}: no address to reach it at",
                       [f"{name}: neither a probe nor name resolution recorded its address"])
-    gpus = gpu_count(node)
+    iface = node.interface_with(address)
+    gpus = gpu_count(node) if counted is None else counted
     nproc, source = processes(node, gpus)
     return LaunchNode(name, inputs.users.get(name), address,
                       str(iface["name"]) if iface else None, gpus, nproc, source)

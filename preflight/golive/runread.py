@@ -10,7 +10,7 @@ from typing import Any
 from preflight.config import Expectations
 from preflight.errors import UserError
 from preflight.facts import ClusterFacts
-from preflight.gather import NodeOutcome, read_facts
+from preflight.gather import read_facts
 from preflight.results import RunRecord, load_run
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, read_measurements
 
@@ -42,12 +42,6 @@ def read_run(run_dir: Path) -> RunInputs:
         measurements = read_measurements(run_dir / MEASUREMENTS_DIR)
     except (ValueError, KeyError) as exc:
         raise UserError(f"{run_dir}: unreadable run directory: {exc}") from None
-    return run_inputs(outcomes, inventory, record, measurements)
-
-
-def run_inputs(outcomes: dict[str, NodeOutcome], inventory: list[dict[str, Any]],
-               record: RunRecord, measurements: dict[str, Any]) -> RunInputs:
-    """From what a run holds in memory (its end) or read back (`preflight launch`)."""
     slots = {str(n["name"]): n.get("slots") for n in inventory}
     users = {str(n["name"]): n.get("user") for n in inventory}
     return RunInputs(ClusterFacts(outcomes, slots), users, record, measurements)

@@ -10,8 +10,9 @@ from preflight.results import RunRecord, Status
 def check_state(record: RunRecord, check: str, kept: Collection[str]) -> tuple[bool, str]:
     """(passed, words): passed when the check ran on the kept nodes (or cluster-wide) and
     none of those results gates; words say which, for the printout."""
+    keep = set(kept)
     mine = [r for r in record.results
-            if r.check == check and (not r.nodes or set(r.nodes) <= set(kept))]
+            if r.check == check and (not r.nodes or keep.issuperset(r.nodes))]
     ran = [r for r in mine if r.status is not Status.SKIP]
     if not mine:
         return False, f"{check} did not run"
