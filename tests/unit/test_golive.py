@@ -236,6 +236,14 @@ def test_nproc_from_slots_where_no_gpu_is_seen(hosts: Path) -> None:
         (8, "hostfile slots (no GPU seen)")] * 3
 
 
+def test_gpus_are_those_gpu_count_counted(hosts: Path) -> None:
+    facts = cluster(dict.fromkeys(NAMES, NO_FABRIC), hosts)
+    counted = [Result(f"gpu_count[{n}]", "gpu_count", "gpu", Status.PASS, node=n, measured=4)
+               for n in NAMES]
+    plan = plan_launch(inputs(facts, [*ports_pairs(), *counted]))
+    assert [(n.gpus, n.nproc) for n in plan.nodes] == [(4, 4)] * 3  # not the facts' 2
+
+
 def test_cluster_wide_failure_is_not_cleared_by_excluding(hosts: Path) -> None:
     facts = cluster(dict.fromkeys(NAMES, NO_FABRIC), hosts)
     results = [*ports_pairs(), result("version_consistent", Status.FAIL,
@@ -332,8 +340,8 @@ def run_dir(tmp_path: Path, hosts: Path, results: list[Result]) -> Path:
     facts = {n: outcome(n, node_facts(NO_FABRIC, hosts, n)) for n in NAMES}
     write_facts_json(folder, facts, dict.fromkeys(NAMES, 2))
     record = RunRecord("0", [], "", hosts=NAMES, results=results)
-    inventory = [{"name": n, "slots": 2, "user": None} for n in NAMES]
-    record.launch = launch_block(facts, inventory, record, {})
+    cluster = cluster_of({n: o.facts or {} for n, o in facts.items()}, dict.fromkeys(NAMES, 2))
+    record.launch = launch_block(cluster, dict.fromkeys(NAMES), record, {})
     assert (record.launch is None) == (not record.go)
     validate_results(json.loads(json.dumps(record.to_dict(), default=str)))
     write_json(folder / "results.json", record.to_dict())
