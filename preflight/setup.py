@@ -267,4 +267,4 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     if record.launch is not None:
         launcher = guess_launcher(ctx.nodes, ctx.command)
         console.print(f"Launch: preflight launch {shlex.quote(str(ctx.run_dir))} "
-                      f"--launcher {launcher}", markup=False)
+                      f"--launcher {launcher}", markup=False, soft_wrap=True)
