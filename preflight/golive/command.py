@@ -48,7 +48,8 @@ def write_files(plan: LaunchPlan, run_dir: Path) -> None:
         (run_dir / ENV_FILE).write_text(env_file_text(plan))
         write_hostfile(run_dir / HOSTFILE, [Node(n.name, n.nproc, n.user) for n in plan.nodes])
     except OSError as exc:
-        raise UserError(f"{run_dir}: cannot write {ENV_FILE}: {exc.strerror or exc}") from None
+        raise UserError(f"{run_dir}: cannot write {ENV_FILE} and {HOSTFILE} there: "
+                        f"{exc.strerror or exc}") from None
 
 
 def launch_block(cluster: ClusterFacts, users: dict[str, str | None], record: RunRecord,
