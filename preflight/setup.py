@@ -217,7 +217,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         users = {n.name: n.user for n in ctx.nodes}
         record.launch = launch_block(ctx.cluster_facts(), users, record, measurements)
     write_json(ctx.run_dir / "results.json", record.to_dict())
-    write_json(ctx.run_dir / "measurements.json", measurements)
+    write_json(ctx.run_dir / "measurements.json", ctx.measurements())
     _write_bad_nodes(config.option.bad_nodes, record)
     _write_html(ctx.run_dir)
     config.stash[RECORD] = record
