@@ -257,9 +257,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     ctx = context(config)
     if ctx is None or hasattr(config, "workerinput"):
         return
+    from preflight.golive.command import print_launch_line
     from preflight.setup import print_summary
 
     print_summary(ctx, config)
+    print_launch_line(ctx, config.stash.get(RECORD, None))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -20,7 +19,7 @@ from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
-from preflight.golive.command import guess_launcher, launch_block
+from preflight.golive.command import launch_block
 from preflight.inventory import (
     Node,
     from_slurm,
@@ -264,7 +263,3 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     else:
         render_summary(record, console)
     console.print(f"run directory: {ctx.run_dir}", markup=False)
-    if record.launch is not None:
-        launcher = guess_launcher(ctx.nodes, ctx.command)
-        console.print(f"Launch: preflight launch {shlex.quote(str(ctx.run_dir))} "
-                      f"--launcher {launcher}", markup=False, soft_wrap=True)

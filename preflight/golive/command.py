@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from preflight.collective.launch import write_hostfile
-from preflight.console import write_line
+from preflight.console import make_console, write_line
 from preflight.errors import UserError
 from preflight.facts import ClusterFacts
 from preflight.golive.plan import LaunchPlan, Refused, plan_launch
@@ -18,6 +19,7 @@ from preflight.golive.printers import ENV_FILE, HOSTFILE, env_file_text, render
 from preflight.golive.runread import RunInputs, read_run
 from preflight.inventory import Node
 from preflight.results import RunRecord
+from preflight.runctx import RunContext
 
 REFUSED_EXIT = 1
 
@@ -62,6 +64,15 @@ def launch_block(cluster: ClusterFacts, users: dict[str, str | None], record: Ru
         return plan_launch(RunInputs(cluster, users, record, measurements)).to_dict()
     except Refused:
         return None
+
+
+def print_launch_line(ctx: RunContext, record: RunRecord | None) -> None:
+    """The last line of a GO: the command that prints the job's launch lines."""
+    if record is None or record.launch is None:
+        return
+    launcher = guess_launcher(ctx.nodes, ctx.command)
+    make_console().print(f"Launch: preflight launch {shlex.quote(str(ctx.run_dir))} "
+                         f"--launcher {launcher}", markup=False, soft_wrap=True)
 
 
 def guess_launcher(nodes: Sequence[Node], command: Sequence[str],
