@@ -264,6 +264,26 @@ def cmd_report(args: list[str]) -> int:
     return 0
 
 
+def cmd_launch(args: list[str]) -> int:
+    from preflight.golive.command import main_launch
+    from preflight.golive.printers import LAUNCHERS
+
+    parser = _parser("launch", "print the launch lines and NCCL settings a GO run proved")
+    parser.add_argument("run_dir")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default="torchrun")
+    parser.add_argument("--exclude-bad", action="store_true",
+                        help="on NO-GO, launch on the nodes that passed when that is enough")
+    parser.add_argument("--rdzv", action="store_true",
+                        help="torchrun: c10d rendezvous instead of --node-rank/--master-addr")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--script", nargs=argparse.REMAINDER, metavar="CMD",
+                        help="the training command (default: train.py); everything after it")
+    options = _parse(parser, args)
+    return main_launch(Path(options.run_dir), options.launcher, options.script or None,
+                       exclude_bad=options.exclude_bad, rdzv=options.rdzv,
+                       as_json=options.json)
+
+
 # helpers -----------------------------------------------------------------------------
 
 
@@ -291,6 +311,7 @@ COMMANDS = {
     "parse": cmd_parse,
     "diagnose": cmd_diagnose,
     "report": cmd_report,
+    "launch": cmd_launch,
 }
 
 HELP = """usage: preflight COMMAND [options]
@@ -307,6 +328,9 @@ HELP = """usage: preflight COMMAND [options]
   parse      parse a saved tool output: parse KIND FILE
   diagnose   name the cause of an NCCL failure: diagnose LOG... [--json] [--run RUN_DIR]
   report     re-render report.html: report RUN_DIR
+  launch     after GO, print the job's launch lines and NCCL env: launch RUN_DIR
+             --launcher torchrun|mpirun|srun|deepspeed|fabric [--exclude-bad] [--rdzv]
+             [--json] [--script CMD...]
 
 exit codes: 0 go, 1 a check failed, errored or was blocked, 2 usage or configuration error"""
 

@@ -195,6 +195,11 @@ def expand_hostlist(expr: str) -> list[str]:
         raise UserError(f"bad hostlist expression {expr!r}: {exc}") from None
 
 
+def compress_hostlist(names: list[str]) -> str:
+    """The Slurm hostlist of names, e.g. `node-[1-3,5]` (python-hostlist's collect)."""
+    return str(hostlist.collect_hostlist(names))
+
+
 def _expand(expr: str, where: str) -> list[str]:
     """Expansion for inventories: duplicates kept so the caller can name them."""
     try:

@@ -149,8 +149,7 @@ def expect(run_context: RunContext) -> Expectations:
 
 @pytest.fixture(scope="session")
 def cluster(run_context: RunContext) -> ClusterFacts:
-    slots = {n.name: n.slots for n in run_context.nodes}
-    return ClusterFacts(run_context.outcomes(), slots)
+    return run_context.cluster_facts()
 
 
 @pytest.fixture
@@ -259,9 +258,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     ctx = context(config)
     if ctx is None or hasattr(config, "workerinput"):
         return
+    from preflight.golive.command import print_launch_line
     from preflight.setup import print_summary
 
     print_summary(ctx, config)
+    print_launch_line(ctx, config.stash.get(RECORD, None))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -101,6 +101,7 @@ class RunRecord:
     fail_on: str = "fail"
     results: list[Result] = field(default_factory=list)
     matrices: dict[str, Any] = field(default_factory=dict)
+    launch: dict[str, Any] | None = None  # preflight.golive: the plan of a GO run
 
     def counts(self) -> dict[str, int]:
         counted = Counter(r.status.value for r in self.results)
@@ -146,6 +147,7 @@ class RunRecord:
             "bad_nodes": self.bad_nodes(),
             "results": [r.to_dict() for r in self.results],
             "matrices": self.matrices,
+            "launch": self.launch,
         }
 
     @classmethod
@@ -163,6 +165,7 @@ class RunRecord:
             fail_on=data.get("fail_on", "fail"),
             results=[Result.from_dict(r) for r in data.get("results", [])],
             matrices=dict(data.get("matrices", {})),
+            launch=data.get("launch"),
         )
 
 

@@ -24,6 +24,7 @@ import pytest
 from preflight.config import Expectations
 from preflight.connections import Connections
 from preflight.console import make_console
+from preflight.facts import ClusterFacts
 from preflight.gather import NodeOutcome, read_facts
 from preflight.inventory import Node
 from preflight.results import Result, write_json
@@ -58,6 +59,7 @@ class RunContext:
     interrupted: bool = False
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
+    _cluster: ClusterFacts | None = None
 
     @property
     def names(self) -> list[str]:
@@ -90,6 +92,15 @@ class RunContext:
 
     def set_outcomes(self, outcomes: dict[str, NodeOutcome]) -> None:
         self._outcomes = outcomes
+        self._cluster = None
+
+    def cluster_facts(self) -> ClusterFacts:
+        """Every node's facts, parsed once per process: the checks' `cluster` fixture and
+        the end of the run (the launch plan) read the same parsed outputs."""
+        if self._cluster is None:
+            slots = {n.name: n.slots for n in self.nodes}
+            self._cluster = ClusterFacts(self.outcomes(), slots)
+        return self._cluster
 
     def measure(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """compute() once per run, whichever process asks first; later asks read the file."""
@@ -124,10 +135,14 @@ class RunContext:
             lock.unlink(missing_ok=True)
 
     def measurements(self) -> dict[str, Any]:
-        folder = self.run_dir / MEASUREMENTS_DIR
-        if not folder.is_dir():
-            return {}
-        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        return read_measurements(self.run_dir / MEASUREMENTS_DIR)
+
+
+def read_measurements(folder: Path) -> dict[str, Any]:
+    """measurements/<name>.json of a run directory, by name."""
+    if not folder.is_dir():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
+from preflight.golive.command import launch_block
 from preflight.inventory import (
     Node,
     from_slurm,
@@ -201,14 +202,18 @@ def _inventory(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
+    measurements = ctx.measurements()
     record = RunRecord(
         preflight_version=__version__, command=ctx.command, started=ctx.started_wall,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
-        matrices=collect_matrices(ctx.measurements()),
+        matrices=collect_matrices(measurements),
     )
+    if ctx.facts_path.is_file():
+        users = {n.name: n.user for n in ctx.nodes}
+        record.launch = launch_block(ctx.cluster_facts(), users, record, measurements)
     write_json(ctx.run_dir / "results.json", record.to_dict())
     write_json(ctx.run_dir / "measurements.json", ctx.measurements())
     ctx.remove_locks()

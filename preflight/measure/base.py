@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
+from preflight.config import Expectations
 from preflight.facts import ClusterFacts, majority
 from preflight.fanout import fan_out
 from preflight.runctx import RunContext
@@ -57,17 +58,19 @@ def cluster_addresses(ctx: RunContext, names: Sequence[str]) -> dict[str, str | 
     """cluster_address for many nodes, reading the facts once (a probe's every test needs
     its target's address: per test this would cost O(N) each)."""
     cluster = ClusterFacts(ctx.outcomes())
-    return {name: _address(ctx, cluster, name) for name in names}
+    return {name: node_address(cluster, name, ctx.expect) for name in names}
 
 
-def _address(ctx: RunContext, cluster: ClusterFacts, name: str) -> str | None:
+def node_address(cluster: ClusterFacts, name: str, expect: Expectations) -> str | None:
+    """What most other nodes resolve `name` to; else the first IPv4 address of the node's
+    cluster interface."""
     answers = cluster.values(lambda n: _first(n.get("resolve", {}).get(name))
                              if n.name != name else None)
     common, _, _ = majority(answers.values())
     if common is not None:
         return common
     node = cluster.node(name)
-    iface = node.cluster_interface(ctx.expect)
+    iface = node.cluster_interface(expect)
     addresses = [a for a in (iface or {}).get("addresses") or [] if "." in a]
     return addresses[0] if addresses else None
 
