@@ -76,7 +76,7 @@ XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_
 def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     import pytest
 
-    from preflight.setup import new_run_dir
+    from preflight.lifecycle import new_run_dir
 
     for folder in extra_dirs:
         if not Path(folder).is_dir():
@@ -160,7 +160,7 @@ def _take_option(args: list[str], flag: str) -> tuple[list[str], list[str]]:
 
 def cmd_inventory(args: list[str]) -> int:
     from preflight.inventory import to_json
-    from preflight.setup import inventory_from_options
+    from preflight.lifecycle import inventory_from_options
 
     parser = _parser("inventory", "print the nodes a run would contact")
     _add_inventory_args(parser)

@@ -19,10 +19,10 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.junit import regroup
+from preflight.lifecycle import RECORD, build_context, finish_run, gather_now
 from preflight.pair_params import pair_params
 from preflight.results import Result, Status
 from preflight.runctx import CONTEXT, RunContext, context
-from preflight.setup import RECORD, build_context, finish_run, gather_now
 
 pytest_plugins = [
     "preflight.fixtures",
@@ -259,7 +259,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if ctx is None or hasattr(config, "workerinput"):
         return
     from preflight.golive.command import print_launch_line
-    from preflight.setup import print_summary
+    from preflight.lifecycle import print_summary
 
     print_summary(ctx, config)
     print_launch_line(ctx, config.stash.get(RECORD, None))

@@ -12,8 +12,8 @@ from preflight.config import Expectations
 from preflight.errors import UserError
 from preflight.gather import NodeOutcome, write_facts
 from preflight.inventory import Node
+from preflight.lifecycle import new_run_dir
 from preflight.runctx import RunContext
-from preflight.setup import new_run_dir
 from preflight.verdict import Unavailable
 
 

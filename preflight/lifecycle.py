@@ -1,4 +1,4 @@
-"""Turning options into a run, gathering, and writing the run's artefacts at the end."""
+"""The run's lifecycle: options into a RunContext, the gather, and the artefacts at the end."""
 
 from __future__ import annotations
 
