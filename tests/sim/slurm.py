@@ -80,6 +80,16 @@ class SimSlurm:
             raise SimError(f"{' '.join(argv)} -> rc {proc.returncode}: {proc.stderr.strip()}")
         return proc
 
+    def salloc(self, n: int | None = None, *flags: str) -> list[str]:
+        """argv prefix that runs a command on the head inside a real allocation."""
+        return ["salloc", f"--nodes={n or self.cluster.n}", "--quiet", *flags]
+
+    def preflight_args(self) -> list[str]:
+        """preflight's inventory from the allocation; SSH (active probes) as the cluster's."""
+        cluster = self.cluster
+        return ["--slurm", "--ssh-config", str(cluster.ssh_config),
+                "--known-hosts", str(cluster.known_hosts)]
+
     def states(self) -> dict[str, str]:
         """node -> state as sinfo prints it ('idle', 'down*', 'drain', 'alloc'...)."""
         out = self.run("sinfo", "-h", "-N", "-o", "%N %t", check=False).stdout
