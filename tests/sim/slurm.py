@@ -90,6 +90,18 @@ class SimSlurm:
         return ["--slurm", "--ssh-config", str(cluster.ssh_config),
                 "--known-hosts", str(cluster.known_hosts)]
 
+    def leftovers(self, wait_s: float = 10.0) -> dict[str, list[tuple[int, str]]]:
+        """What still runs on the hosts besides sshd and slurmd, once steps had a moment to
+        end (empty after a probe)."""
+        end = time.monotonic() + wait_s
+        while True:
+            left = {name: [(pid, cmd) for pid, cmd in self.cluster.processes(name)
+                           if not cmd.startswith("slurmd ")] for name in self.cluster.names}
+            left = {name: procs for name, procs in left.items() if procs}
+            if not left or time.monotonic() > end:
+                return left
+            time.sleep(0.2)
+
     def states(self) -> dict[str, str]:
         """node -> state as sinfo prints it ('idle', 'down*', 'drain', 'alloc'...)."""
         out = self.run("sinfo", "-h", "-N", "-o", "%N %t", check=False).stdout
