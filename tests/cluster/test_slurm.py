@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import explain, run_preflight
+from tests.cluster.helpers import Run, explain, run_preflight
 from tests.cluster.test_collectives import assert_healthy_probe
 from tests.sim.slurm import SimSlurm
 
@@ -52,3 +52,51 @@ def test_nccl_tests_launched_with_srun(slurm: SimSlurm, tmp_path: Path) -> None:
     assert job["argv"][:4] == ["srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1"]
     assert "# Rank 31 " in job["output"].replace("#  Rank", "# Rank")  # 4 hosts x 8 GPUs
     assert slurm.leftovers() == {}
+
+
+def _gpu_run(slurm: SimSlurm, out: Path, *flags: str, nodes: int = 4,
+             inside: bool = True) -> Run:
+    inventory = slurm.preflight_args() if inside else [
+        "--hosts", f"node-[1-{nodes}]", *slurm.preflight_args()[1:]]
+    return run_preflight(*inventory, "-k", "probe_ran or gpu_count", *flags, out=out,
+                         env=slurm.env(), inside=slurm.salloc(nodes) if inside else ())
+
+
+def test_drain_dry_run_then_apply_then_undrain(sim_slurm, tmp_path: Path) -> None:
+    slurm: SimSlurm = sim_slurm(4)
+    cluster = slurm.cluster
+    cluster.update_spec("node-2", gpus=7)
+    slurm.run("scontrol", "update", "nodename=node-4", "state=drain", "reason=admin: fan")
+
+    # node-4 is drained by its admin: allocations get node-1..3
+    dry = _gpu_run(slurm, tmp_path / "dry", "--drain", "--max-exclude", "1", nodes=3)
+    assert dry.rc == 1 and dry.bad_nodes() == {"node-2"}, explain(dry)
+    line = "scontrol update nodename=node-2 state=drain 'reason=preflight: gpu_count: "
+    assert line in dry.stdout, dry.stdout
+    assert slurm.states()["node-2"] == "idle"  # a dry run changes nothing
+
+    applied = _gpu_run(slurm, tmp_path / "apply", "--drain=apply", "--max-exclude", "1",
+                       nodes=3)
+    assert line in (tmp_path / "apply" / "drain.txt").read_text(), explain(applied)
+    assert slurm.states()["node-2"] == "drain"
+    assert slurm.reason("node-2").startswith("preflight: gpu_count: ")
+
+    cluster.update_spec("node-2", gpus=8)  # repaired; a drained node takes no allocation
+    resumed = _gpu_run(slurm, tmp_path / "undrain", "--undrain=apply", inside=False)
+    assert "nodename=node-4" not in resumed.stdout
+    assert resumed.rc == 0, explain(resumed)
+    assert "scontrol update nodename=node-2 state=resume" in resumed.stdout
+    slurm.wait_idle(["node-2"])
+    assert slurm.states()["node-4"] == "drain" and slurm.reason("node-4") == "admin: fan"
+
+
+def test_the_brake_stops_a_drain_of_too_many_nodes(sim_slurm, tmp_path: Path) -> None:
+    slurm: SimSlurm = sim_slurm(4)
+    for name in ("node-2", "node-3"):
+        slurm.cluster.update_spec(name, gpus=7)
+    run = _gpu_run(slurm, tmp_path / "run", "--drain=apply",  # default 10% of 4: one node
+                   "--expect", "gpus_per_node=8")
+    assert run.rc == 1 and run.bad_nodes() == {"node-2", "node-3"}, explain(run)
+    assert "not draining 2 of 4 nodes: more than --max-exclude allows (1)" in run.stdout
+    assert "scontrol update" not in run.stdout
+    assert set(slurm.states().values()) == {"idle"}

@@ -82,7 +82,7 @@ class SimSlurm:
 
     def salloc(self, n: int | None = None, *flags: str) -> list[str]:
         """argv prefix that runs a command on the head inside a real allocation."""
-        return ["salloc", f"--nodes={n or self.cluster.n}", "--quiet", *flags]
+        return ["salloc", f"--nodes={n or self.cluster.n}", "--quiet", "--immediate=60", *flags]
 
     def preflight_args(self) -> list[str]:
         """preflight's inventory from the allocation; SSH (active probes) as the cluster's."""
