@@ -53,8 +53,9 @@ def missing_slurm() -> str | None:
 class SimSlurm:
     """slurmctld + munged on the head, one slurmd per host; stop() leaves nothing behind."""
 
-    def __init__(self, cluster: SimCluster) -> None:
+    def __init__(self, cluster: SimCluster, conf_lines: Iterable[str] = ()) -> None:
         self.cluster = cluster
+        self.conf_lines = list(conf_lines)  # added to slurm.conf, e.g. "Prolog=/path"
         self.dir = cluster.workdir / "slurm"
         self.port = 0
         self.procs: dict[str, subprocess.Popen[bytes]] = {}  # "slurmctld", "slurmd:node-1"...
@@ -154,6 +155,17 @@ class SimSlurm:
                 "--propagation", "private", "sh", "-c", script, "sh", name, str(self.conf)]
         self.procs[f"slurmd:{name}"] = self._spawn(argv, self.dir / "log" / f"slurmd-{name}.out")
 
+    def run_on(self, name: str, argv: list[str], env: Mapping[str, str],
+               timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run argv on host `name` as its slurmd runs a HealthCheckProgram: in slurmd's
+        namespaces (network, UTS and its mount copy), with only `env`."""
+        proc = self.procs.get(f"slurmd:{name}")
+        if proc is None or proc.poll() is not None:
+            raise SimError(f"{name}: slurmd is not running")
+        return subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "-u", "-m", *argv],
+                              capture_output=True, text=True, timeout=timeout, env=dict(env),
+                              stdin=subprocess.DEVNULL)
+
     def wait_idle(self, names: Iterable[str], timeout_s: float = START_TIMEOUT_S) -> None:
         """Poll sinfo until every node of `names` is idle (no fixed sleeps)."""
         wanted = set(names)
@@ -175,7 +187,7 @@ class SimSlurm:
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o400)
         self.port = _free_port()
-        self.conf.write_text(slurm_conf(self))
+        self.conf.write_text(slurm_conf(self) + "".join(f"{line}\n" for line in self.conf_lines))
         prolog = self.dir / "task_prolog.sh"
         prolog.write_text(f'#!/bin/sh\ncat "{self.dir}/env/$SLURMD_NODENAME"\n')
         prolog.chmod(0o755)
@@ -217,8 +229,7 @@ class SimSlurm:
 def slurm_conf(slurm: SimSlurm) -> str:
     cluster, d = slurm.cluster, slurm.dir
     head = socket.gethostname()
-    nodes = "".join(f"NodeName={h.name} NodeAddr={h.address} CPUs=2 State=UNKNOWN\n"
-                    for h in cluster.hosts.values())
+    nodes = "".join(f"NodeName={h.name} NodeAddr={h.address} CPUs=2 State=UNKNOWN\n" for h in cluster.hosts.values())
     return (
         f"ClusterName=pfsim{cluster.id}\n"
         f"SlurmctldHost={head}({cluster.subnet[1]})\n"

@@ -12,7 +12,7 @@ Teardown kills every daemon and step and removes every file, also when a test fa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 
@@ -33,9 +33,10 @@ def require_slurm() -> None:
 
 
 def _slurm_factory(make_cluster: MakeCluster, started: list[SimSlurm]) -> MakeSlurm:
-    def make(n: int = 4, specs: Mapping[str, HostSpec] | None = None) -> SimSlurm:
+    def make(n: int = 4, specs: Mapping[str, HostSpec] | None = None,
+             conf_lines: Sequence[str] = ()) -> SimSlurm:
         require_slurm()
-        slurm = SimSlurm(make_cluster(n, specs=specs))
+        slurm = SimSlurm(make_cluster(n, specs=specs), conf_lines)
         started.append(slurm)
         return slurm.start()
 
