@@ -167,16 +167,19 @@ class SimSlurm:
                               stdin=subprocess.DEVNULL)
 
     def wait_idle(self, names: Iterable[str], timeout_s: float = START_TIMEOUT_S) -> None:
-        """Poll sinfo until every node of `names` is idle (no fixed sleeps)."""
-        wanted = set(names)
+        self.wait_state(dict.fromkeys(names, "idle"), timeout_s)
+
+    def wait_state(self, wanted: Mapping[str, str], timeout_s: float = START_TIMEOUT_S
+                   ) -> None:
+        """Poll sinfo until every node of `wanted` shows its state (no fixed sleeps)."""
         deadline = time.monotonic() + timeout_s
         while True:
             self._check_alive()
             states = self.states()
-            if all(states.get(n) == "idle" for n in wanted):
+            if all(states.get(n) == state for n, state in wanted.items()):
                 return
             if time.monotonic() > deadline:
-                raise SimError(f"Slurm nodes not idle after {timeout_s:g} s: {states}")
+                raise SimError(f"Slurm nodes not {dict(wanted)} after {timeout_s:g} s: {states}")
             time.sleep(0.1)
 
     # ----- setup ------------------------------------------------------------------------
@@ -229,7 +232,8 @@ class SimSlurm:
 def slurm_conf(slurm: SimSlurm) -> str:
     cluster, d = slurm.cluster, slurm.dir
     head = socket.gethostname()
-    nodes = "".join(f"NodeName={h.name} NodeAddr={h.address} CPUs=2 State=UNKNOWN\n" for h in cluster.hosts.values())
+    nodes = "".join(f"NodeName={h.name} NodeAddr={h.address} CPUs=2 State=UNKNOWN\n"
+                    for h in cluster.hosts.values())
     return (
         f"ClusterName=pfsim{cluster.id}\n"
         f"SlurmctldHost={head}({cluster.subnet[1]})\n"
@@ -244,7 +248,7 @@ def slurm_conf(slurm: SimSlurm) -> str:
         "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n"
         "SchedulerType=sched/backfill\n"
         "SlurmctldTimeout=30\nSlurmdTimeout=30\nInactiveLimit=0\nMinJobAge=5\nKillWait=5\n"
-        "MessageTimeout=20\nWaitTime=0\n"
+        "MessageTimeout=60\nWaitTime=0\n"
         f"StateSaveLocation={d / 'state'}\n"
         f"SlurmdSpoolDir={d / 'spool'}/%n\n"
         f"SlurmctldPidFile={d / 'slurmctld.pid'}\n"
