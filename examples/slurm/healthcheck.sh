@@ -22,13 +22,15 @@ NODE=${SLURMD_NODENAME:-$(hostname -s)}
 config=()
 [[ -f $CONFIG ]] && config=(--config "$CONFIG")
 mkdir -p "$RUN_DIR"
-"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" \
+# A fresh run directory each time: preflight re-judges the facts.json it finds in --out.
+rm -rf -- "$RUN_DIR/last"
+"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR/last" \
     >"$RUN_DIR/summary.txt" 2>&1
 status=$?
 [[ $status -eq 0 ]] && exit 0
 
 # The first gating result, one line, for `sinfo -R`.
-reason=$(python3 - "$RUN_DIR/results.json" <<'PY' 2>/dev/null
+reason=$(python3 - "$RUN_DIR/last/results.json" <<'PY' 2>/dev/null
 import json, sys
 gate = {"fail", "error", "blocked"}
 results = json.load(open(sys.argv[1]))["results"]
