@@ -18,14 +18,17 @@ from typing import Any
 _LABEL = re.compile(r"^ *(\d+): ")
 
 
-def srun_argv(names: Sequence[str], command: Sequence[str], *, timeout_s: float,
+def srun_argv(names: Sequence[str], command: Sequence[str], *, timeout_s: float | None,
               label: bool = False, kill_on_bad_exit: bool = False,
               extra: Sequence[str] = ()) -> list[str]:
-    """One task on each of `names`, under Slurm's own time limit (whole minutes)."""
+    """One task on each of `names`, under Slurm's own time limit (whole minutes; None: the
+    allocation's, for a line printed for the user's job)."""
     n = len(names)
     argv = ["srun", f"--nodes={n}", f"--ntasks={n}", "--ntasks-per-node=1",
             f"--nodelist={','.join(names)}", f"--kill-on-bad-exit={int(kill_on_bad_exit)}",
-            "--cpu-bind=none", f"--time={max(1, math.ceil(timeout_s / 60))}"]
+            "--cpu-bind=none"]
+    if timeout_s is not None:
+        argv.append(f"--time={max(1, math.ceil(timeout_s / 60))}")
     if label:
         argv.append("--label")
     return [*argv, *extra, *command]
