@@ -16,6 +16,10 @@ Three gather figures per size:
   earlier run's facts, so every timing includes the gather), with the stand-ins and again
   with frozen tools.
 
+And the same through a real Slurm on those hosts (tests/sim/slurm.py: slurmctld on the
+head, one slurmd per host): "srun true" (one step, one task per node), and `--gather srun`
+(one step running the framed probe on every node) with stand-ins and with frozen tools.
+
 Run: python bench/bench_gather.py [N ...]     (default: 8 32)
 """
 
@@ -35,8 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from preflight.connections import Connections  # noqa: E402
 from preflight.fanout import fan_out  # noqa: E402
 from preflight.gather import ProbeOptions, gather  # noqa: E402
+from preflight.gather_srun import gather_via_srun  # noqa: E402
 from preflight.transport.ssh import SshSettings, SshTransport  # noqa: E402
 from tests.sim.cluster import SimCluster  # noqa: E402
+from tests.sim.slurm import SimSlurm  # noqa: E402
 
 REPEATS = 3
 
@@ -117,6 +123,25 @@ def time_preflight_run(cluster: SimCluster, runs: Path) -> float:
     return elapsed
 
 
+def time_srun_true(slurm: SimSlurm) -> float:
+    names = slurm.cluster.names
+    started = time.perf_counter()
+    slurm.run("srun", f"--nodes={len(names)}", "--ntasks-per-node=1", "true", timeout=300)
+    return time.perf_counter() - started
+
+
+def time_srun_gather(slurm: SimSlurm) -> float:
+    names = slurm.cluster.names
+    os.environ["SLURM_CONF"] = str(slurm.conf)
+    started = time.perf_counter()
+    outcomes = gather_via_srun(names, ProbeOptions(resolve=names), timeout=300)
+    elapsed = time.perf_counter() - started
+    failed = {name: o.error for name, o in outcomes.items() if not o.ok}
+    if failed:
+        raise SystemExit(f"srun gather failed: {failed}")
+    return elapsed
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [8, 32]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, best and median of "
@@ -124,16 +149,25 @@ def main() -> None:
     print(f"{'hosts':>5} {'what':<25} {'best':>7} {'median':>7} {'/ pdsh':>7}")
     for n in sizes:
         with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as runs:
-            pdsh = [time_pdsh(cluster) for _ in range(REPEATS)]
-            rows = [("pdsh -R ssh true", pdsh),
-                    ("transport (true)", [time_transport(cluster) for _ in range(REPEATS)]),
-                    ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)]),
-                    ("preflight run, stand-ins",
-                     [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
-            freeze_tools(cluster)
-            rows.append(("gather, frozen tools", [time_gather(cluster) for _ in range(REPEATS)]))
-            rows.append(("preflight run, frozen",
-                         [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)]))
+            slurm = SimSlurm(cluster).start()
+            try:
+                pdsh = [time_pdsh(cluster) for _ in range(REPEATS)]
+                rows = [("pdsh -R ssh true", pdsh),
+                        ("transport (true)", [time_transport(cluster) for _ in range(REPEATS)]),
+                        ("srun true", [time_srun_true(slurm) for _ in range(REPEATS)]),
+                        ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)]),
+                        ("srun gather, stand-ins",
+                         [time_srun_gather(slurm) for _ in range(REPEATS)]),
+                        ("preflight run, stand-ins",
+                         [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
+                freeze_tools(cluster)
+                rows += [("gather, frozen tools", [time_gather(cluster) for _ in range(REPEATS)]),
+                         ("srun gather, frozen",
+                          [time_srun_gather(slurm) for _ in range(REPEATS)]),
+                         ("preflight run, frozen",
+                          [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
+            finally:
+                slurm.stop()
         base = statistics.median(pdsh)
         for label, times in rows:
             median = statistics.median(times)

@@ -15,6 +15,8 @@ PROBE_HINTS = {
     "python-missing": "install python3 on the node, or point --remote-python at one",
     "probe-timeout": "a tool on the node hangs (often nvidia-smi): check the driver and dmesg",
     "probe-failed": "run the probe by hand: preflight parse or python3 - on the node",
+    "probe-truncated": "its output stopped half-way: look for an OOM kill or a restarted "
+                       "slurmd on the node (dmesg, slurmd log)",
 }
 
 
@@ -25,9 +27,9 @@ def check_probe_ran(node_outcome: NodeOutcome) -> None:
         observe("ok", expected="facts gathered")
         return
     if error.kind not in PROBE_HINTS:
-        raise Blocked(f"{node_outcome.name}: unreachable ({error.kind})")
+        raise Blocked(f"{node_outcome.name}: unreachable ({error.kind}): {error.detail}")
     fail(f"{node_outcome.name}: {error.detail}", measured=error.kind,
-         expected="facts gathered", hint=PROBE_HINTS[error.kind])
+         expected="facts gathered", hint=PROBE_HINTS[error.kind], reason=error.kind)
 
 
 def check_memlock(node: NodeFacts, expect: Expectations) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from preflight.inventory import Node
+from preflight.srun import srun_argv
 from preflight.transport.base import CommandResult
 
 TERM_GRACE_S = 10.0
@@ -48,13 +49,6 @@ def mpirun_argv(hostfile: Path, count: int, job_timeout_s: float, perf: Sequence
     return [*argv, *perf]
 
 
-def srun_argv(names: Sequence[str], job_timeout_s: float, perf: Sequence[str]) -> list[str]:
-    minutes = max(1, math.ceil(job_timeout_s / 60))
-    return ["srun", f"--nodes={len(names)}", f"--ntasks={len(names)}",
-            "--ntasks-per-node=1", f"--nodelist={','.join(names)}", "--kill-on-bad-exit=1",
-            f"--time={minutes}", *perf]
-
-
 def launcher_env(launcher: str) -> dict[str, str]:
     env = dict(os.environ)
     if launcher == "mpirun" and os.geteuid() == 0:
@@ -69,7 +63,9 @@ def launch(launcher: str, nodes: Sequence[Node], perf: Sequence[str], job_timeou
     env = launcher_env(launcher)
     deadline = job_timeout_s + LAUNCH_SLACK_S
     if launcher == "srun":
-        return run_local(srun_argv([n.name for n in nodes], job_timeout_s, perf), deadline, env)
+        argv = srun_argv([n.name for n in nodes], perf, timeout_s=job_timeout_s,
+                         kill_on_bad_exit=True)
+        return run_local(argv, deadline, env)
     with tempfile.TemporaryDirectory(prefix="preflight-nccl-") as folder:
         hostfile = Path(folder) / "hostfile"
         hostfile.write_text(hostfile_text(nodes))

@@ -28,6 +28,7 @@ pytest_plugins = [
     "preflight.fixtures",
     "preflight.collective.fixtures",
     "preflight.nccl_tests.fixtures",
+    "preflight.drain",
 ]
 
 RESULT_PROPERTY = "preflight_result"

@@ -9,11 +9,13 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from tests.sim.fixtures import sim_cluster, sim_cluster_module, sim_session  # noqa: E402, F401
+from tests.sim.slurm_fixtures import sim_slurm, sim_slurm_module  # noqa: E402, F401
 
 # The slow tier: anything that builds simulated hosts, drives a browser or lives beside
 # such tests. `python3 -m pytest -m "not cluster"` is the inner loop without them.
 SLOW_FOLDERS = {"cluster", "faults", "browser"}
-SIM_FIXTURES = {"sim_cluster", "sim_cluster_module", "sim_session"}
+SIM_FIXTURES = {"sim_cluster", "sim_cluster_module", "sim_session", "sim_slurm",
+                "sim_slurm_module"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

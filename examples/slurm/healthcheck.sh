@@ -1,8 +1,9 @@
 #!/bin/bash
 # Single-node preflight for Slurm: the node checks itself (GPUs, system) before it takes work.
 #
-# As a Prolog (slurm.conf: Prolog=/etc/slurm/preflight-healthcheck.sh): a non-zero exit
-# makes slurmd drain the node and requeue the job, so NO-GO exits 1.
+# As a Prolog (slurm.conf: Prolog=/etc/slurm/preflight-healthcheck.sh, with
+# PrologFlags=Alloc so it runs when the job is allocated, not inside the first step's
+# launch): a non-zero exit makes slurmd drain the node and requeue the job, so NO-GO exits 1.
 # As the HealthCheckProgram (HealthCheckProgram=/etc/slurm/preflight-healthcheck.sh,
 # HealthCheckInterval=300): Slurm ignores its exit code, so on NO-GO it drains the node
 # itself, with the first failure as the reason. An admin resumes it once fixed:

@@ -82,14 +82,6 @@ def launcher_env(argv: Sequence[str], extra: Mapping[str, str] | None = None
     return env
 
 
-def srun_argv(settings: LaunchSettings, names: Sequence[str], command: Sequence[str],
-              timeout: float) -> list[str]:
-    n = len(names)
-    return ["srun", f"--nodes={n}", "--ntasks-per-node=1", f"--ntasks={n}",
-            f"--nodelist={','.join(names)}", "--kill-on-bad-exit=0", "--cpu-bind=none",
-            f"--time={max(1, int(timeout // 60) + 1)}", *settings.srun_args, *command]
-
-
 def run_local(argv: Sequence[str], timeout: float,
               env: Mapping[str, str] | None = None) -> LocalResult:
     """Run a launcher here in its own session; at the deadline TERM it, then KILL it."""

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from preflight.srun import by_task, json_objects
+
 STEPS = ("launch", "import", "store", "init", "barrier", "correctness", "sweep", "done")
 RENDEZVOUS_STEPS = ("launch", "import", "store", "init")
 
@@ -68,6 +70,12 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
         if isinstance(record, dict) and "step" in record:
             found.append(record)
     return found
+
+
+def srun_lines(text: str) -> list[dict[str, Any]]:
+    """The same from `srun --label` output, whose long lines arrive split (preflight.srun)."""
+    return [record for pieces in by_task(text).values()
+            for record in json_objects("".join(pieces)) if "step" in record]
 
 
 def split_by_node(lines: Iterable[dict[str, Any]], names: Sequence[str]) -> dict[str, NodeRun]:

@@ -14,7 +14,6 @@ from preflight.collective.launch import (
     mpirun_argv,
     mpirun_one_argv,
     run_local,
-    srun_argv,
     write_hostfile,
 )
 from preflight.collective.settings import LaunchSettings
@@ -22,6 +21,7 @@ from preflight.facts import ClusterFacts
 from preflight.fanout import fan_out
 from preflight.measure.base import reachable
 from preflight.runctx import RunContext
+from preflight.srun import srun_argv
 
 ALONE_FANOUT = 8  # each single-node launch is a local mpirun/srun process
 TAIL_LINES = 6
@@ -73,8 +73,9 @@ def _run_alone(argv: list[str], timeout: float) -> LocalResult:
 def _argvs(ctx: RunContext, settings: LaunchSettings, names: list[str], timeout: float
            ) -> tuple[list[str], Callable[[str], list[str]]]:
     if settings.kind == "srun":
-        return (srun_argv(settings, names, ["hostname"], timeout),
-                lambda name: srun_argv(settings, [name], ["hostname"], timeout))
+        return (srun_argv(names, ["hostname"], timeout_s=timeout, extra=settings.srun_args),
+                lambda name: srun_argv([name], ["hostname"], timeout_s=timeout,
+                                       extra=settings.srun_args))
     nodes = {n.name: n for n in ctx.nodes if n.name in names}
     hostfile = write_hostfile(ctx.run_dir / "launch" / "hostfile", list(nodes.values()))
     return (mpirun_argv(settings, hostfile, ["hostname"]),

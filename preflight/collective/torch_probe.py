@@ -17,7 +17,6 @@ from preflight.collective.launch import (
     mpirun_argv,
     run_local,
     run_over_ssh,
-    srun_argv,
     write_hostfile,
 )
 from preflight.collective.plan import Plan, make_plan
@@ -27,6 +26,7 @@ from preflight.collective.progress import (
     parse_lines,
     rank_progress,
     split_by_node,
+    srun_lines,
     sweep_table,
 )
 from preflight.collective.reach import master_reachability
@@ -34,6 +34,7 @@ from preflight.collective.settings import TorchSettings
 from preflight.facts import ClusterFacts
 from preflight.measure.base import cluster_address, reachable
 from preflight.runctx import RunContext
+from preflight.srun import srun_argv
 
 STDERR_TAIL = 1500
 
@@ -89,14 +90,17 @@ def _launch_once(ctx: RunContext, names: list[str], payload: dict[str, Any],
     """srun or mpirun from here: one launch, every node's lines on its stdout."""
     deadline = settings.total_deadline_s()
     command = [ctx.remote_python, "-c", node_script(), json.dumps(payload)]
-    if settings.launch.kind == "srun":
-        argv = srun_argv(settings.launch, names, command, deadline)
+    srun = settings.launch.kind == "srun"
+    if srun:
+        argv = srun_argv(names, command, timeout_s=deadline, label=True,
+                         extra=settings.launch.srun_args)
     else:
         hostfile = write_hostfile(ctx.run_dir / "launch" / "hostfile",
                                   [n for n in ctx.nodes if n.name in names])
         argv = mpirun_argv(settings.launch, hostfile, command)
     local = run_local(argv, deadline)
-    runs = split_by_node(parse_lines(local.stdout), names)
+    lines = srun_lines(local.stdout) if srun else parse_lines(local.stdout)
+    runs = split_by_node(lines, names)
     for run in runs.values():
         run.stderr, run.rc, run.timed_out, run.error = (local.stderr, local.rc,
                                                         local.timed_out, local.error)

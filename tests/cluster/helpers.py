@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,10 @@ def _subject(result: dict[str, Any]) -> str:
 
 
 def run_preflight(*args: str, out: Path, timeout: float = 300, env: dict[str, str] | None = None,
-                  command: str = "run") -> Run:
-    argv = [sys.executable, "-m", "preflight", command, *SIM_EXPECT, *args, "--out", str(out)]
+                  command: str = "run", inside: Sequence[str] = ()) -> Run:
+    """`inside`: what preflight runs under, e.g. SimSlurm.salloc(4) (a real allocation)."""
+    argv = [*inside, sys.executable, "-m", "preflight", command, *SIM_EXPECT, *args,
+            "--out", str(out)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
     return Run(proc.returncode, proc.stdout, proc.stderr, out)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +21,6 @@ pytestmark = pytest.mark.cluster
 FAST = ("--torch-timeout", "8")
 SIZES = ["1 KiB", "4 KiB", "16 KiB", "64 KiB", "256 KiB", "1 MiB", "4 MiB"]
 PROBE_MARK = "preflight-torch-probe"
-
-# Like Slurm: one task per node of --nodelist, SLURMD_NODENAME set (a real srun needs slurmd).
-STANDIN_SRUN = r'''#!/usr/bin/env python3
-import shlex, subprocess, sys, threading
-args = sys.argv[1:]
-nodes, command = [], []
-for i, arg in enumerate(args):
-    if arg.startswith("--nodelist="):
-        nodes = arg.split("=", 1)[1].split(",")
-    elif not arg.startswith("-"):
-        command = args[i:]
-        break
-outputs = {}
-def task(index, node):
-    remote = "env SLURMD_NODENAME=" + shlex.quote(node) + " " + shlex.join(command)
-    proc = subprocess.run(["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", node, remote],
-                          capture_output=True, text=True, timeout=300)
-    outputs[index] = proc.stdout
-threads = [threading.Thread(target=task, args=item) for item in enumerate(nodes)]
-for t in threads: t.start()
-for t in threads: t.join()
-for index in sorted(outputs):
-    sys.stdout.write(outputs[index])
-'''
-
 
 def measurement(run: Run, name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
@@ -63,7 +38,9 @@ def leftovers(cluster: SimCluster, wait_s: float = 10.0) -> dict[str, list[tuple
         time.sleep(0.2)
 
 
-def assert_healthy_probe(run: Run, cluster: SimCluster, launcher: str) -> None:
+def assert_healthy_probe(run: Run, cluster: SimCluster, launcher: str,
+                         left: Callable[[], dict[str, Any]] | None = None) -> None:
+    """`left`: what still runs on the hosts afterwards (default: anything but sshd)."""
     assert run.rc == 0 and run.bad() == [], explain(run)
     for name in cluster.names:
         assert run.of("torch_rendezvous", name)[0]["status"] == "pass", explain(run)
@@ -78,7 +55,7 @@ def assert_healthy_probe(run: Run, cluster: SimCluster, launcher: str) -> None:
     assert (plan["backend"], plan["world_size"], plan["master"]) == ("gloo", cluster.n, "node-1")
     assert plan["master_addr"] == cluster.address("node-1")
     assert {n["ifname"] for n in plan["nodes"].values()} == {"eth0"}
-    assert leftovers(cluster) == {}
+    assert (left or (lambda: leftovers(cluster)))() == {}
 
 
 @pytest.fixture(scope="module")
@@ -106,20 +83,6 @@ def test_mpirun_launches_probe_and_every_node_is_ready(healthy: SimCluster,
         healthy.names), explain(run)
     hostfile = (tmp_path / "run" / "launch" / "hostfile").read_text().splitlines()
     assert hostfile == [f"{name} slots=8" for name in healthy.names]  # slots as inventoried
-
-
-def test_srun_launches_probe_one_task_per_node(healthy: SimCluster, tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    srun = bin_dir / "srun"
-    srun.write_text(STANDIN_SRUN.replace("SSH_CONFIG", repr(str(healthy.ssh_config))))
-    srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
-    run = run_preflight(*healthy.preflight_args(), "--launcher", "srun",
-                        "-k", "torch or launcher", out=tmp_path / "run",
-                        env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    assert_healthy_probe(run, healthy, "srun")
-    assert {r["node"] for r in run.of("launcher_ready") if r["status"] == "pass"} == set(
-        healthy.names), explain(run)
 
 
 def test_master_port_dropped_names_every_rank_that_cannot_reach_it(

@@ -229,13 +229,13 @@ def test_sbatch_example_stops_on_no_go_and_resubmits_without_bad_nodes(tmp_path:
     rc, calls = _run_example("slurm/train.sbatch", tmp_path / "first", 1, **SLURM_JOB)
     assert rc == 1 and _called(calls, "srun") == [], calls
     (resubmit,) = _called(calls, "sbatch")
-    assert resubmit == ("sbatch --export=ALL --exclude=node-2,node-4 /home/me/train.sbatch | "
-                        "attempt=1 excluded=node-2,node-4")
+    assert resubmit == ("sbatch --export=ALL --nodes=4 --exclude=node-2,node-4 "
+                        "/home/me/train.sbatch | attempt=1 excluded=node-2,node-4")
     rc, calls = _run_example("slurm/train.sbatch", tmp_path / "second", 1, **SLURM_JOB,
                              PREFLIGHT_RETRIES="2", PREFLIGHT_ATTEMPT="1",
                              PREFLIGHT_EXCLUDED="node-9")
     assert rc == 1 and _called(calls, "sbatch") == [
-        "sbatch --export=ALL --exclude=node-9,node-2,node-4 /home/me/train.sbatch | "
+        "sbatch --export=ALL --nodes=4 --exclude=node-9,node-2,node-4 /home/me/train.sbatch | "
         "attempt=2 excluded=node-9,node-2,node-4"], calls
     rc, calls = _run_example("slurm/train.sbatch", tmp_path / "last", 1, **SLURM_JOB,
                              PREFLIGHT_ATTEMPT="1")

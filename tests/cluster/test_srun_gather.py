@@ -1,57 +1,38 @@
-"""Gathering through one srun step, with a stand-in srun that starts tasks over SSH."""
+"""Gathering through one srun step on the simulated cluster's real Slurm (slurmctld, one
+slurmd per host): real `srun --label` splits the probe's JSON into labelled 1,024-byte
+pieces, interleaved between tasks."""
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.helpers import explain, run_preflight
+from tests.sim.slurm import SimSlurm
 
 pytestmark = pytest.mark.cluster
 
-# Like Slurm: one task per node of --nodelist, SLURMD_NODENAME set, --label on each line.
-STANDIN_SRUN = r'''#!/usr/bin/env python3
-import shlex, subprocess, sys, threading
-args = sys.argv[1:]
-nodes, command = [], []
-for i, arg in enumerate(args):
-    if arg.startswith("--nodelist="):
-        nodes = arg.split("=", 1)[1].split(",")
-    elif not arg.startswith("-"):
-        command = args[i:]
-        break
-outputs = {}
-def task(index, node):
-    remote = "env SLURMD_NODENAME=" + shlex.quote(node) + " " + shlex.join(command)
-    proc = subprocess.run(["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", node, remote],
-                          capture_output=True, text=True, timeout=120)
-    outputs[index] = proc.stdout
-threads = [threading.Thread(target=task, args=item) for item in enumerate(nodes)]
-for t in threads: t.start()
-for t in threads: t.join()
-for index in sorted(outputs):
-    for line in outputs[index].splitlines():
-        print(f"{index}: {line}")
-'''
 
-
-def test_gather_via_srun(sim_cluster, tmp_path: Path) -> None:
-    cluster = sim_cluster(3)
-    cluster.stop_sshd("node-3")  # srun gets no answer from it: that node alone is reported
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    srun = bin_dir / "srun"
-    srun.write_text(STANDIN_SRUN.replace("SSH_CONFIG", repr(str(cluster.ssh_config))))
-    srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    run = run_preflight(*cluster.preflight_args(), "--gather", "srun", "-k", "not iperf3",
-                        out=tmp_path / "run", env=env)
+def test_gather_via_srun_names_the_node_whose_slurmd_is_gone(sim_slurm, tmp_path: Path) -> None:
+    slurm: SimSlurm = sim_slurm(4)
+    slurm.stop_slurmd("node-3")  # srun cannot start its task there: that node alone is named
+    run = run_preflight(*slurm.preflight_args(), "--gather", "srun", "-k", "not iperf3",
+                        out=tmp_path / "run", env=slurm.env(), inside=slurm.salloc(4))
     assert run.rc == 1, explain(run)
     assert run.only_involves("node-3"), explain(run)
-    reach = run.of("probe_ran", "node-1")[0]
-    assert reach["status"] == "pass"
-    gpu = run.of("gpu_count", "node-2")[0]
-    assert gpu["status"] == "pass" and gpu["measured"] == 8
+    blocked = run.of("probe_ran", "node-3")[0]
+    assert blocked["status"] == "blocked" and "srun started no probe on node-3" in \
+        blocked["message"] and "node-3" in blocked["message"].split(":", 1)[1], blocked
+    for name in ("node-1", "node-2", "node-4"):
+        assert run.of("probe_ran", name)[0]["status"] == "pass"
+        assert run.of("gpu_count", name)[0]["measured"] == 8
+
+
+def test_gather_via_srun_on_sixteen_hosts(sim_slurm, tmp_path: Path) -> None:
+    slurm: SimSlurm = sim_slurm(16)
+    run = run_preflight(*slurm.preflight_args(), "--gather", "srun", "-k", "probe_ran or gpu",
+                        out=tmp_path / "run", env=slurm.env(), inside=slurm.salloc(16))
+    assert {r["node"] for r in run.of("probe_ran") if r["status"] == "pass"} == set(
+        slurm.cluster.names), explain(run)
+    assert run.rc == 0, explain(run)

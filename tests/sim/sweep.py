@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import netns
+from . import netns, slurm
 
 PREFIX = "pf"
 WORK_ROOT = Path("/tmp")
@@ -86,6 +86,8 @@ def remove_cluster(cid: str) -> None:
         if entry.startswith(f"{PREFIX}{cid}-"):
             shutil.rmtree(netns.ETC_NETNS / entry, ignore_errors=True)
     netns.delete_link(f"{PREFIX}{cid}br")
+    if (workdir_for(cid) / "slurm").exists():  # munged and slurmctld run on the head
+        slurm.kill_recorded(workdir_for(cid) / "slurm")
     shutil.rmtree(workdir_for(cid), ignore_errors=True)
 
 

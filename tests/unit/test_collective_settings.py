@@ -11,7 +11,6 @@ from preflight.collective.launch import (
     mpirun_argv,
     mpirun_one_argv,
     run_local,
-    srun_argv,
     write_hostfile,
 )
 from preflight.collective.settings import LaunchSettings, TorchSettings, parse_sizes, size_label
@@ -56,14 +55,6 @@ def test_hostfile_and_mpirun_lines(tmp_path: Path) -> None:
         "--mca", "btl", "tcp,self", "hostname"]
     assert mpirun_one_argv(LaunchSettings("mpirun"), nodes[1], ["hostname"]) == [
         "mpirun", "-N", "1", "--host", "ops@gpu-2", "--bind-to", "none", "hostname"]
-
-
-def test_srun_line_is_one_task_per_node() -> None:
-    argv = srun_argv(LaunchSettings("srun", srun_args=("--overlap",)), ["a", "b"],
-                     ["hostname"], timeout=130)
-    assert argv == ["srun", "--nodes=2", "--ntasks-per-node=1", "--ntasks=2",
-                    "--nodelist=a,b", "--kill-on-bad-exit=0", "--cpu-bind=none", "--time=3",
-                    "--overlap", "hostname"]
 
 
 def test_run_local_ends_a_hung_launcher_at_its_deadline() -> None:

@@ -180,12 +180,6 @@ def test_mpirun_argv() -> None:
                     "-x", "NCCL_DEBUG", "-x", "NCCL_IB_HCA", "all_reduce_perf", "-g", "8"]
 
 
-def test_srun_argv() -> None:
-    assert launch.srun_argv(["a", "b"], 61, ["all_reduce_perf"]) == [
-        "srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--nodelist=a,b",
-        "--kill-on-bad-exit=1", "--time=2", "all_reduce_perf"]
-
-
 def _gone(pid: int) -> bool:
     """Dead or a zombie; a process closes its files a moment before it turns zombie."""
     for _ in range(50):
