@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from preflight.inventory import compress_hostlist
+
 _LABEL = re.compile(r"^ *(\d+): ")
 
 
@@ -25,7 +27,8 @@ def srun_argv(names: Sequence[str], command: Sequence[str], *, timeout_s: float 
     allocation's, for a line printed for the user's job)."""
     n = len(names)
     argv = ["srun", f"--nodes={n}", f"--ntasks={n}", "--ntasks-per-node=1",
-            f"--nodelist={','.join(names)}", f"--kill-on-bad-exit={int(kill_on_bad_exit)}",
+            f"--nodelist={compress_hostlist(list(names))}",
+            f"--kill-on-bad-exit={int(kill_on_bad_exit)}",
             "--cpu-bind=none"]
     if timeout_s is not None:
         argv.append(f"--time={max(1, math.ceil(timeout_s / 60))}")

@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from preflight import srun
 from preflight.golive.plan import LaunchNode, LaunchPlan
 from preflight.inventory import compress_hostlist
 
@@ -91,10 +92,9 @@ def srun_argv(plan: LaunchPlan, script: Sequence[str]) -> list[str]:
     torchrun = ["torchrun", f"--nnodes={len(plan.nodes)}",
                 f"--nproc-per-node={plan.nproc_per_node or plan.master.nproc}",
                 *_rdzv(plan, "$SLURM_JOB_ID"), *script]
-    return ["env", *_env_words(plan), "srun", f"--nodes={len(plan.nodes)}",
-            "--ntasks-per-node=1", *gpus,
-            f"--nodelist={compress_hostlist([n.name for n in plan.nodes])}",
-            "--kill-on-bad-exit=1", *torchrun]
+    return ["env", *_env_words(plan), *srun.srun_argv(
+        [n.name for n in plan.nodes], torchrun, timeout_s=None, kill_on_bad_exit=True,
+        extra=gpus)]
 
 
 def srun_lines(plan: LaunchPlan, script: Sequence[str], rdzv_id: str | None,
