@@ -290,8 +290,8 @@ def test_mpirun_srun_deepspeed_fabric(p5_plan: LaunchPlan, tmp_path: Path) -> No
                          "ens6", "python3", "train.py"]
     srun = srun_argv(p5_plan, ["train.py"])
     assert srun[srun.index("srun"):srun.index("torchrun")] == [
-        "srun", "--nodes=3", "--ntasks-per-node=1", "--gpus-per-node=8",
-        "--nodelist=node-[1-3]", "--kill-on-bad-exit=1"]
+        "srun", "--nodes=3", "--ntasks=3", "--ntasks-per-node=1", "--nodelist=node-[1-3]",
+        "--kill-on-bad-exit=1", "--cpu-bind=none", "--gpus-per-node=8"]
     assert render(p5_plan, "srun", None, None, tmp_path)[-1].endswith(
         '--rdzv-id="$SLURM_JOB_ID" train.py')
     deepspeed = render(p5_plan, "deepspeed", None, None, tmp_path)[-1]
