@@ -75,8 +75,7 @@ def _one_collective(ctx: RunContext, settings: NcclTestsSettings, entries: dict[
     perf = perf_argv(program, gpus, settings.max_bytes,
                      settings.per_op_timeout_s if with_flag else None)
     nodes = [node for node in ctx.nodes if node.name in members]
-    result = launch(settings.launcher, nodes, perf, settings.timeout_s,
-                    ssh_config=settings.ssh_config, known_hosts=settings.known_hosts)
+    result = launch(settings.launch, settings.launcher, nodes, perf, settings.timeout_s)
     record = run_record(result, settings.timeout_s)
     said = f"{record['output']}\n{record['stderr']}"
     record["timed_out"] = bool(result.timed_out or _LAUNCHER_TIME_LIMIT.search(said))

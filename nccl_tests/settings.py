@@ -8,8 +8,10 @@ the default here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from preflight.collective.settings import LaunchSettings, launch_settings_from
 
 BINARIES = {
     "all_reduce": "all_reduce_perf",
@@ -30,8 +32,8 @@ class NcclTestsSettings:
     max_bytes: str = DEFAULT_MAX_BYTES
     timeout_s: float = DEFAULT_TIMEOUT_S
     launcher: str = "mpirun"
-    ssh_config: str | None = None  # handed to mpirun's ssh (plm_rsh_args -F)
-    known_hosts: str | None = None
+    # --mpirun-args, --srun-args and the SSH files, as the torch probe gets them
+    launch: LaunchSettings = field(default_factory=LaunchSettings)
 
     @property
     def binaries(self) -> list[str]:
@@ -75,8 +77,7 @@ def from_options(options: Any, expect: Any) -> NcclTestsSettings:
         max_bytes=str(pick("nccl_tests_max_bytes", "nccl_tests_max_bytes", DEFAULT_MAX_BYTES)),
         timeout_s=float(pick("nccl_tests_timeout", "nccl_tests_timeout_s", DEFAULT_TIMEOUT_S)),
         launcher=_launcher(options),
-        ssh_config=getattr(options, "ssh_config", None),
-        known_hosts=getattr(options, "known_hosts", None),
+        launch=launch_settings_from(options),
     )
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
 import pytest
 
 from preflight.collective.settings import (
     LAUNCHERS,
-    LaunchSettings,
     TorchSettings,
+    launch_settings_from,
     parse_sizes,
 )
 from preflight.fixtures import measure_once
@@ -56,20 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail when the largest size's all_reduce busbw is below this (GB/s)")
 
 
-def launch_settings(config: pytest.Config) -> LaunchSettings:
-    """The chosen launcher; other probes that launch across nodes (nccl-tests) share it."""
-    opt = config.option
-    return LaunchSettings(kind=opt.launcher, mpirun_args=tuple(shlex.split(opt.mpirun_args)),
-                          srun_args=tuple(shlex.split(opt.srun_args)),
-                          ssh_config=opt.ssh_config, known_hosts=opt.known_hosts)
-
-
 @pytest.fixture(scope="session")
 def torch_settings(request: pytest.FixtureRequest, run_context: RunContext) -> TorchSettings:
     opt = request.config.option
     defaults = TorchSettings()
     return TorchSettings(
-        launch=launch_settings(request.config),
+        launch=launch_settings_from(request.config.option),
         master_port=opt.master_port or run_context.expect.master_port,
         sizes=opt.torch_sizes or defaults.sizes, iters=max(1, opt.torch_iters),
         step_timeout_s=opt.torch_timeout,

@@ -7,6 +7,7 @@ or killed, and a local srun/mpirun gets SIGTERM (so it stops its remote tasks) t
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -64,9 +65,17 @@ def _mpirun_common(settings: LaunchSettings) -> list[str]:
     return [*flags, *settings.mpirun_args]
 
 
-def mpirun_argv(settings: LaunchSettings, hostfile: Path, command: Sequence[str]) -> list[str]:
-    return ["mpirun", "-N", "1", "--hostfile", str(hostfile), *_mpirun_common(settings),
-            *command]
+def mpirun_argv(settings: LaunchSettings, hostfile: Path, command: Sequence[str], *,
+                np: int | None = None, timeout_s: float | None = None,
+                export: Sequence[str] = ()) -> list[str]:
+    """One process per node of the hostfile; `np` processes in all, mpirun's own
+    `--timeout`, and the variables to pass on (`-x`), where asked."""
+    argv = ["mpirun", *(["-np", str(np)] if np else []), "-N", "1", "--hostfile", str(hostfile)]
+    if timeout_s is not None:
+        argv += ["--timeout", str(math.ceil(timeout_s))]
+    for name in export:
+        argv += ["-x", name]
+    return [*argv, *_mpirun_common(settings), *command]
 
 
 def mpirun_one_argv(settings: LaunchSettings, node: Node, command: Sequence[str]) -> list[str]:
@@ -96,14 +105,23 @@ def run_local(argv: Sequence[str], timeout: float,
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            out, err = proc.communicate(timeout=TERM_GRACE_S)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            out, err = proc.communicate()
+        out, err = _stop_group(proc)
     return LocalResult(out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                        None if timed_out else proc.returncode, timed_out)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """SIGTERM the launcher's group so it can stop its remote ranks, then SIGKILL."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=TERM_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+    try:
+        return proc.communicate(timeout=TERM_GRACE_S)
+    except subprocess.TimeoutExpired:  # a child left the group and holds the pipes open
+        proc.kill()
+        return b"", b"launcher killed; a child of it still holds its output open"
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 LAUNCHERS = ("ssh", "srun", "mpirun")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -17,6 +19,17 @@ class LaunchSettings:
     srun_args: tuple[str, ...] = ()
     ssh_config: str | None = None  # preflight's own, so mpirun's ssh sees the same nodes
     known_hosts: str | None = None
+
+
+def launch_settings_from(options: Any) -> LaunchSettings:
+    """The launcher flags (--launcher, --mpirun-args, --srun-args, the SSH files), read
+    once for every probe that launches across nodes: torch, readiness, nccl-tests."""
+    return LaunchSettings(
+        kind=getattr(options, "launcher", None) or "ssh",
+        mpirun_args=tuple(shlex.split(getattr(options, "mpirun_args", None) or "")),
+        srun_args=tuple(shlex.split(getattr(options, "srun_args", None) or "")),
+        ssh_config=getattr(options, "ssh_config", None),
+        known_hosts=getattr(options, "known_hosts", None))
 
 
 @dataclass(frozen=True)

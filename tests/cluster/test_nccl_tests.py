@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight.collective.settings import LaunchSettings
 from preflight.inventory import Node
 from preflight.nccl_tests.launch import launch
 from tests.cluster.helpers import Run, explain, run_preflight
@@ -183,8 +184,8 @@ def test_hung_all_reduce_perf_errors_in_time_and_leaves_nothing(
 def test_hung_rank_under_mpirun_is_stopped(healthy: SimCluster, mpi_env: dict[str, str]) -> None:
     healthy.hang("node-4", "all_reduce_perf")
     perf = ["all_reduce_perf", "-b", "8", "-e", "1G", "-f", "2", "-g", "8"]
-    result = launch("mpirun", [Node(name) for name in HOSTS], perf, 5,
-                    ssh_config=str(healthy.ssh_config))
+    settings = LaunchSettings(ssh_config=str(healthy.ssh_config))
+    result = launch(settings, "mpirun", [Node(name) for name in HOSTS], perf, 5)
     said = (result.stdout + result.stderr).decode()
     assert result.rc not in (0, None), said
     assert "time limit for job execution has been reached" in said

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from preflight.collective import launch as collective_launch
+from preflight.collective.settings import LaunchSettings
 from preflight.config import Expectations
 from preflight.gather import NodeOutcome
 from preflight.inventory import Node
@@ -138,7 +140,7 @@ def test_run_record_keeps_head_and_tail_of_huge_output() -> None:
 def _options(**given: Any) -> SimpleNamespace:
     names = ("nccl_tests", "nccl_tests_home", "nccl_tests_collectives", "nccl_tests_max_bytes",
              "nccl_tests_timeout", "nccl_tests_launcher", "launcher", "slurm", "gather_via",
-             "ssh_config", "known_hosts")
+             "ssh_config", "known_hosts", "mpirun_args", "srun_args")
     return SimpleNamespace(**dict.fromkeys(names) | given)
 
 
@@ -166,18 +168,20 @@ def test_collectives_and_launcher_choice() -> None:
 # Launchers --------------------------------------------------------------------------------
 
 
-def test_hostfile_has_one_slot_per_node_and_keeps_users() -> None:
-    nodes = [Node("gpu-1", slots=8), Node("gpu-2", user="ops")]
-    assert launch.hostfile_text(nodes) == "gpu-1 slots=1\nops@gpu-2 slots=1\n"
-
-
-def test_mpirun_argv() -> None:
-    argv = launch.mpirun_argv(Path("/tmp/h"), 4, 299.5, ["all_reduce_perf", "-g", "8"],
-                              ssh_config="/c", known_hosts="/k",
-                              env={"NCCL_IB_HCA": "mlx5", "PATH": "/bin", "NCCL_DEBUG": "INFO"})
-    assert argv == ["mpirun", "-np", "4", "-N", "1", "--hostfile", "/tmp/h", "--timeout", "300",
-                    "--mca", "plm_rsh_args", "-F /c -o UserKnownHostsFile=/k",
-                    "-x", "NCCL_DEBUG", "-x", "NCCL_IB_HCA", "all_reduce_perf", "-g", "8"]
+def test_mpirun_args_reach_nccl_tests_through_the_one_launcher(tmp_path: Path) -> None:
+    settings = from_options(_options(mpirun_args="--mca btl_tcp_if_include eth0",
+                                     ssh_config="/c", known_hosts="/k"), Expectations())
+    hostfile = collective_launch.write_hostfile(tmp_path / "h", [Node("gpu-1", slots=8),
+                                                                 Node("gpu-2", user="ops")])
+    assert hostfile.read_text() == "gpu-1 slots=8\nops@gpu-2 slots=1\n"
+    argv = collective_launch.mpirun_argv(
+        settings.launch, hostfile, ["all_reduce_perf", "-g", "8"], np=2, timeout_s=299.5,
+        export=launch.nccl_variables({"NCCL_IB_HCA": "mlx5", "PATH": "/bin",
+                                      "NCCL_DEBUG": "INFO"}))
+    assert argv == ["mpirun", "-np", "2", "-N", "1", "--hostfile", str(hostfile),
+                    "--timeout", "300", "-x", "NCCL_DEBUG", "-x", "NCCL_IB_HCA",
+                    "--bind-to", "none", "--mca", "plm_rsh_args", "-F /c -o UserKnownHostsFile=/k",
+                    "--mca", "btl_tcp_if_include", "eth0", "all_reduce_perf", "-g", "8"]
 
 
 def _gone(pid: int) -> bool:
@@ -194,28 +198,31 @@ def _gone(pid: int) -> bool:
 
 
 def test_a_hung_launcher_is_stopped_with_its_whole_group() -> None:
-    result = launch.run_local(["sh", "-c", "sleep 300 & echo $!; wait"], timeout=1.0)
+    result = collective_launch.run_local(["sh", "-c", "sleep 300 & echo $!; wait"], timeout=1.0)
     assert result.timed_out and result.rc is None
     assert _gone(int(result.stdout.split()[0]))
 
 
 def test_a_group_deaf_to_sigterm_gets_sigkill(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launch, "TERM_GRACE_S", 0.5)
+    monkeypatch.setattr(collective_launch, "TERM_GRACE_S", 0.5)
     script = "trap '' TERM; sleep 300 & echo $!; wait"  # the sleep inherits the ignored TERM
-    result = launch.run_local(["sh", "-c", script], timeout=1.0)
+    result = collective_launch.run_local(["sh", "-c", script], timeout=1.0)
     assert result.timed_out and result.rc is None
     assert _gone(int(result.stdout.split()[0]))
 
 
-def test_a_missing_launcher_is_an_answer_not_a_crash() -> None:
-    result = launch.run_local(["no-such-launcher-here"], timeout=5)
-    assert result.rc == 127 and b"no-such-launcher-here" in result.stderr
+def test_a_missing_launcher_is_an_answer_not_a_crash(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun, no srun
+    for launcher in ("mpirun", "srun"):
+        result = launch.launch(LaunchSettings(), launcher, [Node("a")], ["true"], 5.0)
+        assert result.rc == 127 and launcher.encode() in result.stderr
 
 
 def test_sigterm_reaches_the_launcher_first(tmp_path: Path) -> None:
     mark = tmp_path / "term"
     script = f"trap 'echo term > {mark}; exit 3' TERM; sleep 300 & wait"
-    result = launch.run_local(["sh", "-c", script], timeout=1.0)
+    result = collective_launch.run_local(["sh", "-c", script], timeout=1.0)
     assert result.timed_out and mark.read_text() == "term\n"
 
 
@@ -443,8 +450,8 @@ def test_multi_node_needs_two_nodes_and_one_binary_path(tmp_path: Path,
     settings = from_options(_options(nccl_tests=True), ctx.expect)
     launched: list[tuple[str, list[str], list[str]]] = []
 
-    def fake_launch(kind: str, nodes: list[Node], perf: list[str], timeout: float,
-                    **_: Any) -> CommandResult:
+    def fake_launch(_: LaunchSettings, kind: str, nodes: list[Node], perf: list[str],
+                    timeout: float) -> CommandResult:
         launched.append((kind, [n.name for n in nodes], perf))
         return CommandResult("launcher", ("mpirun",), 0, table(400.0, ranks=16).encode(), b"",
                              1.0)
