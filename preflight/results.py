@@ -101,6 +101,8 @@ class RunRecord:
     fail_on: str = "fail"
     results: list[Result] = field(default_factory=list)
     matrices: dict[str, Any] = field(default_factory=dict)
+    level: str = "standard"
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
 
     def counts(self) -> dict[str, int]:
         counted = Counter(r.status.value for r in self.results)
@@ -137,6 +139,8 @@ class RunRecord:
             "finished": self.finished,
             "duration_s": round(self.duration_s, 3),
             "profile": self.profile,
+            "level": self.level,
+            "phases": self.phases,
             "hosts": self.hosts,
             "thresholds": self.thresholds,
             "partial": self.partial,
@@ -163,6 +167,8 @@ class RunRecord:
             fail_on=data.get("fail_on", "fail"),
             results=[Result.from_dict(r) for r in data.get("results", [])],
             matrices=dict(data.get("matrices", {})),
+            level=data.get("level", "standard"),
+            phases=dict(data.get("phases", {})),
         )
 
 

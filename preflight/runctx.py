@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ class RunContext:
     started_mono: float = field(default_factory=time.monotonic)
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False
+    seed: int = field(default_factory=lambda: random.randrange(1 << 31))  # sampled schedules
+    gather_timing: dict[str, float] = field(default_factory=dict)
+    wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
 
@@ -88,8 +92,10 @@ class RunContext:
             if self.offline:
                 raise Unavailable(f"'{name}' was not measured in the recorded run "
                                   f"{self.recorded_from or self.run_dir}")
+            started = time.time()
             with measuring(name, len(self.nodes)):
                 data = compute()
+            data["timing"] = {"started": started, "ended": time.time()}
             write_json(path, data)
             return data
 

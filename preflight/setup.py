@@ -26,6 +26,7 @@ from preflight.inventory import (
     parse_hostfile,
     parse_hosts_arg,
 )
+from preflight.levels import phase_walls
 from preflight.results import RunRecord, load_run, write_json
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext
 from preflight.transport.base import Transport
@@ -105,6 +106,8 @@ def expectation_overrides(options: Any) -> dict[str, Any]:
         overrides[key.strip()] = _literal(value.strip())
     if getattr(options, "pair_mode", None):
         overrides["pair_mode"] = options.pair_mode
+    if getattr(options, "preflight_level", None):
+        overrides["level"] = options.preflight_level
     return overrides
 
 
@@ -158,6 +161,14 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
     if ctx.facts_path.is_file():
         ctx.set_outcomes(read_facts(ctx.facts_path))
         return ctx.outcomes()
+    started = time.time()
+    try:
+        return _gather(ctx)
+    finally:
+        ctx.gather_timing = {"started": started, "ended": time.time()}
+
+
+def _gather(ctx: RunContext) -> dict[str, NodeOutcome]:
     expect = ctx.expect
     options = ProbeOptions(
         resolve=ctx.names, paths=_wanted_paths(ctx),
@@ -206,6 +217,8 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         preflight_version=__version__, command=ctx.command, started=ctx.started_wall,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
+        level=ctx.expect.level,
+        phases=phase_walls(ctx.gather_timing, ctx.measurements()),
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         matrices=collect_matrices(ctx.measurements()),

@@ -147,7 +147,7 @@ def test_wrong_type_names_line_key_and_value(body: str, message: str) -> None:
             "preflight.toml:3: 'gpus_per_node' belongs in the [expect] table",
         ),
         ("expct = 1\n", "preflight.toml:1: unknown key 'expct' (did you mean 'expect'?)"),
-        ("colour = 1\n", "preflight.toml:1: unknown key 'colour' (expected 'profile' or [expect])"),
+        ("colour = 1\n", "preflight.toml:1: unknown key 'colour' (expected 'profile', 'level' or [expect])"),
         ("expect = 3\n", "preflight.toml:1: 'expect' must be a table ([expect])"),
         ("[[expect]]\na = 1\n", "preflight.toml:1: 'expect' must be a table ([expect])"),
     ],
