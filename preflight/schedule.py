@@ -84,6 +84,15 @@ def rounds(nodes: Sequence[str], mode: str | Mode, seed: int = 0) -> list[Round]
     return [_named(nodes, index_round) for index_round in index_rounds]
 
 
+def round_count(n: int, mode: Mode) -> int:
+    """How many rounds `rounds` gives for n nodes, without building them."""
+    if mode.kind == "mesh":
+        return _circle_round_count(n)
+    if mode.kind == "ring":
+        return len(_ring(n))
+    return mode.samples if n >= 2 else 0
+
+
 def directed(round_: Sequence[Pair]) -> list[list[Pair]]:
     """Both directions of a round's pairs as two sub-steps of (src, dst).
 
