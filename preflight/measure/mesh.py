@@ -26,6 +26,7 @@ from preflight.measure.base import (
     schedule_summary,
     verdict_cells,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
 
 SSH_TIMEOUT_S = 10
@@ -90,8 +91,11 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
              for src, dsts in targets.items()}
     pairs.update(_attempt(ctx, {src: dsts for src, dsts in again.items() if dsts},
                           RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
+    looked = second_look(targets, pairs, lambda v: v[0] not in ("ok", "error"),
+                         lambda again: _attempt(ctx, again, RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
     matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
     return {"pairs": pairs, "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"ssh_mesh": matrix}}
 
 

@@ -26,6 +26,7 @@ from preflight.measure.base import (
     schedule_summary,
     verdict_cells,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
 
 IP_ICMP_HEADERS = 28
@@ -33,6 +34,7 @@ PING_WAIT_S = 2
 COMMAND_TIMEOUT_S = PING_WAIT_S + 5
 PARALLEL = 16  # pings at once on one source
 LOCAL_MTU = re.compile(r"message too long, mtu\s*=\s*(\d+)")
+NOT_MEASURED = {"ok", "no-reply", "no-ping", "error"}  # passed, or not judged: no retest
 PATH_MTU = re.compile(r"Frag needed.*\(mtu\s*=\s*(\d+)\)")
 
 
@@ -101,9 +103,12 @@ def measure_mtu(ctx: RunContext) -> dict[str, Any]:
         return {"mtu": None, "mtus": mtus, "pairs": {}, "matrices": {}}
     targets = reach_schedule(ctx, names)
     pairs, retried = _ping_all(ctx, targets, mtu)
+    looked = second_look(targets, pairs, lambda v: v[0] not in NOT_MEASURED,
+                         lambda again: _ping_all(ctx, again, mtu)[0])
     matrix = reachability_matrix(f"Path MTU {mtu}", names, verdict_cells(pairs))
     return {"mtu": mtu, "mtus": mtus, "pairs": pairs,
             "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"path_mtu": matrix}}
 
 

@@ -29,6 +29,7 @@ from preflight.measure.base import (
     schedule_summary,
     spawn_script,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
 
 CONNECT_TIMEOUT_S = 3.0
@@ -57,7 +58,7 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     names = reachable(ctx)
     targets = reach_schedule(ctx, names)
     longest = connect_timeout(len(ports) * max((len(t) for t in targets.values()), default=0))
-    lifetime = READY_TIMEOUT_S + longest * (1 + RETRY_FACTOR) + 60
+    lifetime = READY_TIMEOUT_S + 2 * longest * (1 + RETRY_FACTOR) + 60  # + second look
     listeners: dict[str, Any] = {}
     listener_status: dict[str, Any] = {}
     try:
@@ -71,14 +72,22 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
             else:
                 listeners[name], listener_status[name] = outcome
         verdicts, retried = _connect_all(ctx, targets, ports)
+        looked = second_look(targets, verdicts, closed,
+                             lambda again: _connect_all(ctx, again, ports)[0])
     finally:
         for spawned in listeners.values():
             spawned.finish(5)
     mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "listeners": listener_status, "pairs": verdicts,
             "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started_at, 2),
             "matrices": _matrices(names, ports, verdicts)}
+
+
+def closed(per_port: dict[str, Any]) -> bool:
+    """A pair with a port measured and not open (an error is not measured)."""
+    return any(verdict[0] not in ("open", "error") for verdict in per_port.values())
 
 
 def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) -> None:
