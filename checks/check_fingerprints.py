@@ -8,16 +8,18 @@ from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts, majority
 from preflight.parsers.fingerprint import firewall_rules, settings
-from preflight.verdict import fail, observe, skip
+from preflight.verdict import fail, observe, skip, warn
 
 SSHD_KEYS = ("port", "maxstartups", "maxsessions", "permitrootlogin", "pubkeyauthentication",
              "passwordauthentication", "authorizedkeysfile", "allowusers", "allowgroups",
              "denyusers", "denygroups", "maxauthtries", "logingracetime", "usedns",
              "acceptenv", "permituserenvironment")
-CLIENT_KEYS = ("user", "port", "stricthostkeychecking", "userknownhostsfile",
-               "globalknownhostsfile", "identityfile", "batchmode", "connecttimeout",
-               "proxyjump", "proxycommand", "controlmaster", "controlpath", "hashknownhosts",
-               "serveraliveinterval", "addressfamily")
+# Path-valued settings (identityfile, userknownhostsfile, controlpath) are left out: they
+# name per-node files that differ wherever homes do, without changing what ssh does.
+CLIENT_KEYS = ("user", "port", "stricthostkeychecking", "batchmode", "connecttimeout",
+               "proxyjump", "proxycommand", "controlmaster", "hashknownhosts",
+               "identitiesonly", "pubkeyauthentication", "serveraliveinterval",
+               "addressfamily")
 SHOWN = 3  # differing lines named in a message
 
 
@@ -51,8 +53,8 @@ def _odd_one_out(node: NodeFacts, cluster: ClusterFacts, what: str,
         skip(f"{node.name}: {what} not readable here")
     common, count, total, split = _majority(cluster, read)
     observe(f"{len(mine)} entries", expected="the same as the majority of nodes")
-    if common is None and split:
-        fail(f"{node.name}: {what} not the same on all nodes, and no majority", hint=hint,
+    if common is None and split:  # no odd one out to name: worth a look, not a NO-GO
+        warn(f"{node.name}: {what} not the same on all nodes, and no majority", hint=hint,
              reason=f"{reason}-no-majority")
     if common is not None and mine != common:
         fail(f"{node.name}: {what} not the same as on the other {count} of {total} nodes: "
@@ -71,11 +73,19 @@ def _majority(cluster: ClusterFacts, read: Callable[[NodeFacts], Any]) -> tuple[
 
 
 def _rule_diff(mine: tuple[str, ...], common: tuple[str, ...]) -> str:
-    extra = [rule for rule in mine if rule not in common]
-    missing = [rule for rule in common if rule not in mine]
+    extra = _rules_first([rule for rule in mine if rule not in common])
+    missing = _rules_first([rule for rule in common if rule not in mine])
     parts = [f"only here: {_some(extra)}" if extra else "",
              f"missing here: {_some(missing)}" if missing else ""]
     return "; ".join(p for p in parts if p) or "the same rules in another order"
+
+
+def _rules_first(lines: list[str]) -> list[str]:
+    """Rules before the table, chain and COMMIT lines around them (those say little)."""
+    def structural(line: str) -> bool:
+        return line.startswith(("*", ":", "COMMIT", "table ", "chain ", "}", "type "))
+    return [line for line in lines if not structural(line)] + [
+        line for line in lines if structural(line)]
 
 
 def _settings_diff(mine: tuple[tuple[str, str], ...], common: tuple[tuple[str, str], ...]) -> str:

@@ -77,8 +77,8 @@ def test_the_one_node_with_an_extra_rule_is_the_odd_one_out() -> None:
     found = verdicts(check_fingerprints.check_firewall_consistent, nodes)
     assert {n for n, (status, _) in found.items() if status != "pass"} == {"node-4"}
     assert found["node-4"] == ("fail", (
-        "node-4: firewall ruleset not the same as on the other 4 of 5 nodes: only here: '*filter', "
-        "':INPUT ACCEPT', ':FORWARD ACCEPT' (+3 more)"))
+        "node-4: firewall ruleset not the same as on the other 4 of 5 nodes: only here: "
+        "'-A INPUT -p tcp -m tcp --dport 29500 -j DROP', '*filter', ':INPUT ACCEPT' (+3 more)"))
 
 
 def test_a_node_missing_a_rule_the_others_have_is_named() -> None:
@@ -109,3 +109,12 @@ def test_sshd_taking_fewer_connections_is_named_with_the_value() -> None:
     assert found["node-3"] == ("fail", "node-3: sshd settings not the same as on the other "
                                "2 of 3 nodes: maxstartups 2:30:10 (others: 10:30:100)")
     assert found["node-1"][0] == "pass"
+
+
+def test_no_majority_is_a_warning_not_a_no_go() -> None:
+    nodes = {"node-1": facts(IPTABLES), "node-2": facts(), "node-3": facts(IPTABLES_COUNTERS),
+             "node-4": facts(NFT)}
+    found = verdicts(check_fingerprints.check_firewall_consistent, nodes)
+    assert {status for status, _ in found.values()} == {"warn"}
+    assert found["node-2"][1] == (
+        "node-2: firewall ruleset not the same on all nodes, and no majority")
