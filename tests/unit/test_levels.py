@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -120,3 +122,35 @@ def test_phase_walls_span_overlapping_probes() -> None:
     })
     assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 18.0}
     assert list(walls) == ["gather", "reach", "bandwidth"]
+
+
+def plan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "preflight", "run", "--plan", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_plan_for_1024_nodes_at_full_answers_without_contacting_a_node() -> None:
+    done = plan("--hosts", "gpu-[0001-1024]", "--level", "full")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("preflight run --plan: 1024 node(s), level full, bandwidth schedule "
+                        "mesh; no node contacted")
+    assert any("every other node: up to 1023 targets per node" in line for line in lines)
+    assert any("mesh: 1023 round(s) x 2 directions" in line for line in lines)
+    assert any(line.strip().startswith("nccl_tests") for line in lines)
+
+
+def test_plan_follows_level_and_settings() -> None:
+    quick = plan("--hosts", "n[1-64]", "--level", "quick").stdout
+    assert "master + ring neighbours: up to 3 targets per node" in quick
+    assert "iperf3" not in quick and "path MTU" not in quick
+    standard = plan("--hosts", "n[1-64]", "--expect", "sample_peers=1", "--pairs",
+                    "sample:4").stdout
+    assert "1 random peers: up to 4 targets per node" in standard
+    assert "sample:4: 4 round(s)" in standard
+
+
+def test_plan_of_a_recorded_run_is_a_usage_error(tmp_path: Path) -> None:
+    done = plan("--from", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("preflight: error:")
