@@ -90,6 +90,15 @@ def recorded_nodes(run_dir: Path) -> list[Node]:
     return [Node(name) for name in read_facts(facts)]
 
 
+def recorded_level(run_dir: Path) -> str | None:
+    """The level a recorded run ran at (None: not recorded, the default applies)."""
+    try:
+        level = json.loads((run_dir / "results.json").read_text()).get("level")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return level if isinstance(level, str) else None
+
+
 def copy_recording(source: Path, target: Path) -> None:
     shutil.copy2(source / FACTS_FILE, target / FACTS_FILE)
     measurements = source / MEASUREMENTS_DIR
@@ -108,6 +117,8 @@ def expectation_overrides(options: Any) -> dict[str, Any]:
         overrides["pair_mode"] = options.pair_mode
     if getattr(options, "preflight_level", None):
         overrides["level"] = options.preflight_level
+    elif getattr(options, "preflight_from", None):  # judge a recording at its own level
+        overrides["level"] = recorded_level(Path(options.preflight_from))
     return overrides
 
 

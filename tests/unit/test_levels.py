@@ -154,3 +154,11 @@ def test_plan_of_a_recorded_run_is_a_usage_error(tmp_path: Path) -> None:
     done = plan("--from", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().startswith("preflight: error:")
+
+
+def test_a_recording_is_judged_at_its_own_level(tmp_path: Path) -> None:
+    from preflight.setup import recorded_level
+
+    assert recorded_level(tmp_path) is None
+    (tmp_path / "results.json").write_text('{"level": "quick"}')
+    assert recorded_level(tmp_path) == "quick"
