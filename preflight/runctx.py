@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,7 +45,7 @@ class RunContext:
     started_mono: float = field(default_factory=time.monotonic)
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False
-    seed: int = field(default_factory=lambda: random.randrange(1 << 31))  # sampled schedules
+    seed: int = 0  # of the sampled schedules: from the run directory (setup.build_context)
     gather_timing: dict[str, float] = field(default_factory=dict)
     wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
     _connections: Connections | None = None

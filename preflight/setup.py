@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def _build_context(options: Any, run_dir: str | None) -> RunContext:
         fanout=max(1, int(options.fanout)),
         gather_via=options.gather_via,
         command=list(sys.argv),
+        seed=zlib.crc32(str(out).encode()),  # the same in every xdist worker, new each run
         started_wall=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
