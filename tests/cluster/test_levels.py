@@ -4,7 +4,6 @@ on a port no probe uses) is the odd node out."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from preflight.schedule import reach_targets
-from tests.cluster.helpers import Run, explain, run_preflight
+from tests.cluster.helpers import Run, explain, idle_runner, measurement, run_preflight
 from tests.sim.cluster import SimCluster
 
 pytestmark = pytest.mark.cluster
@@ -28,17 +27,7 @@ def sixteen(sim_cluster_module: Any) -> SimCluster:
 
 @pytest.fixture
 def run_on(sixteen: SimCluster, tmp_path: Path) -> Iterator[Any]:
-    def run(*args: str) -> Run:
-        return run_preflight(*sixteen.preflight_args(), *args, out=tmp_path / "run",
-                             timeout=900)
-
-    yield run
-    assert {h: sixteen.processes(h) for h in sixteen.names} == {h: [] for h in sixteen.names}
-
-
-def measurement(run: Run, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
-    return data
+    yield from idle_runner(sixteen, tmp_path / "run", timeout=900)
 
 
 def measured_pairs(run: Run, name: str) -> set[tuple[str, str]]:

@@ -7,7 +7,6 @@ and nothing else), most of them over the full default run. The fault tests share
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from preflight.pair_params import scheduled_pairs
-from tests.cluster.helpers import Run, explain, run_preflight
+from tests.cluster.helpers import Run, explain, idle_runner, measurement, run_preflight
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import HostSpec
 
@@ -34,12 +33,7 @@ def four(sim_cluster_module: Any) -> SimCluster:
 @pytest.fixture
 def run_on(four: SimCluster, tmp_path: Path) -> Iterator[Any]:
     """run_on(*args): a preflight run on the shared cluster; its hosts must be idle after."""
-    def run(*args: str) -> Run:
-        return run_preflight(*four.preflight_args(), "--pairs", "mesh", *args,
-                             out=tmp_path / "run", timeout=420)
-
-    yield run
-    assert {h: four.processes(h) for h in four.names} == {h: [] for h in four.names}
+    yield from idle_runner(four, tmp_path / "run", "--pairs", "mesh", timeout=420)
 
 
 def into(node: str, nodes: list[str] = FOUR) -> list[str]:
@@ -52,11 +46,6 @@ def touching(node: str, nodes: list[str] = FOUR) -> list[str]:
 
 def failing(check: str, subjects: list[str]) -> set[tuple[str, str, str]]:
     return {(check, subject, "fail") for subject in subjects}
-
-
-def measurement(run: Run, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
-    return data
 
 
 def messages(run: Run, check: str) -> list[str]:
