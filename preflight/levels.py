@@ -95,19 +95,26 @@ def phase_of(measurement: str) -> str:
 
 
 def phase_walls(gather: dict[str, float], measurements: dict[str, Any]) -> dict[str, float]:
-    """Wall seconds per phase: from the first start to the last end of its measurements
-    (probes of one phase run at once, so their times overlap rather than add)."""
-    spans: dict[str, list[float]] = {}
+    """Wall seconds per phase: how long any of its measurements was running (probes of
+    one phase that run at once count once; time spent on other phases in between, not)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
     if gather:
-        spans["gather"] = [gather["started"], gather["ended"]]
+        spans["gather"] = [(gather["started"], gather["ended"])]
     for name, data in measurements.items():
         timing = data.get("timing") if isinstance(data, dict) else None
-        if not timing:
-            continue
-        span = spans.setdefault(phase_of(name), [timing["started"], timing["ended"]])
-        span[0], span[1] = min(span[0], timing["started"]), max(span[1], timing["ended"])
-    return {phase: round(end - start, 2) for phase, (start, end) in
+        if timing:
+            spans.setdefault(phase_of(name), []).append((timing["started"], timing["ended"]))
+    return {phase: round(_covered(intervals), 2) for phase, intervals in
             sorted(spans.items(), key=lambda item: _phase_rank(item[0]))}
+
+
+def _covered(intervals: list[tuple[float, float]]) -> float:
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def _phase_rank(phase: str) -> int:

@@ -59,9 +59,21 @@ def _build_context(options: Any, run_dir: str | None) -> RunContext:
         fanout=max(1, int(options.fanout)),
         gather_via=options.gather_via,
         command=list(sys.argv),
-        seed=zlib.crc32(str(out).encode()),  # the same in every xdist worker, new each run
+        seed=_seed(recorded, out),
         started_wall=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _seed(recorded: Path | None, out: Path) -> int:
+    """The sampled schedules' seed: a recording's own (so its pairs are judged again),
+    else one from the run directory (the same in every xdist worker, new each run)."""
+    if recorded is not None:
+        try:
+            ports = json.loads((recorded / MEASUREMENTS_DIR / "ports.json").read_text())
+            return int(ports["schedule"]["seed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return zlib.crc32(str(out).encode())
 
 
 def _path(value: str | None) -> Path | None:

@@ -118,10 +118,12 @@ def test_phase_walls_span_overlapping_probes() -> None:
         "ports": {"timing": {"started": 5.0, "ended": 9.0}},
         "ssh_mesh": {"timing": {"started": 5.5, "ended": 12.0}},
         "iperf3": {"timing": {"started": 12.0, "ended": 30.0}},
+        "torch_allreduce": {"timing": {"started": 30.0, "ended": 40.0}},
+        "ib_write_bw": {"timing": {"started": 40.0, "ended": 45.0}},
         "recorded": {"pairs": {}},
     })
-    assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 18.0}
-    assert list(walls) == ["gather", "reach", "bandwidth"]
+    assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 23.0, "collectives": 10.0}
+    assert list(walls) == ["gather", "reach", "bandwidth", "collectives"]
 
 
 def plan(*args: str) -> subprocess.CompletedProcess[str]:
