@@ -1,7 +1,8 @@
 """Path MTU: do full-size unfragmentable packets get through between pairs?
 
 Which pairs: the run level's reach schedule; each source's deadline grows with its
-targets, and a source that ran out of time is tried once more with more time.
+targets, and a source that ran out of time is tried once more with more time, as is a
+ping killed at its own deadline (a loaded node) before the pair is `error`.
 
 Each source pings each target twice: full-size with DF set (`ping -M do`), and small as a
 control, so a black hole (small packets pass, big ones vanish) is told apart from a target
@@ -16,6 +17,7 @@ from typing import Any
 
 from preflight.facts import ClusterFacts, majority
 from preflight.measure.base import (
+    RETRY_FACTOR,
     failure_text,
     pair_key,
     per_node_retried,
@@ -103,6 +105,11 @@ def measure_mtu(ctx: RunContext) -> dict[str, Any]:
         return {"mtu": None, "mtus": mtus, "pairs": {}, "matrices": {}}
     targets = reach_schedule(ctx, names)
     pairs, retried = _ping_all(ctx, targets, mtu)
+    again = {src: [dst for dst in dsts if pairs[pair_key(src, dst)][0] == "error"]
+             for src, dsts in targets.items()}
+    if any(again.values()):  # a ping killed at its deadline on a loaded node: once more
+        pairs.update(_ping_all(ctx, {s: d for s, d in again.items() if d}, mtu,
+                               COMMAND_TIMEOUT_S * RETRY_FACTOR)[0])
     looked = second_look(targets, pairs, lambda v: v[0] not in NOT_MEASURED,
                          lambda again: _ping_all(ctx, again, mtu)[0])
     matrix = reachability_matrix(f"Path MTU {mtu}", names, verdict_cells(pairs))
@@ -112,14 +119,15 @@ def measure_mtu(ctx: RunContext) -> dict[str, Any]:
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"path_mtu": matrix}}
 
 
-def _ping_all(ctx: RunContext, targets: dict[str, list[str]],
-              mtu: int) -> tuple[dict[str, list[str]], list[str]]:
+def _ping_all(ctx: RunContext, targets: dict[str, list[str]], mtu: int,
+              command_timeout: float = COMMAND_TIMEOUT_S) -> tuple[dict[str, list[str]],
+                                                                  list[str]]:
     def budget(src: str) -> float:
-        return COMMAND_TIMEOUT_S * -(-2 * max(len(targets[src]), 1) // PARALLEL) + 20
+        return command_timeout * -(-2 * max(len(targets[src]), 1) // PARALLEL) + 20
 
     def from_source(src: str, deadline: float) -> list[tuple[str, list[str]]]:
         commands = [argv for t in targets[src] for argv in (ping_argv(t, mtu), control_argv(t))]
-        payload = {"commands": commands, "timeout": COMMAND_TIMEOUT_S, "parallel": PARALLEL}
+        payload = {"commands": commands, "timeout": command_timeout, "parallel": PARALLEL}
         answers: list[Any] = run_script(ctx, src, "runmany", payload, deadline)
         return [(dst, list(classify(answers[2 * i], answers[2 * i + 1])))
                 for i, dst in enumerate(targets[src])]
