@@ -58,7 +58,34 @@ def cmd_run(args: list[str]) -> int:
     extra_dirs, args = _take_option(args, "--checks")
     if not any(_has_flag(args, flag) for flag in INVENTORY_FLAGS):
         args = ["--local", *args]
+    if "--plan" in args:
+        return print_plan([a for a in args if a != "--plan"])
     return run_pytest(args, extra_dirs)
+
+
+def print_plan(args: list[str]) -> int:
+    """`run --plan`: the run's probes, schedules and estimated walls; touches no node."""
+    from preflight.config import load_config
+    from preflight.lifecycle import expectation_overrides, inventory_from_options
+    from preflight.runplan import render
+
+    parser = _parser("run --plan", "print what a run would do, without contacting a node")
+    _add_inventory_args(parser)
+    for flag in ("--level", "--pairs", "--profile", "--config"):
+        parser.add_argument(flag)
+    parser.add_argument("--expect", action="append", default=[])
+    parser.add_argument("--fanout", type=int, default=64)
+    options, _ignored = parser.parse_known_args(args)
+    if _has_flag(args, "--from"):
+        raise UserError("--plan plans a run on nodes; it cannot plan --from RUN_DIR")
+    options.preflight_from = None
+    options.pair_mode, options.preflight_level = options.pairs, options.level
+    nodes = inventory_from_options(options)
+    expect = load_config(options.profile, Path(options.config) if options.config else None,
+                         expectation_overrides(options))
+    for line in render(len(nodes), expect, max(1, options.fanout)):
+        write_line(line, err=False)
+    return 0
 
 
 def cmd_check(args: list[str]) -> int:
@@ -320,6 +347,7 @@ HELP = """usage: preflight COMMAND [options]
              --hostfile H | --hosts 'node[01-16]' | --slurm | --local
              --profile P  --config preflight.toml  --expect KEY=VALUE  --out DIR [--overwrite]
              --ssh-config F  --known-hosts F  --accept-new-host-keys  --fanout N
+             --level quick|standard|full  --plan (print the schedule, contact nothing)
              --pairs mesh|ring|sample:K  --bad-nodes FILE  --fail-on fail|warn
              --checks DIR (site checks)  and any pytest option: -k EXPR, -m, -n N, -x
   check      re-evaluate a recorded run: check --from RUN_DIR [--profile P ...]

@@ -6,6 +6,7 @@ means "not known": checks then compare nodes with each other instead of guessing
 preflight.toml (the file given with --config, else ./preflight.toml when present):
 
     profile = "dgx-h100"      # optional; --profile wins over it
+    level = "quick"           # optional; quick | standard (default) | full; --level wins
     [expect]                  # any Expectations field except `profile`
     gpus_per_node = 8
     ports = [22, 29500]
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight.errors import UserError
+from preflight.levels import LEVELS, level_values
 from preflight.profiles import PROFILES, Profile, profiles_table
 
 __all__ = [
@@ -77,7 +79,9 @@ class Expectations:
     ports: list[int] = field(default_factory=lambda: [22, 29500])
     port_ranges: list[str] = field(default_factory=list)  # "10001-10100"
     master_port: int = 29500
-    pair_mode: str = "auto"  # auto | mesh | ring | sample:K (preflight.schedule)
+    level: str = "standard"  # quick | standard | full (preflight.levels)
+    pair_mode: str = "ring"  # auto (ring; mesh at level full) | mesh | ring | sample:K
+    sample_peers: int = 3  # random peers per node in the standard all-to-all schedule
     iperf_streams: int = 4
     iperf_seconds: float = 3.0
     iperf_line_rate_fraction: float = 0.9
@@ -130,7 +134,7 @@ def load_config(
         values.update(document.expect_values())
     given = {key: value for key, value in overrides.items() if value is not None}
     values.update(_checked(given, lambda key: "command line"))
-    return Expectations(profile=chosen.name, **values)
+    return Expectations(profile=chosen.name, **level_values(values))
 
 
 def parse_expect_options(items: Iterable[str]) -> dict[str, Any]:
@@ -293,7 +297,13 @@ class _Document:
         table = self.data.get("expect", {})
         if not isinstance(table, dict):
             raise UserError(f"{self.where((), 'expect')}: 'expect' must be a table ([expect])")
-        return _checked(table, lambda key: self.where(("expect",), key))
+        level = {"level": self.data["level"]} if "level" in self.data else {}
+        values = _checked(level, lambda key: self.where((), key))
+        if values and values["level"] not in LEVELS:
+            raise UserError(f"{self.where((), 'level')}: unknown level {values['level']!r}: "
+                            f"choose {', '.join(LEVELS)}")
+        values.update(_checked(table, lambda key: self.where(("expect",), key)))
+        return values
 
 
 def _read_document(config_path: Path | None) -> _Document | None:
@@ -340,7 +350,7 @@ def _toml_error(label: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{label}:{line}: {reason[:1].lower()}{reason[1:]}{column}"
 
 
-_TOP_LEVEL_KEYS = ("profile", "expect")
+_TOP_LEVEL_KEYS = ("profile", "level", "expect")
 
 
 def _check_top_level(document: _Document) -> None:
@@ -348,9 +358,9 @@ def _check_top_level(document: _Document) -> None:
         if key in _TOP_LEVEL_KEYS:
             continue
         where = document.where((), key)
-        if key in settable_fields():
+        if key in settable_fields() and key != "level":
             raise UserError(f"{where}: {key!r} belongs in the [expect] table")
-        hint = _did_you_mean(key, _TOP_LEVEL_KEYS) or " (expected 'profile' or [expect])"
+        hint = _did_you_mean(key, _TOP_LEVEL_KEYS) or " (expected 'profile', 'level' or [expect])"
         raise UserError(f"{where}: unknown key {key!r}{hint}")
     document.profile_name()  # checks its type early, naming its line
 

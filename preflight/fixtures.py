@@ -1,7 +1,12 @@
-"""Session fixtures for the active probes: each measures once per run, only when asked for."""
+"""Session fixtures for the active probes: each measures once per run, only when asked for.
+
+The reach probes (ports, SSH mesh, path MTU) do not disturb each other: the first one
+asked for starts every one the selected checks need, at once. Bandwidth probes run alone.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from collections.abc import Callable
 from typing import Any
 
@@ -19,26 +24,64 @@ def measure_once(run_context: RunContext, name: str,
     return run_context.measure(name, lambda: compute(run_context))
 
 
-@pytest.fixture(scope="session")
-def ports_probe(run_context: RunContext) -> dict[str, Any]:
+def _ports(ctx: RunContext) -> dict[str, Any]:
     from preflight.measure.ports import measure_ports
 
-    with run_context.exclusive("master_port"):  # the torch rendezvous binds it too
-        return measure_once(run_context, "ports", measure_ports)
+    with ctx.exclusive("master_port"):  # the torch rendezvous binds it too
+        return measure_ports(ctx)
 
 
-@pytest.fixture(scope="session")
-def mesh_probe(run_context: RunContext) -> dict[str, Any]:
+def _mesh(ctx: RunContext) -> dict[str, Any]:
     from preflight.measure.mesh import measure_mesh
 
-    return measure_once(run_context, "ssh_mesh", measure_mesh)
+    return measure_mesh(ctx)
+
+
+def _mtu(ctx: RunContext) -> dict[str, Any]:
+    from preflight.measure.mtu import measure_mtu
+
+    return measure_mtu(ctx)
+
+
+REACH: dict[str, tuple[str, Callable[[RunContext], dict[str, Any]]]] = {
+    "ports_probe": ("ports", _ports), "mesh_probe": ("ssh_mesh", _mesh),
+    "mtu_probe": ("path_mtu", _mtu),
+}
+ReachOutcome = dict[str, Any] | BaseException
 
 
 @pytest.fixture(scope="session")
-def mtu_probe(run_context: RunContext) -> dict[str, Any]:
-    from preflight.measure.mtu import measure_mtu
+def reach_phase(run_context: RunContext) -> dict[str, ReachOutcome]:
+    """Every reach probe the selected checks use, measured at once: fixture -> its
+    measurement, or the exception it raised (re-raised by that probe's fixture)."""
+    wanted = [f for f in REACH if f in run_context.wanted_probes] or list(REACH)
+    with cf.ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        futures = {f: pool.submit(measure_once, run_context, *REACH[f]) for f in wanted}
+        return {f: future.exception() or future.result() for f, future in futures.items()}
 
-    return measure_once(run_context, "path_mtu", measure_mtu)
+
+def _reach(phase: dict[str, ReachOutcome], fixture: str, ctx: RunContext) -> dict[str, Any]:
+    outcome = phase.get(fixture)
+    if outcome is None:  # not selected at collection, asked for anyway
+        return measure_once(ctx, *REACH[fixture])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+@pytest.fixture(scope="session")
+def ports_probe(run_context: RunContext, reach_phase: dict[str, ReachOutcome]) -> dict[str, Any]:
+    return _reach(reach_phase, "ports_probe", run_context)
+
+
+@pytest.fixture(scope="session")
+def mesh_probe(run_context: RunContext, reach_phase: dict[str, ReachOutcome]) -> dict[str, Any]:
+    return _reach(reach_phase, "mesh_probe", run_context)
+
+
+@pytest.fixture(scope="session")
+def mtu_probe(run_context: RunContext, reach_phase: dict[str, ReachOutcome]) -> dict[str, Any]:
+    return _reach(reach_phase, "mtu_probe", run_context)
 
 
 @pytest.fixture(scope="session")

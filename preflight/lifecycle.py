@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from preflight.inventory import (
     parse_hostfile,
     parse_hosts_arg,
 )
+from preflight.levels import phase_walls
 from preflight.results import RunRecord, load_run, write_json
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
 from preflight.transport.base import Transport
@@ -63,8 +65,21 @@ def _build_context(options: Any, run_dir: str | None, run_id: str | None) -> Run
         fanout=max(1, int(options.fanout)),
         gather_via=options.gather_via,
         command=list(sys.argv),
+        seed=_seed(recorded, out),
         started_wall=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _seed(recorded: Path | None, out: Path) -> int:
+    """The sampled schedules' seed: a recording's own (so its pairs are judged again),
+    else one from the run directory (the same in every xdist worker, new each run)."""
+    if recorded is not None:
+        try:
+            ports = json.loads((recorded / MEASUREMENTS_DIR / "ports.json").read_text())
+            return int(ports["schedule"]["seed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return zlib.crc32(str(out).encode())
 
 
 def _path(value: str | None) -> Path | None:
@@ -95,6 +110,15 @@ def recorded_nodes(run_dir: Path) -> list[Node]:
     return [Node(name) for name in read_facts(facts)]
 
 
+def recorded_level(run_dir: Path) -> str | None:
+    """The level a recorded run ran at (None: not recorded, the default applies)."""
+    try:
+        level = json.loads((run_dir / "results.json").read_text()).get("level")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return level if isinstance(level, str) else None
+
+
 def copy_recording(source: Path, target: Path) -> None:
     shutil.copy2(source / FACTS_FILE, target / FACTS_FILE)
     measurements = source / MEASUREMENTS_DIR
@@ -106,6 +130,10 @@ def expectation_overrides(options: Any) -> dict[str, Any]:
     overrides = parse_expect_options(options.expect or [])
     if getattr(options, "pair_mode", None):
         overrides["pair_mode"] = options.pair_mode
+    if getattr(options, "preflight_level", None):
+        overrides["level"] = options.preflight_level
+    elif getattr(options, "preflight_from", None):  # judge a recording at its own level
+        overrides["level"] = recorded_level(Path(options.preflight_from))
     return overrides
 
 
@@ -164,6 +192,14 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
     if ctx.offline:  # check --from: the recording's facts, copied into this run directory
         ctx.set_outcomes(read_facts(ctx.facts_path))
         return ctx.outcomes()
+    started = time.time()
+    try:
+        return _gather(ctx)
+    finally:
+        ctx.gather_timing = {"started": started, "ended": time.time()}
+
+
+def _gather(ctx: RunContext) -> dict[str, NodeOutcome]:
     expect = ctx.expect
     options = ProbeOptions(
         resolve=ctx.names, paths=expect.require_paths,
@@ -207,6 +243,8 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         preflight_version=__version__, command=ctx.command, started=ctx.started_wall,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
+        level=ctx.expect.level,
+        phases=phase_walls(ctx.gather_timing, ctx.measurements()),
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         matrices=collect_matrices(measurements),

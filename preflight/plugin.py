@@ -19,6 +19,7 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.junit import regroup
+from preflight.levels import selected
 from preflight.lifecycle import RECORD, build_context, finish_run, gather_now
 from preflight.pair_params import pair_params
 from preflight.results import Result, Status
@@ -63,8 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
     add("--fail-on", choices=("fail", "warn"), default="fail",
         help="'warn' also fails the gate on warnings")
+    add("--level", dest="preflight_level", choices=("quick", "standard", "full"),
+        help="how much to check: quick (prolog: node-local, reach master and ring "
+             "neighbours), standard (default: sampled pairs, ring bandwidth, torch), "
+             "full (every pair, bandwidth mesh, nccl-tests)")
     add("--pairs", dest="pair_mode", metavar="MODE",
-        help="pairwise schedule: auto (default: mesh up to 16 nodes, else ring), mesh, "
+        help="bandwidth schedule: auto (default: ring, mesh at --level full), mesh, "
              "ring or sample:K")
 
 
@@ -120,6 +125,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     xmlpath = getattr(config.option, "xmlpath", None)
     if record is not None and xmlpath and not hasattr(config, "workerinput"):
         regroup(Path(xmlpath), record)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the checks above the run's level (preflight.levels.MIN_LEVEL), unless
+    the user chose with -k; note which probes the selected checks need."""
+    ctx = context(config)
+    if ctx is None:
+        return
+    if not config.option.keyword:
+        flags = frozenset(f for f in ("pair_mode", "nccl_tests") if getattr(config.option, f, None))
+        level = ctx.expect.level
+        kept = [i for i in items if selected(_check_name(i), level, flags)]
+        dropped = [i for i in items if not selected(_check_name(i), level, flags)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    ctx.wanted_probes = {f for item in items for f in getattr(item, "fixturenames", ())}
+
+
+def _check_name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", item.name).removeprefix("check_")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -224,7 +250,7 @@ def _result(item: pytest.Item, status: Status, message: str, duration: float) ->
     node = node if isinstance(node, str) else None
     module = getattr(item, "module", None)
     family = (module.__name__.rsplit(".", 1)[-1] if module else "site").removeprefix("check_")
-    name = getattr(item, "originalname", item.name).removeprefix("check_")
+    name = _check_name(item)
     seen = verdict.current()
     return Result(
         id=item.nodeid, check=name, family=family, status=status,

@@ -102,6 +102,8 @@ class RunRecord:
     results: list[Result] = field(default_factory=list)
     matrices: dict[str, Any] = field(default_factory=dict)
     launch: dict[str, Any] | None = None  # preflight.golive: the plan of a GO run
+    level: str = "standard"
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
 
     def counts(self) -> dict[str, int]:
         counted = Counter(r.status.value for r in self.results)
@@ -138,6 +140,8 @@ class RunRecord:
             "finished": self.finished,
             "duration_s": round(self.duration_s, 3),
             "profile": self.profile,
+            "level": self.level,
+            "phases": self.phases,
             "hosts": self.hosts,
             "thresholds": self.thresholds,
             "partial": self.partial,
@@ -166,6 +170,8 @@ class RunRecord:
             results=[Result.from_dict(r) for r in data.get("results", [])],
             matrices=dict(data.get("matrices", {})),
             launch=data.get("launch"),
+            level=data.get("level", "standard"),
+            phases=dict(data.get("phases", {})),
         )
 
 

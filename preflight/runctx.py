@@ -57,6 +57,9 @@ class RunContext:
     run_id: str = field(default_factory=new_run_id)
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False
+    seed: int = 0  # of the sampled schedules: from the run directory (setup.build_context)
+    gather_timing: dict[str, float] = field(default_factory=dict)
+    wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
     _cluster: ClusterFacts | None = None
@@ -115,8 +118,10 @@ class RunContext:
             if self.offline:
                 raise Unavailable(f"'{name}' was not measured in the recorded run "
                                   f"{self.recorded_from or self.run_dir}")
+            started = time.time()
             with measuring(name, len(self.nodes)):
                 data = compute()
+            data["timing"] = {"started": started, "ended": time.time()}
             write_json(path, {**data, RUN_ID_KEY: self.run_id})
             return data
 

@@ -12,6 +12,11 @@ Modes (the `--pairs` value on the command line):
   No pair repeats until every pair has been used once (K > N-1 for even N, K > N
   for odd N); beyond that a fresh shuffle starts another full cover.
 
+The all-to-all probes (TCP ports, SSH mesh, path MTU) are not in rounds: every source
+walks its own list of targets (``reach_targets``), by level: ``quick`` the master (the
+first node) and the ring neighbours, ``standard`` those plus K random peers, ``full``
+every other node.
+
 A pair is ``(a, b)`` with ``a`` before ``b`` in the input order. Pairs in a round are
 sorted by that order too, so the same nodes, mode and seed always give the same schedule.
 """
@@ -77,6 +82,15 @@ def rounds(nodes: Sequence[str], mode: str | Mode, seed: int = 0) -> list[Round]
     else:
         index_rounds = _sample(len(nodes), parsed.samples, seed)
     return [_named(nodes, index_round) for index_round in index_rounds]
+
+
+def round_count(n: int, mode: Mode) -> int:
+    """How many rounds `rounds` gives for n nodes, without building them."""
+    if mode.kind == "mesh":
+        return _circle_round_count(n)
+    if mode.kind == "ring":
+        return len(_ring(n))
+    return mode.samples if n >= 2 else 0
 
 
 def directed(round_: Sequence[Pair]) -> list[list[Pair]]:
@@ -169,3 +183,50 @@ def _sample(n: int, k: int, seed: int) -> list[list[_IndexPair]]:
         for r in rng.sample(range(per_cover), min(per_cover, k - len(chosen))):
             chosen.append([(order[i], order[j]) for i, j in _circle_round(n, r)])
     return chosen
+
+
+def reach_targets(nodes: Sequence[str], level: str, peers: int = 3,
+                  seed: int = 0) -> dict[str, list[str]]:
+    """Whom each node reaches in the all-to-all probes, by level (see module doc).
+
+    The K random peers come from K random cycles over all nodes, so each node is a
+    target exactly as often as it is a source. Where the sample would cover about every
+    other node anyway (K + 3 >= N - 1), every pair is taken.
+    """
+    _reject_duplicates(nodes)
+    n = len(nodes)
+    if level == "full" or (level != "quick" and peers + 3 >= n - 1):
+        return {src: staggered(nodes, src) for src in nodes}
+    chosen: dict[int, dict[int, None]] = {i: {} for i in range(n)}
+    for i in range(n):
+        for j in (0, (i + 1) % n, (i - 1) % n):
+            if j != i:
+                chosen[i][j] = None
+    if level != "quick":
+        rng = random.Random(seed)
+        for _ in range(peers):
+            order = list(range(n))
+            rng.shuffle(order)
+            for at, i in enumerate(order):
+                j = order[(at + 1) % n]
+                if j != i:
+                    chosen[i][j] = None
+    return {nodes[i]: [nodes[j] for j in targets] for i, targets in chosen.items()}
+
+
+def reach_fanout(n: int, level: str, peers: int = 3) -> int:
+    """The most targets one source has in reach_targets (for plans at any size, without
+    building the schedule)."""
+    if n < 2:
+        return 0
+    if level == "full" or (level != "quick" and peers + 3 >= n - 1):
+        return n - 1
+    ring = min(n - 1, 3)
+    return min(n - 1, ring + (peers if level != "quick" else 0))
+
+
+def staggered(nodes: Sequence[str], src: str) -> list[str]:
+    """The other nodes, starting after `src`: at step k source i meets node i+k+1, so
+    every target gets one connection per step."""
+    at = list(nodes).index(src)
+    return [*nodes[at + 1:], *nodes[:at]]

@@ -25,6 +25,7 @@ FAMILY_ORDER: tuple[str, ...] = (
     "ssh",
     "system",
     "software",
+    "fingerprints",
     "gpu",
     "topology",
     "network",

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, majority
-from preflight.fanout import fan_out
+from preflight.fanout import DeadlineExceeded, fan_out
 from preflight.runctx import RunContext
+from preflight.schedule import reach_targets
 from preflight.transport.base import ConnectError, Transport
 
 T = TypeVar("T")
@@ -18,6 +19,13 @@ T = TypeVar("T")
 
 class ProbeError(Exception):
     """A node-side probe could not run or answered garbage."""
+
+
+class ProbeTimeout(ProbeError):
+    """A node-side probe ran out of its deadline (a loaded node: worth one more try)."""
+
+
+RETRY_FACTOR = 2.0  # a probe that ran out of time gets this much more on its one retry
 
 
 def script(name: str) -> str:
@@ -30,7 +38,7 @@ def run_script(ctx: RunContext, node: str, name: str, payload: Any, timeout: flo
     argv = [ctx.remote_python, "-c", script(name), json.dumps(payload)]
     result = transport.run(argv, timeout=timeout)
     if result.timed_out:
-        raise ProbeError(f"{node}: {name} probe timed out after {timeout:g} s")
+        raise ProbeTimeout(f"{node}: {name} probe timed out after {timeout:g} s")
     try:
         return json.loads(result.text())
     except ValueError:
@@ -82,6 +90,36 @@ def _first(answer: Any) -> str | None:
 def per_node(ctx: RunContext, names: Sequence[str], work: Callable[[str], T],
              deadline_s: float) -> dict[str, T | Exception]:
     return fan_out(names, work, max_workers=ctx.fanout, deadline_s=deadline_s)
+
+
+def per_node_retried(ctx: RunContext, names: Sequence[str], work: Callable[[str, float], T],
+                     budget: Callable[[str], float]) -> tuple[dict[str, T | Exception], list[str]]:
+    """work(node, timeout) on every node, each with its own deadline `budget(node)` (it
+    grows with the node's work); a node that ran out of time is tried once more with
+    RETRY_FACTOR times as long before its error stands. Returns (outcomes, retried)."""
+    def attempt(nodes: Sequence[str], factor: float) -> dict[str, T | Exception]:
+        longest = max((budget(n) for n in nodes), default=0.0) * factor
+        return per_node(ctx, nodes, lambda n: work(n, budget(n) * factor),
+                        deadline_s=longest + 20)
+
+    outcomes = attempt(names, 1.0)
+    retried = [n for n, o in outcomes.items() if isinstance(o, ProbeTimeout | DeadlineExceeded)]
+    if retried:
+        outcomes.update(attempt(retried, RETRY_FACTOR))
+    return outcomes, retried
+
+
+def schedule_summary(ctx: RunContext, targets: dict[str, list[str]]) -> dict[str, Any]:
+    """What a measurement records about its reach schedule (the pairs are its keys)."""
+    counts = [len(t) for t in targets.values()]
+    return {"level": ctx.expect.level, "peers": ctx.expect.sample_peers, "seed": ctx.seed,
+            "pairs": sum(counts), "most_targets": max(counts, default=0)}
+
+
+def reach_schedule(ctx: RunContext, names: Sequence[str]) -> dict[str, list[str]]:
+    """Whom each of `names` reaches in the all-to-all probes at this run's level."""
+    expect = ctx.expect
+    return reach_targets(names, expect.level, expect.sample_peers, ctx.seed)
 
 
 def failure_text(error: Exception) -> str:

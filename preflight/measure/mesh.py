@@ -1,10 +1,13 @@
-"""SSH mesh: can every node ssh to every other node by its hostfile name, as mpirun does?
+"""SSH mesh: can every node ssh to the others by their hostfile names, as mpirun does?
 
-Every source walks the others in a staggered order (source i starts at node i+1), a few
+Which others: the run level's reach schedule (master and ring neighbours, K random peers,
+or every node). At full, source i walks the others starting at node i+1, a few
 connections at a time, so each sshd sees a handful of handshakes at once rather than N-1:
 all-at-once meshes trip sshd's MaxStartups and, on busy nodes, time out together. A pair
 that timed out or failed for no SSH reason is tried once more, more patiently (longer
 timeout, fewer at once: an sshd that was only busy answers then), before it is reported.
+A source whose whole batch ran out of its deadline (which grows with its number of
+targets) is run once more with more time.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from preflight.measure.base import (
     failure_text,
     pair_key,
     per_node,
+    per_node_retried,
+    reach_schedule,
     reachability_matrix,
     reachable,
     run_script,
+    schedule_summary,
     verdict_cells,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
+from preflight.schedule import staggered
 
 SSH_TIMEOUT_S = 10
 PARALLEL = 4  # ssh clients at once on one source
@@ -105,43 +113,42 @@ def host_key_policy(result: Any) -> dict[str, str] | None:
             "known_hosts": settings.get("userknownhostsfile", "").strip()}
 
 
-def staggered(names: list[str], src: str) -> list[str]:
-    """The other nodes, starting after `src`: at step k source i meets node i+k+1, so
-    every target gets one connection per step."""
-    at = names.index(src)
-    return names[at + 1:] + names[:at]
-
-
 def measure_mesh(ctx: RunContext) -> dict[str, Any]:
     started = time.monotonic()
     names = reachable(ctx)
-    pairs = _attempt(ctx, names, {src: staggered(names, src) for src in names})
-    again = {src: [dst for dst in staggered(names, src)
-                   if pairs[pair_key(src, dst)][0] in RETRIED] for src in names}
-    pairs.update(_attempt(ctx, names, {src: dsts for src, dsts in again.items() if dsts},
-                          RETRY_TIMEOUT_S, RETRY_PARALLEL))
+    targets = reach_schedule(ctx, names)
+    pairs, retried = _attempt(ctx, targets)
+    again = {src: [dst for dst in dsts if pairs[pair_key(src, dst)][0] in RETRIED]
+             for src, dsts in targets.items()}
+    pairs.update(_attempt(ctx, {src: dsts for src, dsts in again.items() if dsts},
+                          RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
+    looked = second_look(targets, pairs, lambda v: v[0] not in ("ok", "error"),
+                         lambda again: _attempt(ctx, again, RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
     matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
     return {"pairs": pairs, "host_key_policies": host_key_policies(ctx, names),
+            "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"ssh_mesh": matrix}}
 
 
-def _attempt(ctx: RunContext, names: list[str], targets: dict[str, list[str]],
-             timeout: float = SSH_TIMEOUT_S, parallel: int = PARALLEL) -> dict[str, list[str]]:
-    """One ssh from each source to each of its targets: {"src|dst": [reason, detail]}."""
-    longest = max((len(t) for t in targets.values()), default=0)
-    budget = timeout * -(-longest // parallel) + 20
+def _attempt(ctx: RunContext, targets: dict[str, list[str]], timeout: float = SSH_TIMEOUT_S,
+             parallel: int = PARALLEL) -> tuple[dict[str, list[str]], list[str]]:
+    """One ssh from each source to each of its targets: {"src|dst": [reason, detail]},
+    and the sources that were run twice for running out of time."""
+    def budget(src: str) -> float:
+        return timeout * -(-len(targets[src]) // parallel) + 20
 
-    def from_source(src: str) -> list[Any]:
+    def from_source(src: str, deadline: float) -> list[Any]:
         payload = {"commands": [ssh_argv(t, timeout) for t in targets[src]],
                    "timeout": timeout, "parallel": parallel}
-        answers: list[Any] = run_script(ctx, src, "runmany", payload, budget)
+        answers: list[Any] = run_script(ctx, src, "runmany", payload, deadline)
         return answers
 
     pairs: dict[str, list[str]] = {}
-    outcomes = per_node(ctx, list(targets), from_source, deadline_s=budget + 20)
+    outcomes, retried = per_node_retried(ctx, list(targets), from_source, budget)
     for src, outcome in outcomes.items():
         for index, dst in enumerate(targets[src]):
             pairs[pair_key(src, dst)] = (["error", failure_text(outcome)]
                                          if isinstance(outcome, Exception)
                                          else list(classify(_at(outcome, index))))
-    return pairs
+    return pairs, retried

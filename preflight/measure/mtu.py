@@ -1,4 +1,8 @@
-"""Path MTU: do full-size unfragmentable packets get through between every pair?
+"""Path MTU: do full-size unfragmentable packets get through between pairs?
+
+Which pairs: the run level's reach schedule; each source's deadline grows with its
+targets, and a source that ran out of time is tried once more with more time, as is a
+ping killed at its own deadline (a loaded node) before the pair is `error`.
 
 Each source pings each target twice: full-size with DF set (`ping -M do`), and small as a
 control, so a black hole (small packets pass, big ones vanish) is told apart from a target
@@ -13,14 +17,18 @@ from typing import Any
 
 from preflight.facts import ClusterFacts, majority
 from preflight.measure.base import (
+    RETRY_FACTOR,
     failure_text,
     pair_key,
-    per_node,
+    per_node_retried,
+    reach_schedule,
     reachability_matrix,
     reachable,
     run_script,
+    schedule_summary,
     verdict_cells,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
 
 IP_ICMP_HEADERS = 28
@@ -28,6 +36,7 @@ PING_WAIT_S = 2
 COMMAND_TIMEOUT_S = PING_WAIT_S + 5
 PARALLEL = 16  # pings at once on one source
 LOCAL_MTU = re.compile(r"message too long, mtu\s*=\s*(\d+)")
+NOT_MEASURED = {"ok", "no-reply", "no-ping", "error"}  # passed, or not judged: no retest
 PATH_MTU = re.compile(r"Frag needed.*\(mtu\s*=\s*(\d+)\)")
 
 
@@ -94,28 +103,41 @@ def measure_mtu(ctx: RunContext) -> dict[str, Any]:
     mtu = expected_mtu(mtus)
     if mtu is None:
         return {"mtu": None, "mtus": mtus, "pairs": {}, "matrices": {}}
-    pairs = _ping_all(ctx, names, mtu)
+    targets = reach_schedule(ctx, names)
+    pairs, retried = _ping_all(ctx, targets, mtu)
+    again = {src: [dst for dst in dsts if pairs[pair_key(src, dst)][0] == "error"]
+             for src, dsts in targets.items()}
+    if any(again.values()):  # a ping killed at its deadline on a loaded node: once more
+        pairs.update(_ping_all(ctx, {s: d for s, d in again.items() if d}, mtu,
+                               COMMAND_TIMEOUT_S * RETRY_FACTOR)[0])
+    looked = second_look(targets, pairs, lambda v: v[0] not in NOT_MEASURED,
+                         lambda again: _ping_all(ctx, again, mtu)[0])
     matrix = reachability_matrix(f"Path MTU {mtu}", names, verdict_cells(pairs))
     return {"mtu": mtu, "mtus": mtus, "pairs": pairs,
+            "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"path_mtu": matrix}}
 
 
-def _ping_all(ctx: RunContext, names: list[str], mtu: int) -> dict[str, list[str]]:
-    budget = COMMAND_TIMEOUT_S * -(-2 * max(len(names) - 1, 1) // PARALLEL) + 20
+def _ping_all(ctx: RunContext, targets: dict[str, list[str]], mtu: int,
+              command_timeout: float = COMMAND_TIMEOUT_S) -> tuple[dict[str, list[str]],
+                                                                  list[str]]:
+    def budget(src: str) -> float:
+        return command_timeout * -(-2 * max(len(targets[src]), 1) // PARALLEL) + 20
 
-    def from_source(src: str) -> list[tuple[str, list[str]]]:
-        targets = [dst for dst in names if dst != src]
-        commands = [argv for t in targets for argv in (ping_argv(t, mtu), control_argv(t))]
-        payload = {"commands": commands, "timeout": COMMAND_TIMEOUT_S, "parallel": PARALLEL}
-        answers: list[Any] = run_script(ctx, src, "runmany", payload, budget)
+    def from_source(src: str, deadline: float) -> list[tuple[str, list[str]]]:
+        commands = [argv for t in targets[src] for argv in (ping_argv(t, mtu), control_argv(t))]
+        payload = {"commands": commands, "timeout": command_timeout, "parallel": PARALLEL}
+        answers: list[Any] = run_script(ctx, src, "runmany", payload, deadline)
         return [(dst, list(classify(answers[2 * i], answers[2 * i + 1])))
-                for i, dst in enumerate(targets)]
+                for i, dst in enumerate(targets[src])]
 
     pairs: dict[str, list[str]] = {}
-    for src, outcome in per_node(ctx, names, from_source, deadline_s=budget + 20).items():
+    outcomes, retried = per_node_retried(ctx, list(targets), from_source, budget)
+    for src, outcome in outcomes.items():
         if isinstance(outcome, Exception):
             pairs.update({pair_key(src, dst): ["error", failure_text(outcome)]
-                          for dst in names if dst != src})
+                          for dst in targets[src]})
         else:
             pairs.update({pair_key(src, dst): verdict for dst, verdict in outcome})
-    return pairs
+    return pairs, retried

@@ -1,4 +1,8 @@
-"""TCP ports between every pair: short-lived listeners on each target, connects from each source.
+"""TCP ports between pairs: short-lived listeners on each target, connects from each source.
+
+Which pairs: the run level's reach schedule (master and ring neighbours, K random peers,
+or every pair). Each source's deadline grows with its connects; a source that ran out of
+time is tried once more with more time before its pairs are `error`.
 
 Verdicts: open, refused (nothing listening, or REJECT), filtered (no answer: a DROP rule or
 security group), no-route, unresolved. Listeners bind to the target's cluster address only
@@ -11,16 +15,21 @@ import time
 from typing import Any
 
 from preflight.measure.base import (
+    RETRY_FACTOR,
     ProbeError,
     cluster_addresses,
     failure_text,
     pair_key,
     per_node,
+    per_node_retried,
+    reach_schedule,
     reachability_matrix,
     reachable,
     run_script,
+    schedule_summary,
     spawn_script,
 )
+from preflight.measure.second_look import second_look
 from preflight.runctx import RunContext
 
 CONNECT_TIMEOUT_S = 3.0
@@ -47,8 +56,9 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     started_at = time.monotonic()
     ports = port_list(ctx.expect.ports, ctx.expect.port_ranges)
     names = reachable(ctx)
-    budget = connect_timeout(len(ports) * max(len(names) - 1, 0))
-    lifetime = READY_TIMEOUT_S + budget + 30
+    targets = reach_schedule(ctx, names)
+    longest = connect_timeout(len(ports) * max((len(t) for t in targets.values()), default=0))
+    lifetime = READY_TIMEOUT_S + 2 * longest * (1 + RETRY_FACTOR) + 60  # + second look
     listeners: dict[str, Any] = {}
     listener_status: dict[str, Any] = {}
     try:
@@ -61,14 +71,23 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
                 listener_status[name] = {"error": failure_text(outcome)}
             else:
                 listeners[name], listener_status[name] = outcome
-        verdicts = _connect_all(ctx, names, ports, budget)
+        verdicts, retried = _connect_all(ctx, targets, ports)
+        looked = second_look(targets, verdicts, closed,
+                             lambda again: _connect_all(ctx, again, ports)[0])
     finally:
         for spawned in listeners.values():
             spawned.finish(5)
     mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "listeners": listener_status, "pairs": verdicts,
+            "schedule": schedule_summary(ctx, targets), "retried": retried,
+            "second_look": looked,
             "wall_s": round(time.monotonic() - started_at, 2),
             "matrices": _matrices(names, ports, verdicts)}
+
+
+def closed(per_port: dict[str, Any]) -> bool:
+    """A pair with a port measured and not open (an error is not measured)."""
+    return any(verdict[0] not in ("open", "error") for verdict in per_port.values())
 
 
 def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) -> None:
@@ -92,25 +111,24 @@ def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list
     return spawned, {"address": address}
 
 
-def _connect_all(ctx: RunContext, names: list[str], ports: list[int],
-                 budget: float) -> dict[str, Any]:
-    def connect(src: str) -> dict[str, Any]:
-        targets = [[dst, dst, port] for dst in names if dst != src for port in ports]
-        payload = {"targets": targets, "timeout": CONNECT_TIMEOUT_S}
-        answer: dict[str, Any] = run_script(ctx, src, "connect", payload, budget)
+def _connect_all(ctx: RunContext, targets: dict[str, list[str]],
+                 ports: list[int]) -> tuple[dict[str, Any], list[str]]:
+    def connect(src: str, timeout: float) -> dict[str, Any]:
+        wanted = [[dst, dst, port] for dst in targets[src] for port in ports]
+        payload = {"targets": wanted, "timeout": CONNECT_TIMEOUT_S}
+        answer: dict[str, Any] = run_script(ctx, src, "connect", payload, timeout)
         return answer
 
-    outcomes = per_node(ctx, names, connect, deadline_s=budget + 20)
+    outcomes, retried = per_node_retried(
+        ctx, list(targets), connect, lambda src: connect_timeout(len(ports) * len(targets[src])))
     verdicts: dict[str, Any] = {}
     for src, outcome in outcomes.items():
-        for dst in names:
-            if dst == src:
-                continue
+        for dst in targets[src]:
             verdicts[pair_key(src, dst)] = {
                 str(port): (["error", failure_text(outcome)] if isinstance(outcome, Exception)
                             else outcome.get(f"{dst}|{port}", ["error", "no answer"]))
                 for port in ports}
-    return verdicts
+    return verdicts, retried
 
 
 def _matrices(names: list[str], ports: list[int], verdicts: dict[str, Any]) -> dict[str, Any]:

@@ -416,6 +416,22 @@ def throttle_names(nv, mask):
     return sorted(n for n, attr in names.items() if mask & getattr(nv, attr, 0))
 
 
+FINGERPRINT_KEEP = 1 << 20
+
+
+def fingerprint(peers, timeout):
+    """Raw text of the settings compared across nodes (normalised on the head): the
+    firewall ruleset (iptables-save, else nft), sshd's effective settings and this node's
+    ssh client settings for a peer (the first node: the same peer from every node)."""
+    found = {"firewall": run(["iptables-save"], timeout, keep=FINGERPRINT_KEEP)}
+    if found["firewall"].get("missing") or found["firewall"].get("rc") != 0:
+        found["firewall"] = run(["nft", "list", "ruleset"], timeout, keep=FINGERPRINT_KEEP)
+    # sshd lives in sbin, often off a user's PATH (run() finds an absolute path as is)
+    found["sshd"] = run([which("sshd") or "/usr/sbin/sshd", "-T"], timeout)
+    found["ssh_client"] = run(["ssh", "-G", peers[0]], timeout) if peers else {"missing": True}
+    return found
+
+
 def system_facts(options):
     return {
         "hostname": socket.gethostname(),
@@ -454,6 +470,7 @@ def gather(options):
         "pynvml": pynvml_facts,
         "shared_mounts": lambda: shared_mounts(options.get("shared_paths", []),
                                                max(1.0, min(10.0, timeout / 2))),
+        "fingerprint": lambda: fingerprint(options.get("resolve", [])[:1], timeout),
     }
     for name, argv in TOOLS.items():
         jobs["tool:" + name] = (lambda a=argv: run(a, timeout))
@@ -479,7 +496,8 @@ def gather(options):
             facts["errors"][name] = "sub-probe did not finish within %.0f s" % timeout
     facts.update(results.pop("system", {}))
     facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
-    for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "shared_mounts"):
+    for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "shared_mounts",
+                "fingerprint"):
         facts[key] = results.get(key)
     facts["identity"] = results.get("identity")
     fix_driver(facts)

@@ -33,13 +33,15 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTS = ["node-1", "node-2", "node-3", "node-4"]
-FAULTY_CELLS = {("node-2", "gpu"), ("node-3", "ports"), ("node-4", "bandwidth")}
+FAULTY_CELLS = {("node-2", "gpu"), ("node-3", "ports"), ("node-3", "fingerprints"),
+                ("node-4", "bandwidth")}
 BAD_STATUSES = {"fail", "error", "blocked", "warn"}
 
 
 def _expected_bad() -> set[tuple[str, str]]:
     """(check, subject) of every result the three faults must fail, and of nothing else."""
-    bad = {("gpu_count", "node-2"), ("bandwidth_isolation", "node-4")}
+    bad = {("gpu_count", "node-2"), ("bandwidth_isolation", "node-4"),
+           ("firewall_consistent", "node-3")}  # the DROP rule makes its ruleset the odd one
     bad |= {("tcp_ports", f"{src}->node-3") for src in HOSTS if src != "node-3"}
     for peer in HOSTS[:3]:
         bad |= {("iperf3_bandwidth", f"{peer}->node-4"), ("iperf3_bandwidth", f"node-4->{peer}")}
@@ -52,7 +54,8 @@ def faulty_run(sim_cluster_module: Any, tmp_path_factory: pytest.TempPathFactory
     cluster.update_spec("node-2", gpus=7)
     cluster.iptables("node-3", 29500, "DROP")
     cluster.shape("node-4", "500mbit")
-    run = run_preflight(*cluster.preflight_args(), out=tmp_path_factory.mktemp("sim") / "run")
+    run = run_preflight(*cluster.preflight_args(), "--pairs", "mesh",
+                        out=tmp_path_factory.mktemp("sim") / "run")
     cluster.stop()  # the report is read offline; free the CPU for the browser
     return run
 

@@ -7,7 +7,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,3 +80,20 @@ def explain(run: Run) -> str:
     lines = [f"rc={run.rc}", run.stdout[-4000:], run.stderr[-4000:]]
     lines += [f"{r['status']}: {r['id']}: {r['message']}" for r in run.bad()]
     return "\n".join(lines)
+
+
+def measurement(run: Run, name: str) -> dict[str, Any]:
+    """measurements/<name>.json of a run."""
+    data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
+    return data
+
+
+def idle_runner(cluster: Any, out: Path, *fixed: str,
+                timeout: float) -> Iterator[Callable[..., Run]]:
+    """For a fixture: run(*args) is a preflight run on a shared cluster (with `fixed`
+    arguments first); the cluster's hosts must be idle after the test."""
+    def run(*args: str) -> Run:
+        return run_preflight(*cluster.preflight_args(), *fixed, *args, out=out, timeout=timeout)
+
+    yield run
+    assert {h: cluster.processes(h) for h in cluster.names} == {h: [] for h in cluster.names}

@@ -37,11 +37,13 @@ def test_lossy_host_is_named_as_the_slow_node(
     # Loss makes throughput erratic: the slow pairs are always there, but whether the
     # retests against healthy nodes confirm the node (bandwidth_isolation fails) or leave
     # it a suspect varies from run to run. Either way the blame rule names only this node.
-    assert {r["check"] for r in run.bad()} <= {"iperf3_bandwidth", "bandwidth_isolation"}, \
-        explain(run)
+    # (the loss is made with iptables rules on the host: its ruleset is the odd one out too)
+    assert {r["check"] for r in run.bad()} <= {"iperf3_bandwidth", "bandwidth_isolation",
+                                               "firewall_consistent"}, explain(run)
     assert run.record["bad_nodes"] == [FAULTY], explain(run)
     for result in run.bad():
-        assert result["hint"] == check_bandwidth.HINT, result
+        if result["check"] != "firewall_consistent":
+            assert result["hint"] == check_bandwidth.HINT, result
     partners = [n for n in NAMES if n != FAULTY]
     assert {r["status"] for n in partners for r in run.of("bandwidth_isolation", n)} == {"pass"}
     assert settled_leftovers(cluster) == {}

@@ -3,10 +3,17 @@ measures (ring, sample:K), and over every ordered pair for a mesh."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from preflight.config import Expectations
+from preflight.gather import NodeOutcome
+from preflight.inventory import Node
 from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
 from preflight.pair_params import all_pairs, pair_params, scheduled_pairs
+from preflight.runctx import RunContext
+from preflight.schedule import reach_targets
 
 
 def names(n: int) -> list[str]:
@@ -46,3 +53,25 @@ def test_without_a_context_or_a_scheduled_probe_every_pair() -> None:
     nodes = names(20)
     assert pair_params(None, ["iperf_probe"], nodes) == all_pairs(nodes)
     assert pair_params(None, ["mesh_probe", "pair"], nodes) == all_pairs(nodes)
+
+
+def reach_context(n: int, level: str, tmp_path: Path) -> RunContext:
+    nodes = [Node(name) for name in names(n)]
+    ctx = RunContext(nodes=nodes, expect=Expectations(level=level), run_dir=tmp_path,
+                     transport_factory=lambda host: None, seed=7)  # type: ignore[arg-type,return-value]
+    ctx.set_outcomes({node.name: NodeOutcome(node.name, facts={}) for node in nodes})
+    return ctx
+
+
+@pytest.mark.parametrize("level", ["quick", "standard"])
+def test_reach_checks_get_the_pairs_of_the_reach_schedule(level: str, tmp_path: Path) -> None:
+    ctx = reach_context(20, level, tmp_path)
+    schedule = reach_targets(names(20), level, 3, seed=7)
+    expected = {(src, dst) for src, dsts in schedule.items() for dst in dsts}
+    for probe in ("ports_probe", "mesh_probe", "mtu_probe"):
+        assert set(pair_params(ctx, [probe, "pair"], names(20))) == expected
+
+
+def test_reach_checks_at_full_get_every_pair(tmp_path: Path) -> None:
+    ctx = reach_context(20, "full", tmp_path)
+    assert pair_params(ctx, ["ports_probe"], names(20)) == all_pairs(names(20))

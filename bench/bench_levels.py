@@ -1,0 +1,92 @@
+"""Wall time per level and per phase on N simulated hosts, next to the default before
+levels (reach probes over every pair, the bandwidth mesh up to 16 nodes, ring beyond).
+
+Run: python bench/bench_levels.py [N ...] [--levels before,quick,standard,full]
+     [--repeat-standard K]       (default: 16 64; full only up to 16 hosts; needs root)
+
+--repeat-standard K runs `standard` K more times on the largest cluster and counts the
+fail/error results (a healthy cluster must give none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.cluster.helpers import SIM_EXPECT  # noqa: E402
+from tests.sim.cluster import SimCluster  # noqa: E402
+
+FULL_MAX_HOSTS = 16
+
+
+def level_args(level: str, n: int) -> list[str]:
+    if level == "before":  # the default before levels: auto = mesh up to 16 nodes
+        return ["--level", "full", "--pairs", "mesh" if n <= FULL_MAX_HOSTS else "ring",
+                "--expect", "nccl_tests=false", "--expect", "iperf_seconds=2"]
+    return ["--level", level]
+
+
+def run_once(cluster: SimCluster, level: str, out: Path) -> tuple[int, float, dict[str, object]]:
+    argv = [sys.executable, "-m", "preflight", "run", *cluster.preflight_args(), *SIM_EXPECT,
+            *level_args(level, len(cluster.names)), "--out", str(out)]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - started
+    record = json.loads((out / "results.json").read_text())
+    return proc.returncode, wall, record
+
+
+def describe(record: dict[str, object]) -> tuple[str, str, list[str]]:
+    phases = record.get("phases") or {}
+    assert isinstance(phases, dict)
+    results = record.get("results") or []
+    assert isinstance(results, list)
+    counts = Counter(r["status"] for r in results)
+    bad = [f"{r['status']}: {r['id']}: {r['message'][:120]}" for r in results
+           if r["status"] in ("fail", "error", "blocked", "warn")]
+    walls = " ".join(f"{k} {v:.1f}s" for k, v in phases.items())
+    return walls, ", ".join(f"{c} {s}" for s, c in counts.most_common()), bad
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sizes", nargs="*", type=int, default=[16, 64])
+    parser.add_argument("--levels", default="before,quick,standard,full")
+    parser.add_argument("--repeat-standard", type=int, default=0)
+    options = parser.parse_args()
+    levels = options.levels.split(",")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at start", flush=True)
+    print(f"{'hosts':>5} {'level':<9} {'exit':>4} {'wall':>7}  phases; results", flush=True)
+    for n in options.sizes:
+        with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as tmp:
+            chosen = [lv for lv in levels if lv != "full" or n <= FULL_MAX_HOSTS]
+            for index, level in enumerate(chosen):
+                report(cluster, level, Path(tmp) / f"run{index}")
+            if options.repeat_standard and n == max(options.sizes):
+                for index in range(options.repeat_standard):
+                    report(cluster, "standard", Path(tmp) / f"repeat{index}")
+
+
+def report(cluster: SimCluster, level: str, out: Path) -> None:
+    rc, wall, record = run_once(cluster, level, out)
+    walls, counts, bad = describe(record)
+    left = sum(len(cluster.processes(name)) for name in cluster.names)
+    print(f"{len(cluster.names):>5} {level:<9} {rc:>4} {wall:>6.1f}s  {walls}; {counts}; "
+          f"{left} processes left", flush=True)
+    for line in bad:
+        print(f"{'':>30}{line}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Levels: which checks each level selects, its settings, the reach schedule, phase walls."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from preflight.config import load_config
+from preflight.errors import UserError
+from preflight.levels import MIN_LEVEL, level_values, phase_walls, selected
+from preflight.schedule import reach_fanout, reach_targets
+
+NODES = [f"node-{i:02d}" for i in range(1, 17)]
+
+
+@pytest.fixture(autouse=True)
+def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("check", "quick", "standard", "full"), [
+    ("gpu_count", True, True, True),
+    ("tcp_ports", True, True, True),
+    ("ssh_mesh", True, True, True),
+    ("path_mtu", False, True, True),
+    ("firewall_consistent", False, True, True),
+    ("iperf3_bandwidth", False, True, True),
+    ("torch_allreduce", False, True, True),
+    ("multi_node", False, False, True),
+])
+def test_each_level_selects_its_checks(check: str, quick: bool, standard: bool,
+                                       full: bool) -> None:
+    assert [selected(check, level) for level in ("quick", "standard", "full")] == [
+        quick, standard, full]
+
+
+def test_explicit_flags_keep_their_checks_at_any_level() -> None:
+    assert selected("iperf3_bandwidth", "quick", frozenset({"pair_mode"}))
+    assert selected("single_node", "standard", frozenset({"nccl_tests"}))
+    assert not selected("path_mtu", "quick", frozenset({"pair_mode"}))
+
+
+def test_min_level_names_only_known_levels() -> None:
+    assert set(MIN_LEVEL.values()) <= {"standard", "full"}
+
+
+def test_level_settings_fill_only_what_was_not_given() -> None:
+    assert level_values({})["pair_mode"] == "ring"
+    assert level_values({"level": "quick"})["pair_mode"] == "ring"
+    full = level_values({"level": "full"})
+    assert (full["pair_mode"], full["iperf_seconds"], full["nccl_tests"]) == ("mesh", 10.0, True)
+    given = level_values({"level": "full", "pair_mode": "ring", "iperf_seconds": 2.0,
+                          "nccl_tests": False})
+    assert (given["pair_mode"], given["iperf_seconds"], given["nccl_tests"]) == (
+        "ring", 2.0, False)
+    assert level_values({"level": "standard", "pair_mode": "auto"})["pair_mode"] == "ring"
+
+
+def test_level_from_toml_and_flag(empty_cwd: Path) -> None:
+    Path("preflight.toml").write_text('level = "quick"\n')
+    assert load_config(None, None, {}).level == "quick"
+    assert load_config(None, None, {"level": "full"}).level == "full"
+    Path("preflight.toml").write_text('\nlevel = "fast"\n')
+    with pytest.raises(UserError, match=r"preflight.toml:2: unknown level 'fast'"):
+        load_config(None, None, {})
+    Path("preflight.toml").unlink()
+    with pytest.raises(UserError, match="unknown level 'slow'"):
+        load_config(None, None, {"level": "slow"})
+
+
+def test_quick_reaches_master_and_ring_neighbours() -> None:
+    targets = reach_targets(NODES, "quick")
+    assert targets["node-05"] == ["node-01", "node-06", "node-04"]
+    assert targets["node-01"] == ["node-02", "node-16"]
+    assert targets["node-16"] == ["node-01", "node-15"]
+
+
+def test_standard_adds_k_random_peers_each_node_a_target_as_often_as_a_source() -> None:
+    base = reach_targets(NODES, "quick")
+    for seed in range(20):
+        targets = reach_targets(NODES, "standard", peers=3, seed=seed)
+        extra = {src: [d for d in dsts if d not in base[src]] for src, dsts in targets.items()}
+        outs = Counter({src: len(d) for src, d in extra.items()})
+        ins = Counter(d for dsts in extra.values() for d in dsts)
+        assert all(len(d) <= 3 for d in extra.values())
+        assert sum(outs.values()) == sum(ins.values())
+        assert max(ins.values()) <= 3  # one cycle over all nodes per peer: in = out = 1
+        assert all(src not in dsts for src, dsts in targets.items())
+        assert all(len(set(dsts)) == len(dsts) for dsts in targets.values())
+    assert reach_targets(NODES, "standard", seed=4) == reach_targets(NODES, "standard", seed=4)
+    assert reach_targets(NODES, "standard", seed=4) != reach_targets(NODES, "standard", seed=5)
+
+
+def test_full_and_small_clusters_take_every_pair() -> None:
+    for targets in (reach_targets(NODES, "full"), reach_targets(NODES[:7], "standard")):
+        names = list(targets)
+        assert all(sorted(t) == sorted(set(names) - {s}) for s, t in targets.items())
+    assert reach_targets(NODES[:8], "standard") != reach_targets(NODES[:8], "full")
+
+
+@pytest.mark.parametrize("level", ["quick", "standard", "full"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 16, 40])
+def test_reach_fanout_bounds_the_targets_of_any_node(n: int, level: str) -> None:
+    targets = reach_targets(NODES[:n] if n <= 16 else [f"n{i}" for i in range(n)], level)
+    most = max((len(t) for t in targets.values()), default=0)
+    assert reach_fanout(n, level) >= most
+    if level != "standard":  # random peers may repeat a ring neighbour: fewer, never more
+        assert reach_fanout(n, level) == most
+
+
+def test_phase_walls_span_overlapping_probes() -> None:
+    walls = phase_walls({"started": 0.0, "ended": 4.0}, {
+        "ports": {"timing": {"started": 5.0, "ended": 9.0}},
+        "ssh_mesh": {"timing": {"started": 5.5, "ended": 12.0}},
+        "iperf3": {"timing": {"started": 12.0, "ended": 30.0}},
+        "torch_allreduce": {"timing": {"started": 30.0, "ended": 40.0}},
+        "ib_write_bw": {"timing": {"started": 40.0, "ended": 45.0}},
+        "recorded": {"pairs": {}},
+    })
+    assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 23.0, "collectives": 10.0}
+    assert list(walls) == ["gather", "reach", "bandwidth", "collectives"]
+
+
+def plan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "preflight", "run", "--plan", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_plan_for_1024_nodes_at_full_answers_without_contacting_a_node() -> None:
+    done = plan("--hosts", "gpu-[0001-1024]", "--level", "full")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("preflight run --plan: 1024 node(s), level full, bandwidth schedule "
+                        "mesh; no node contacted")
+    assert any("every other node: up to 1023 targets per node" in line for line in lines)
+    assert any("mesh: 1023 round(s) x 2 directions" in line for line in lines)
+    assert any(line.strip().startswith("nccl_tests") for line in lines)
+
+
+def test_plan_follows_level_and_settings() -> None:
+    quick = plan("--hosts", "n[1-64]", "--level", "quick").stdout
+    assert "master + ring neighbours: up to 3 targets per node" in quick
+    assert "iperf3" not in quick and "path MTU" not in quick
+    standard = plan("--hosts", "n[1-64]", "--expect", "sample_peers=1", "--pairs",
+                    "sample:4").stdout
+    assert "1 random peers: up to 4 targets per node" in standard
+    assert "sample:4: 4 round(s)" in standard
+
+
+def test_plan_of_a_recorded_run_is_a_usage_error(tmp_path: Path) -> None:
+    done = plan("--from", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("preflight: error:")
+
+
+def test_a_recording_is_judged_at_its_own_level(tmp_path: Path) -> None:
+    from preflight.lifecycle import recorded_level
+
+    assert recorded_level(tmp_path) is None
+    (tmp_path / "results.json").write_text('{"level": "quick"}')
+    assert recorded_level(tmp_path) == "quick"
