@@ -53,9 +53,9 @@ def test_cli_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_measurement_of_another_run_is_measured_again(tmp_path: Path) -> None:
     earlier = _context(tmp_path, run_id="earlier")
-    assert earlier.measure("ports", lambda: {"open": 1}) == {"open": 1}
+    assert earlier.measure("ports", lambda: {"open": 1})["open"] == 1
     now = _context(tmp_path, run_id="now")
-    assert now.measure("ports", lambda: {"open": 2}) == {"open": 2}
+    assert now.measure("ports", lambda: {"open": 2})["open"] == 2
     recorded = json.loads((tmp_path / "measurements" / "ports.json").read_text())
     assert (recorded["open"], recorded["run_id"]) == (2, "now")
     assert now.measure("ports", lambda: {"open": 3})["open"] == 2  # once per run
