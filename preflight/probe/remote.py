@@ -281,6 +281,8 @@ def throttle_names(nv, mask):
 def system_facts(options):
     return {
         "hostname": socket.gethostname(),
+        # gloo and c10d bind what the hostname resolves to: loopback there breaks them.
+        "hostname_resolves": resolve([socket.gethostname()]).get(socket.gethostname()),
         "os": os_name(),
         "kernel": platform.release(),
         "arch": platform.machine(),
