@@ -1,5 +1,6 @@
 """The fabric: IB/RoCE ports up at rate, EFA devices present, NCCL env names real devices, MTU."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from preflight.config import Expectations
@@ -117,7 +118,7 @@ def _nccl_list(value: str) -> tuple[bool, bool, list[tuple[str, str | None]]]:
     return exclude, exact, items
 
 
-def nccl_selects(value: str, devices: list[tuple[str, str | None]]) -> list[str]:
+def nccl_selects(value: str, devices: Sequence[tuple[str, str | None]]) -> list[str]:
     """The devices (name, port) NCCL's matchIfList keeps for this variable's value: prefix
     match unless `=`, a port only where the item names one, everything else under `^`."""
     exclude, exact, items = _nccl_list(value)
