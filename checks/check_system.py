@@ -23,8 +23,8 @@ def check_probe_ran(node_outcome: NodeOutcome) -> None:
         return
     if error.kind not in PROBE_HINTS:
         raise Blocked(f"{node_outcome.name}: unreachable ({error.kind})")
-    fail(f"{node_outcome.name}: {error.detail}", measured=error.kind,
-         expected="facts gathered", hint=PROBE_HINTS[error.kind])
+    fail(f"{node_outcome.name}: probe could not run: {error.detail}", measured=error.kind,
+         expected="facts gathered", hint=PROBE_HINTS[error.kind], reason=error.kind)
 
 
 def check_memlock(node: NodeFacts, expect: Expectations) -> None:

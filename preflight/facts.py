@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
-from preflight.gather import NodeOutcome
+from preflight.gather import NodeError, NodeOutcome
 from preflight.verdict import Blocked, Unavailable
 
 HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs usually means a "
@@ -29,9 +29,8 @@ class NodeFacts:
     def __init__(self, outcome: NodeOutcome, slots: int | None = None) -> None:
         self.slots = slots
         if outcome.facts is None:
-            detail = outcome.error.detail if outcome.error else "no facts"
-            kind = outcome.error.kind if outcome.error else "unknown"
-            raise Blocked(f"{outcome.name}: unreachable ({kind}): {detail}")
+            error = outcome.error or NodeError("unknown", "no facts")
+            raise Blocked(error.blocked_text(outcome.name))
         self.name = outcome.name
         self.outcome = outcome
         self.raw: dict[str, Any] = outcome.facts

@@ -132,6 +132,9 @@ def test_node_without_python_and_probe_with_non_utf8_output(
     for name in ("node-2", "node-4"):
         others = [r for r in run.bad() if involves(r, name) and r["check"] != "probe_ran"]
         assert others and {r["status"] for r in others} == {"blocked"}, explain(run)
+        # SSH reached them: their checks say the probe could not run, not "unreachable"
+        assert all("probe could not run" in r["message"] and "unreachable" not in r["message"]
+                   for r in others), explain(run)
     assert not [r for r in run.bad() if not involves(r, "node-2") and not involves(r, "node-4")]
     assert {r["node"] for r in run.of("ssh_reachable") if r["status"] == "pass"} == set(
         cluster.names)
