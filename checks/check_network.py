@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from preflight.facts import ClusterFacts, NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.verdict import Unavailable, fail, observe, skip
 
@@ -33,3 +34,26 @@ def check_path_mtu(pair: tuple[str, str], mtu_probe: dict[str, Any]) -> None:
         fail(f"{src} -> {dst}: {mtu}-byte packets lost ({verdict}: {detail}); "
              f"{_mtu_of(mtu_probe, dst)} (expected {mtu})",
              hint=f"a smaller MTU on {dst} or on a switch port drops large packets; {SAME_MTU}")
+
+
+SOURCE_HINT = ("route the cluster subnet out of the address the other nodes know this node by "
+               "(ip route get <peer>; ip route replace <subnet> dev <if> src <address>, or "
+               "policy routing on a multi-homed node)")
+
+
+def check_source_address(node: NodeFacts, cluster: ClusterFacts) -> None:
+    sources = (node.get("network") or {}).get("sources") or {}
+    known = cluster.resolved_address(node.name)
+    if not sources or known is None:
+        skip("no source addresses gathered, or no agreed address for this node")
+    wrong: dict[str, list[str]] = {}
+    for peer, source in sources.items():
+        if peer != node.name and isinstance(source, str) and source != known:
+            wrong.setdefault(source, []).append(peer)
+    observe(sorted(wrong) or known, expected=known)
+    if wrong:
+        listed = "; ".join(f"towards {', '.join(peers)} from {source}"
+                           for source, peers in sorted(wrong.items()))
+        fail(f"{node.name}: sends {listed}, but the other nodes reach it at {known}: "
+             "their replies go to an address it does not answer on", measured=sorted(wrong),
+             expected=known, hint=SOURCE_HINT, reason="source-address")

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from preflight.checks.check_ports import fail_unconnected
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.measure.pairwise import blame, judge_node
@@ -41,6 +42,7 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any]) 
     src, dst = pair
     _skip_untestable(ib_write_bw_probe, pair)
     entry = pair_entry(ib_write_bw_probe, pair)
+    fail_unconnected(ib_write_bw_probe, entry, src, dst)
     if entry.get("error"):
         raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}")
     rails = entry["rails"]

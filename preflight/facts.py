@@ -180,6 +180,13 @@ class ClusterFacts:
             return self._nodes[name]
         return NodeFacts(self.outcomes[name], self.slots.get(name))
 
+    def resolved_address(self, name: str) -> str | None:
+        """The address most other nodes resolve `name` to (None on a tie or no answer)."""
+        answers = self.values(lambda n: _first(n.get("resolve", {}).get(name))
+                              if n.name != name else None)
+        common, _, _ = majority(answers.values())
+        return common
+
     def values(self, read: Callable[[NodeFacts], T | None]) -> dict[str, T]:
         """read(node) for every reachable node where it gives a value."""
         found: dict[str, T] = {}
@@ -191,6 +198,10 @@ class ClusterFacts:
             if value is not None:
                 found[node.name] = value
         return found
+
+
+def _first(answer: Any) -> str | None:
+    return str(answer[0]) if isinstance(answer, list) and answer else None
 
 
 def majority(values: Iterable[T]) -> tuple[T | None, int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from preflight.fanout import fan_out
 from preflight.isolate import Isolation, confirm, describe, isolate, link, retest_plan
-from preflight.measure.base import failure_text, pair_key
+from preflight.measure.base import ConnectFailure, failure_text, pair_key
 from preflight.schedule import Pair, directed, pack, parse_mode, rounds
 from preflight.verdict import Unavailable, fail, observe
 
@@ -104,6 +104,8 @@ def _steps(round_: list[Pair], both_ways: bool) -> list[list[Pair]]:
 
 
 def _entry(outcome: float | Entry | Exception) -> Entry:
+    if isinstance(outcome, ConnectFailure):  # not retried: the network said no
+        return {"gbps": None, "error": None, "connect": outcome.as_entry()}
     if isinstance(outcome, Exception):
         return {"gbps": None, "error": failure_text(outcome)}
     if isinstance(outcome, dict):
@@ -193,7 +195,8 @@ def _suspects(found: Isolation) -> dict[str, Any]:
 
 def _matrix(title: str, names: list[str], results: dict[Pair, Entry],
             passed: dict[Pair, bool]) -> dict[str, Any]:
-    cells = [{"src": s, "dst": d, "value": e["gbps"] if e["gbps"] is not None else "error",
+    cells = [{"src": s, "dst": d, "value": e["gbps"] if e["gbps"] is not None else
+              (e.get("connect") or {}).get("verdict", "error"),
               "status": "pass" if passed[(s, d)] else ("error" if e["error"] else "fail")}
              for (s, d), e in results.items()]
     return {"title": f"{title} (Gbit/s)", "kind": "bandwidth", "unit": "Gbit/s",
@@ -231,7 +234,8 @@ def unmeasured(probe: dict[str, Any], node: str) -> list[str]:
             if node in key.split("|")}
     if not mine or any(entry.get("gbps") is not None for entry in mine.values()):
         return []
-    return [f"{key.replace('|', ' -> ')}: {entry.get('error') or 'not measured'}"
+    return [f"{key.replace('|', ' -> ')}: "
+            f"{entry.get('error') or (entry.get('connect') or {}).get('text', 'not measured')}"
             for key, entry in mine.items()]
 
 

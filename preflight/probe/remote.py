@@ -202,6 +202,30 @@ def resolve(names):
     return answers
 
 
+def network(names):
+    """The ephemeral port range (where NCCL and gloo listen) and the source address this
+    node sends from towards each other node (the route `ip route get` would pick)."""
+    bounds = (read("/proc/sys/net/ipv4/ip_local_port_range", "") or "").split()
+    ports = [int(b) for b in bounds[:2]] if len(bounds) == 2 and all(
+        b.isdigit() for b in bounds) else None
+    sources = {}
+    for name, addresses in resolve(names).items():
+        if isinstance(addresses, list) and addresses:
+            sources[name] = source_address(addresses[0])
+    return {"ephemeral_ports": ports, "sources": sources}
+
+
+def source_address(address):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect((address, 9))  # UDP: no packet leaves, the kernel only picks a route
+        return sock.getsockname()[0]
+    except OSError as exc:
+        return {"error": str(exc)}
+    finally:
+        sock.close()
+
+
 def paths(wanted):
     found = {}
     for path in wanted:
@@ -315,6 +339,7 @@ def gather(options):
         "versions": versions,
         "resolve": lambda: resolve(options.get("resolve", [])),
         "paths": lambda: paths(options.get("paths", [])),
+        "network": lambda: network(options.get("resolve", [])),
         "pynvml": pynvml_facts,
     }
     for name, argv in TOOLS.items():
@@ -340,7 +365,7 @@ def gather(options):
             facts["errors"][name] = "sub-probe did not finish within %.0f s" % timeout
     facts.update(results.pop("system", {}))
     facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
-    for key in ("interfaces", "versions", "resolve", "paths", "pynvml"):
+    for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "network"):
         facts[key] = results.get(key)
     fix_driver(facts)
     facts["time"] = time.time()

@@ -143,3 +143,11 @@ def test_hung_tool_is_killed_at_its_timeout(tmp_path: Path, monkeypatch) -> None
     result = load_probe().run(["nvidia-smi", "-q"], 0.5)
     assert result["timed_out"] is True and result["rc"] is None
     assert result["duration_s"] < 5
+
+
+def test_network_facts_give_the_ephemeral_range_and_the_source_towards_each_name() -> None:
+    probe = load_probe()
+    found = probe.network(["localhost"])
+    low, high = found["ephemeral_ports"]
+    assert 0 < low <= high <= 65535
+    assert found["sources"] == {"localhost": "127.0.0.1"}
