@@ -53,6 +53,13 @@ def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
     return _probe(run_context, "ib_write_bw", measure_ib_write_bw)
 
 
+@pytest.fixture(scope="session")
+def ssh_burst_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.burst import measure_ssh_burst
+
+    return _probe(run_context, "ssh_burst", measure_ssh_burst)
+
+
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
     """This pair's measurement; skip when the schedule did not include it."""
     entry = probe.get("pairs", {}).get(f"{pair[0]}|{pair[1]}")

@@ -75,6 +75,16 @@ class FaultsMixin:
         self.forgotten_host_keys.add(name)
         self.write_known_hosts()
 
+    def sshd_option(self: SimCluster, name: str, key: str, value: str | None) -> None:
+        """Set an sshd_config option on the host (None: back to the default), sshd restarted."""
+        host = self.host(name)
+        if value is None:
+            host.sshd_options.pop(key, None)
+        else:
+            host.sshd_options[key] = value
+        self.write_sshd_config(host)
+        self.restart_sshd(name)
+
     def clock_skew(self: SimCluster, name: str, seconds: float) -> None:
         """Commands run over SSH on the host see the wall clock shifted (libfaketime)."""
         host = self.host(name)

@@ -34,6 +34,7 @@ class SimHost:
     peer_rates: dict[str, str] = field(default_factory=dict)  # peer address -> rate
     iptables_rules: list[list[str]] = field(default_factory=list)  # added by iptables()
     loss_rules: list[list[str]] = field(default_factory=list)  # added by loss()
+    sshd_options: dict[str, str] = field(default_factory=dict)  # e.g. {"MaxStartups": "2"}
 
     @property
     def bin_dir(self) -> Path:
