@@ -2,12 +2,16 @@
 
 from typing import Any
 
+from preflight.checks.check_ports import pointed
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.verdict import Unavailable, fail, observe, skip
 
 SAME_MTU = "set the same MTU on every node's cluster interface and on the switch ports"
-NOT_JUDGED = {"no-reply", "no-ping", "error"}
+NOT_JUDGED = {"no-ping", "error"}
+NO_REPLY_HINT = ("{dst} answers no ping from {src}: a firewall drops ICMP (allow echo and "
+                 "'fragmentation needed', or path MTU discovery breaks too) or there is no "
+                 "route back")
 
 
 def _mtu_of(probe: dict[str, Any], node: str) -> str:
@@ -24,6 +28,13 @@ def check_path_mtu(pair: tuple[str, str], mtu_probe: dict[str, Any]) -> None:
     observe(verdict, expected=f"{mtu}-byte packets pass")
     if verdict in NOT_JUDGED:
         raise Unavailable(f"{src} -> {dst}: path MTU not measured: {verdict} ({detail})")
+    if verdict == "no-reply":
+        hint, note, reason = pointed(mtu_probe, "ping", lambda e: e[0] != "no-reply", src, dst,
+                                     ["no-reply"])
+        fail(f"{src} -> {dst}: no reply even to small pings, so the path MTU cannot be "
+             f"measured{note}", measured=verdict, expected="replies",
+             hint=NO_REPLY_HINT.format(src=src, dst=dst) if reason == "port-no-reply" else hint,
+             reason="no-reply" if reason == "port-no-reply" else reason)
     if verdict == "local-mtu-smaller":
         fail(f"{src} -> {dst}: {mtu}-byte packets cannot leave {src}: {_mtu_of(mtu_probe, src)}"
              f" (expected {mtu})", hint=f"set MTU {mtu} on {src}; {SAME_MTU}")

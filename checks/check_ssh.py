@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from preflight.checks.check_ports import pointed
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.gather import NodeOutcome
@@ -55,8 +56,15 @@ def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
         raise Unavailable(f"{src} -> {dst}: ssh mesh not measured: {detail}")
     observe(reason, expected="ok")
     if reason != "ok":
-        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),
-             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst))
+        hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst)
+        note, why = "", f"ssh-{reason}"
+        if reason == "unreachable":  # whose packets are lost: the rest of the mesh says
+            pointed_hint, note, side = pointed(mesh_probe, "mesh", lambda e: e[0] == "ok",
+                                               src, dst, [reason])
+            if not side.startswith("port-"):
+                hint, why = pointed_hint, side
+        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else "") + note,
+             hint=hint, reason=why)
 
 
 BURST_HINT = ("raise MaxStartups (e.g. 100:30:200) and MaxSessions in the node's sshd_config "

@@ -35,6 +35,7 @@ class SimHost:
     iptables_rules: list[list[str]] = field(default_factory=list)  # added by iptables()
     loss_rules: list[list[str]] = field(default_factory=list)  # added by loss()
     sshd_options: dict[str, str] = field(default_factory=dict)  # e.g. {"MaxStartups": "2"}
+    extra_env: dict[str, str] = field(default_factory=dict)  # more sshd SetEnv (set_env)
 
     @property
     def bin_dir(self) -> Path:
@@ -88,4 +89,4 @@ class SimHost:
         }
         if self.clock_skew_s:
             env |= faketime_env(self.clock_skew_s)
-        return env
+        return env | self.extra_env
