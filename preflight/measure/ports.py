@@ -48,7 +48,9 @@ def ephemeral_ports(ctx: RunContext, names: list[str], taken: list[int],
     if not ranges:
         return [], None
     low, high = max(r[0] for r in ranges.values()), min(r[1] for r in ranges.values())
-    pool = [port for port in range(low, high + 1) if port not in taken] if low <= high else []
+    if low > high:
+        return [], None  # no port is ephemeral on every node
+    pool = [port for port in range(low, high + 1) if port not in taken]
     return sorted(random.SystemRandom().sample(pool, min(count, len(pool)))), [low, high]
 
 
