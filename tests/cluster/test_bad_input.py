@@ -80,11 +80,7 @@ def session_env(cluster: SimCluster, name: str, home: Path, **env: str) -> None:
     """Set what the host's SSH sessions get (sshd SetEnv). HOME is an empty folder, so no
     ~/.bashrc of the shared root account prepends its own PATH (pyenv shims) to ours."""
     home.mkdir()
-    host = cluster.host(name)
-    wanted = {**host.session_env(), "HOME": str(home), **env}
-    host.session_env = lambda: wanted  # type: ignore[method-assign]  # harness hook wanted
-    cluster.write_sshd_config(host)
-    cluster.restart_sshd(name)
+    cluster.set_env(name, HOME=str(home), **env)
 
 
 def without_python(cluster: SimCluster, name: str, folder: Path) -> None:

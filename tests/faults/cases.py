@@ -307,7 +307,9 @@ CASES: list[FaultCase] = [
         "`cluster.firewall_only(node-3, [22, 29500])` (stateful iptables)",
         f"tcp_ports[node-1-to-{FAULTY}]", "fail", ("(ephemeral) filtered (expected open)",),
         check_ports.EPHEMERAL_HINT.format(low=32768, high=60999, dst=FAULTY),
-        also=_directed(FAULTY, ("tcp_ports", "iperf3_bandwidth", "ib_write_bw"), into=True),
+        also={**_directed(FAULTY, ("tcp_ports", "iperf3_bandwidth", "ib_write_bw"), into=True),
+              # gloo's ranks after node-3 connect to its listener on an ephemeral port
+              **{f"torch_rendezvous[node-{i}]": "fail" for i in range(3, 7)}},
         inject=_firewall),
     FaultCase(
         "hostname-on-loopback", "the node's own hostname resolves to 127.0.1.1 (Debian's default)",
