@@ -56,7 +56,7 @@ def check_nofile(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -
     others = cluster.values(lambda n: (n.get("ulimits") or {}).get("nofile")
                             if n.name != node.name else None)
     common, count, total = majority(others.values())
-    usual = f" (the other {count} of {total} nodes have {common})" if common is not None else ""
+    usual = f" ({count} of the other {total} nodes have {common})" if common is not None else ""
     observe("unlimited" if nofile == -1 else nofile, expected=f">= {expect.nofile_min}",
             unit="files")
     if nofile == -1:

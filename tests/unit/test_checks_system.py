@@ -67,7 +67,7 @@ def test_open_files_below_the_floor_fails_and_names_the_others(
         facts: dict[str, object]) -> None:
     verdicts = limits(facts, {"node-1": 1048576, "node-2": 1024, "node-3": 1048576})
     assert verdicts["node-2"] == ("fail", "node-2: open-files limit 1024, expected >= 65536 "
-                                          "(the other 2 of 2 nodes have 1048576)")
+                                          "(2 of the other 2 nodes have 1048576)")
     assert verdicts["node-1"][0] == verdicts["node-3"][0] == "pass"
     everywhere = limits(facts, {"node-1": 20000, "node-2": 20000})
     assert {v[0] for v in everywhere.values()} == {"fail"}  # below the floor everywhere
