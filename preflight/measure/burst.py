@@ -76,6 +76,8 @@ def _banner(sock: socket.socket) -> str:
         return _kind(exc)
     if data.startswith(b"SSH-"):
         return "ok"
+    if b"MaxStartups" in data:  # OpenSSH >= 8.x says why before it closes
+        return "exceeded-MaxStartups"
     return "closed" if not data else "no-banner"
 
 

@@ -19,7 +19,9 @@ def listener_config():
                 continue
         except OSError:
             continue
-        argv = argv.split("\0")
+        # OpenSSH 9 retitles its listener "sshd: /usr/sbin/sshd -f F [listener] ...": one
+        # string with spaces instead of NUL-separated arguments.
+        argv = argv.replace("\0", " ").split()
         if argv and os.path.basename(argv[0]).startswith("sshd") and "-f" in argv[:-1]:
             return argv[argv.index("-f") + 1]
     return None
