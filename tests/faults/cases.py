@@ -355,7 +355,8 @@ CASES: list[FaultCase] = [
     FaultCase(
         "sshd-max-startups", "sshd `MaxStartups 2` (mpirun and pdsh connect in bursts)",
         "`cluster.sshd_option(node-3, \"MaxStartups\", \"2\")`", f"ssh_burst[{FAULTY}]", "fail",
-        ("SSH connections opened at once were turned away", "sshd MaxStartups 2:30:2, MaxSessions 100"),
+        ("SSH connections opened at once were turned away",
+         "sshd MaxStartups 2:30:2, MaxSessions 100"),
         check_ssh.BURST_HINT, inject=_max_startups),
     FaultCase(
         "python-missing", "python3 missing on a node (SSH works)",
