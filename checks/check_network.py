@@ -57,14 +57,21 @@ def check_source_address(node: NodeFacts, cluster: ClusterFacts) -> None:
     known = cluster.resolved_address(node.name)
     if not sources or known is None:
         skip("no source addresses gathered, or no agreed address for this node")
-    wrong: dict[str, list[str]] = {}
-    for peer, source in sources.items():
-        if peer != node.name and isinstance(source, str) and source != known:
-            wrong.setdefault(source, []).append(peer)
+    others: dict[str, list[str]] = dict(sources.get("others") or {})
+    wrong = {source: [n for n in names if n != node.name] for source, names in others.items()
+             if source != known}
+    if sources.get("usual") != known:  # the peers not listed: every one reached from it
+        wrong[str(sources.get("usual"))] = [f"{sources.get('count')} nodes"]
+    wrong = {source: names for source, names in wrong.items() if names}
     observe(sorted(wrong) or known, expected=known)
     if wrong:
-        listed = "; ".join(f"towards {', '.join(peers)} from {source}"
-                           for source, peers in sorted(wrong.items()))
+        listed = "; ".join(f"towards {_few(names)} from {source}"
+                           for source, names in sorted(wrong.items()))
         fail(f"{node.name}: sends {listed}, but the other nodes reach it at {known}: "
              "their replies go to an address it does not answer on", measured=sorted(wrong),
              expected=known, hint=SOURCE_HINT, reason="source-address")
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

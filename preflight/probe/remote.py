@@ -208,11 +208,19 @@ def network(names):
     bounds = (read("/proc/sys/net/ipv4/ip_local_port_range", "") or "").split()
     ports = [int(b) for b in bounds[:2]] if len(bounds) == 2 and all(
         b.isdigit() for b in bounds) else None
-    sources = {}
+    by_source = {}
     for name, addresses in resolve(names).items():
         if isinstance(addresses, list) and addresses:
-            sources[name] = source_address(addresses[0])
-    return {"ephemeral_ports": ports, "sources": sources}
+            source = source_address(addresses[0])
+            by_source.setdefault(source, []).append(name)
+    if not by_source:
+        return {"ephemeral_ports": ports, "sources": None}
+    # O(1) per node when it sends from one address (the usual case): only the names it
+    # reaches from another address are listed.
+    usual = max(by_source, key=lambda source: len(by_source[source]))
+    return {"ephemeral_ports": ports, "sources": {
+        "usual": usual, "count": len(by_source[usual]),
+        "others": {source: names for source, names in by_source.items() if source != usual}}}
 
 
 def source_address(address):
@@ -221,7 +229,7 @@ def source_address(address):
         sock.connect((address, 9))  # UDP: no packet leaves, the kernel only picks a route
         return sock.getsockname()[0]
     except OSError as exc:
-        return {"error": str(exc)}
+        return "error: %s" % exc
     finally:
         sock.close()
 

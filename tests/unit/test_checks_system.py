@@ -112,14 +112,16 @@ def test_a_node_sending_from_an_address_the_others_do_not_know_fails(
 
     known = {f"node-{i}": [f"198.18.0.1{i}"] for i in (1, 2, 3)}
     def node(name: str, source: str | None = None) -> dict[str, object]:
-        sources = {peer: source or known[name][0] for peer in known if peer != name}
+        own = known[name][0]  # towards itself: loopback-free, its own address
+        sources = {"usual": source or own, "count": 2,
+                   "others": {own: [name]} if source else {}}
         return {**facts, "resolve": known, "network": {"sources": sources}}
 
     cluster = cluster_of({"node-1": node("node-1"), "node-2": node("node-2", "198.19.0.12"),
                           "node-3": node("node-3")})
     status, message, hint = judge(check_network.check_source_address,
                                   node=cluster.node("node-2"), cluster=cluster)
-    assert (status, message) == ("fail", "node-2: sends towards node-1, node-3 from 198.19.0.12, "
+    assert (status, message) == ("fail", "node-2: sends towards 2 nodes from 198.19.0.12, "
                                          "but the other nodes reach it at 198.18.0.12: their "
                                          "replies go to an address it does not answer on")
     assert hint == check_network.SOURCE_HINT

@@ -150,4 +150,4 @@ def test_network_facts_give_the_ephemeral_range_and_the_source_towards_each_name
     found = probe.network(["localhost"])
     low, high = found["ephemeral_ports"]
     assert 0 < low <= high <= 65535
-    assert found["sources"] == {"localhost": "127.0.0.1"}
+    assert found["sources"] == {"usual": "127.0.0.1", "count": 1, "others": {}}
