@@ -349,8 +349,9 @@ CASES: list[FaultCase] = [
         f"source_address[{FAULTY}]", "fail",
         ("sends towards 5 nodes from 198.19.255.3, but the other nodes reach it at ",),
         check_network.SOURCE_HINT,
-        also=_directed(FAULTY, ("tcp_ports", "ssh_mesh", "path_mtu", "iperf3_bandwidth",
-                                "ib_write_bw"), into=False),
+        also={**_directed(FAULTY, ("tcp_ports", "ssh_mesh", "path_mtu", "iperf3_bandwidth",
+                                   "ib_write_bw"), into=False),
+              f"torch_rendezvous[{FAULTY}]": "fail"},  # it cannot reach MASTER_ADDR either
         inject=_other_subnet),
     FaultCase(
         "sshd-max-startups", "sshd `MaxStartups 2` (mpirun and pdsh connect in bursts)",
