@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from preflight.checks.check_ports import fail_unconnected
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.measure.pairwise import blame, judge_node
@@ -15,6 +16,7 @@ def check_iperf3_bandwidth(pair: tuple[str, str], iperf_probe: dict[str, Any]) -
     src, dst = pair
     entry = pair_entry(iperf_probe, pair)
     floor = iperf_probe.get("floor_gbps")
+    fail_unconnected(iperf_probe, entry, src, dst)
     if entry.get("error"):
         raise RuntimeError(f"{src} -> {dst}: {entry['error']}")
     gbps = entry["gbps"]

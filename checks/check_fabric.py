@@ -1,6 +1,6 @@
 """The fabric: IB/RoCE ports up at rate, EFA devices present, NCCL env names real devices, MTU."""
 
-import fnmatch
+from collections.abc import Sequence
 from typing import Any
 
 from preflight.config import Expectations
@@ -100,47 +100,86 @@ def check_efa_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
                   "the efa driver (lsmod | grep efa); stop/start the instance")
 
 
-def _nccl_list(value: str) -> tuple[bool, bool, list[str]]:
-    """NCCL's list syntax: ^ excludes, = means exact names; returns (exclude, exact, items)."""
+ENV_HINT = ("NCCL/gloo use only the devices these variables select: make them select the "
+            "interface (or HCA) that carries the cluster traffic, or unset them")
+
+
+def _nccl_list(value: str) -> tuple[bool, bool, list[tuple[str, str | None]]]:
+    """NCCL's list syntax: ^ excludes, = means exact names, items are name[:port] (ports are
+    for HCAs); returns (exclude, exact, [(name, port)])."""
     exclude = value.startswith("^")
     value = value.removeprefix("^")
     exact = value.startswith("=")
-    items = [i.split(":")[0] for i in value.removeprefix("=").split(",") if i]
+    items = []
+    for item in value.removeprefix("=").split(","):
+        name, _, port = item.strip().partition(":")
+        if name:
+            items.append((name, port or None))
     return exclude, exact, items
 
 
-def _missing(items: list[str], present: set[str], exact: bool) -> list[str]:
-    def found(item: str) -> bool:
-        if exact:
-            return item in present
-        return any(fnmatch.fnmatch(name, item + "*") for name in present)
+def nccl_selects(value: str, devices: Sequence[tuple[str, str | None]]) -> list[str]:
+    """The devices (name, port) NCCL's matchIfList keeps for this variable's value: prefix
+    match unless `=`, a port only where the item names one, everything else under `^`."""
+    exclude, exact, items = _nccl_list(value)
 
-    return [item for item in items if not found(item)]
+    def matches(name: str, port: str | None) -> bool:
+        return any((name == want if exact else name.startswith(want))
+                   and (want_port is None or want_port == port) for want, want_port in items)
 
-
-def _devices(node: NodeFacts, var: str) -> set[str]:
-    """What NCCL_IB_HCA (HCAs, from ibstat) or NCCL_SOCKET_IFNAME (interfaces) can name."""
-    if var == "NCCL_IB_HCA":
-        return {str(p.get("ca")) for p in node.ib_ports or []}
-    return {str(i.get("name")) for i in node.get("interfaces") or []}
+    kept = [(n, p) for n, p in devices if matches(n, p) != exclude]
+    return list(dict.fromkeys(n if p is None else f"{n}:{p}" for n, p in kept))
 
 
-def check_nccl_env_devices(node: NodeFacts) -> None:
+def _is_loopback(iface: dict[str, Any]) -> bool:
+    addresses = iface.get("addresses") or []
+    return iface.get("name") == "lo" or all(
+        a.startswith("127.") or a == "::1" for a in addresses)
+
+
+def _socket_problem(var: str, value: str, node: NodeFacts, expect: Expectations) -> str | None:
+    """Why the interfaces NCCL (or gloo) would bind cannot carry the job, or None."""
+    interfaces = {str(i.get("name")): i for i in node.get("interfaces") or []
+                  if i.get("addresses")}  # NCCL only considers interfaces with an address
+    if var == "GLOO_SOCKET_IFNAME":  # gloo: exact names, each must exist
+        missing = [n for n in value.split(",") if n and n not in interfaces]
+        picked = [n for n in value.split(",") if n in interfaces] if not missing else []
+    else:
+        picked = nccl_selects(value, [(name, None) for name in interfaces])
+    has = ", ".join(sorted(interfaces)) or "none"
+    if not picked:
+        return f"{var}={value} selects no interface (has {has})"
+    real = [n for n in picked if not _is_loopback(interfaces[n])]
+    if not real:
+        return f"{var}={value} selects only loopback ({', '.join(picked)})"
+    cluster = node.cluster_interface(expect)
+    if cluster is not None and cluster.get("name") not in real:
+        return (f"{var}={value} selects {', '.join(real)}, not {cluster.get('name')} which "
+                "carries the cluster traffic")
+    return None
+
+
+def _hca_problem(value: str, node: NodeFacts) -> str | None:
+    ports = [(str(p.get("ca")), str(p.get("port"))) for p in node.ib_ports or []
+             if p.get("state") == "Active"]
+    if nccl_selects(value, ports):
+        return None
+    has = ", ".join(sorted({f"{ca}:{port}" for ca, port in ports})) or "none"
+    return f"NCCL_IB_HCA={value} selects no Active HCA port (has {has})"
+
+
+def check_nccl_env_devices(node: NodeFacts, expect: Expectations) -> None:
     env = node.get("env") or {}
-    wanted = [v for v in ("NCCL_SOCKET_IFNAME", "NCCL_IB_HCA") if v in env]
+    wanted = [v for v in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")
+              if v in env]
     if not wanted:  # before reading ibstat: an unset variable needs no device list
-        skip("neither NCCL_SOCKET_IFNAME nor NCCL_IB_HCA is set")
-    problems = []
-    for var in wanted:
-        exclude, exact, items = _nccl_list(str(env[var]))
-        present = _devices(node, var)
-        if not exclude and (missing := _missing(items, present, exact)):
-            problems.append(f"{var}={env[var]} names {', '.join(missing)}, which this node "
-                            f"lacks (has {', '.join(sorted(present)) or 'none'})")
+        skip("neither NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME nor NCCL_IB_HCA is set")
+    problems = [p for var in wanted if (p := (
+        _hca_problem(str(env[var]), node) if var == "NCCL_IB_HCA"
+        else _socket_problem(var, str(env[var]), node, expect))) is not None]
     observe(len(problems), expected=0, unit="bad settings")
     if problems:
-        fail(f"{node.name}: {'; '.join(problems)}",
-             hint="NCCL silently falls back or hangs when these name nothing: fix the value")
+        fail(f"{node.name}: {'; '.join(problems)}", hint=ENV_HINT, reason="nccl-env-devices")
 
 
 def check_mtu_consistent(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -> None:

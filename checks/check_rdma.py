@@ -3,6 +3,7 @@
 from dataclasses import replace
 from typing import Any
 
+from preflight.checks.check_ports import fail_unconnected
 from preflight.config import Expectations
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
@@ -53,6 +54,7 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any],
     src, dst = pair
     _skip_untestable(ib_write_bw_probe, pair)
     entry = pair_entry(ib_write_bw_probe, pair)
+    fail_unconnected(ib_write_bw_probe, entry, src, dst)
     if entry.get("error"):
         raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}")
     settings = _settings(expect, ib_write_bw_probe)

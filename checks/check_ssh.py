@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from preflight.checks.check_ports import pointed
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
 from preflight.gather import NodeOutcome
@@ -55,9 +56,45 @@ def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
         raise Unavailable(f"{src} -> {dst}: ssh mesh not measured: {detail}")
     observe(reason, expected="ok")
     if reason != "ok":
-        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),
-             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst),
-             reason=reason)
+        hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst)
+        note, why = "", f"ssh-{reason}"
+        if reason == "unreachable":  # whose packets are lost: the rest of the mesh says
+            pointed_hint, note, side = pointed(mesh_probe, "mesh", lambda e: e[0] == "ok",
+                                               src, dst, [reason])
+            if not side.startswith("port-"):
+                hint, why = pointed_hint, side
+        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else "") + note,
+             hint=hint, reason=why)
+
+
+BURST_HINT = ("raise MaxStartups (e.g. 100:30:200) and MaxSessions in the node's sshd_config "
+              "and reload sshd: mpirun, pdsh and srun-less launchers open many SSH "
+              "connections to a node at once")
+
+
+def check_ssh_burst(node: NodeFacts, ssh_burst_probe: dict[str, Any]) -> None:
+    entry = ssh_burst_probe.get("nodes", {}).get(node.name)
+    if entry is None or "skipped" in entry:
+        pytest.skip((entry or {}).get("skipped", f"{node.name}: no burst tested"))
+    if "error" in entry:
+        raise Unavailable(f"{node.name}: ssh burst not tested: {entry['error']}",
+                          reason="not-measured")
+    answers = list(entry["answers"])
+    dropped = [answer for answer in answers if answer != "ok"]
+    observe(len(answers) - len(dropped), expected=len(answers), unit="connections answered")
+    if dropped:
+        counts = ", ".join(f"{dropped.count(k)} {k}" for k in sorted(set(dropped)))
+        fail(f"{node.name}: {len(dropped)} of {len(answers)} SSH connections opened at once "
+             f"were turned away ({counts}; expected none): sshd {_limits(entry.get('sshd'))}",
+             measured=len(dropped), expected=0, hint=BURST_HINT, reason="sshd-burst")
+
+
+def _limits(settings: Any) -> str:
+    if not isinstance(settings, dict) or "error" in settings or not settings:
+        why = settings.get("error") if isinstance(settings, dict) else None
+        return f"MaxStartups/MaxSessions too low (sshd -T not readable{': ' + why if why else ''})"
+    return (f"MaxStartups {settings.get('maxstartups', '?')}, "
+            f"MaxSessions {settings.get('maxsessions', '?')}")
 
 
 def check_ssh_host_key_checking(node: NodeFacts, mesh_probe: dict[str, Any]) -> None:

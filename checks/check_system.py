@@ -6,7 +6,7 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority
 from preflight.gather import NodeOutcome
 from preflight.measure.sharedfs import stat_of
-from preflight.verdict import Blocked, at_least, fail, observe, skip
+from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
 
 GIB = 1 << 30
 HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
@@ -28,7 +28,7 @@ def check_probe_ran(node_outcome: NodeOutcome) -> None:
         return
     if error.kind not in PROBE_HINTS:
         raise Blocked(f"{node_outcome.name}: unreachable ({error.kind}): {error.detail}")
-    fail(f"{node_outcome.name}: {error.detail}", measured=error.kind,
+    fail(f"{node_outcome.name}: probe could not run: {error.detail}", measured=error.kind,
          expected="facts gathered", hint=PROBE_HINTS[error.kind], reason=error.kind)
 
 
@@ -47,6 +47,55 @@ def check_memlock(node: NodeFacts, expect: Expectations) -> None:
     if memlock != -1:
         at_least(memlock, expect.memlock_min_bytes, f"{node.name}: memlock", unit="bytes",
                  hint=hint)
+
+
+NOFILE_HINT = ("raise the open-files limit (limits.conf nofile / systemd LimitNOFILE / "
+               "slurm PropagateResourceLimits): NCCL and torch open sockets and shared memory "
+               "per peer")
+
+
+def check_nofile(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -> None:
+    nofile = (node.get("ulimits") or {}).get("nofile")
+    if nofile is None:
+        skip("open-files limit not reported")
+    others = cluster.values(lambda n: (n.get("ulimits") or {}).get("nofile")
+                            if n.name != node.name else None)
+    common, count, total = majority(others.values())
+    usual = f" ({count} of the other {total} nodes have {common})" if common is not None else ""
+    observe("unlimited" if nofile == -1 else nofile, expected=f">= {expect.nofile_min}",
+            unit="files")
+    if nofile == -1:
+        return
+    if nofile < expect.nofile_min:
+        fail(f"{node.name}: open-files limit {nofile}, expected >= {expect.nofile_min}{usual}",
+             hint=NOFILE_HINT, reason="nofile-low")
+    if common is not None and common != -1 and 2 * count > total and nofile < common:
+        warn(f"{node.name}: open-files limit {nofile}, lower than the others{usual}",
+             expected=f">= {common}", hint=NOFILE_HINT, reason="nofile-odd")
+
+
+LOOPBACK_HINT = ("map the hostname to the node's cluster address in /etc/hosts (Debian's "
+                 "127.0.1.1 line breaks gloo and c10d, which bind what the hostname resolves "
+                 "to), or set GLOO_SOCKET_IFNAME/NCCL_SOCKET_IFNAME")
+
+
+def is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "::1"
+
+
+def check_hostname_not_loopback(node: NodeFacts) -> None:
+    hostname, answer = node.get("hostname"), node.get("hostname_resolves")
+    if answer is None:
+        skip("the node's own hostname was not resolved")
+    if isinstance(answer, dict):
+        fail(f"{node.name}: its hostname {hostname} does not resolve ({answer.get('error')})",
+             hint=LOOPBACK_HINT, reason="hostname-unresolved")
+    observe(answer, expected="a non-loopback address")
+    if all(is_loopback(address) for address in answer):
+        fail(f"{node.name}: its hostname {hostname} resolves to {', '.join(answer)} (loopback); "
+             "gloo and torch's c10d would bind loopback and peers could not connect",
+             measured=answer, expected="the node's cluster address", hint=LOOPBACK_HINT,
+             reason="hostname-loopback")
 
 
 def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
@@ -96,6 +145,9 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
     for name in cluster.names:
         usual = _usual_answer(cluster, name, node.name)
         mine = answers.get(name)
+        if name == node.get("hostname") and isinstance(mine, list) and all(
+                map(is_loopback, mine)):
+            continue  # hostname_not_loopback's finding
         if isinstance(mine, dict) and usual is not None:
             problems.append(f"{name} does not resolve ({mine.get('error')}); others get {usual}")
         elif isinstance(mine, list) and usual is not None and mine != usual:

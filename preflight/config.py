@@ -64,6 +64,7 @@ class Expectations:
     cluster_interface: str | None = None  # default: the interface holding the node's address
     # System
     memlock_min_bytes: int | None = None  # None: must be unlimited
+    nofile_min: int = 65536  # open files: NCCL and torch hold a descriptor per peer and buffer
     shm_min_bytes: int = 1 << 30
     disk_min_bytes: int = 10 << 30
     disk_paths: list[str] = field(default_factory=lambda: ["/", "/tmp"])

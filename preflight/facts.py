@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
-from preflight.gather import NodeOutcome
+from preflight.gather import NodeError, NodeOutcome
 from preflight.verdict import Blocked, Unavailable
 
 HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs usually means a "
@@ -30,9 +30,8 @@ class NodeFacts:
     def __init__(self, outcome: NodeOutcome, slots: int | None = None) -> None:
         self.slots = slots
         if outcome.facts is None:
-            detail = outcome.error.detail if outcome.error else "no facts"
-            kind = outcome.error.kind if outcome.error else "unknown"
-            raise Blocked(f"{outcome.name}: unreachable ({kind}): {detail}")
+            error = outcome.error or NodeError("unknown", "no facts")
+            raise Blocked(error.blocked_text(outcome.name))
         self.name = outcome.name
         self.outcome = outcome
         self.raw: dict[str, Any] = outcome.facts
@@ -182,6 +181,13 @@ class ClusterFacts:
             return self._nodes[name]
         return NodeFacts(self.outcomes[name], self.slots.get(name))
 
+    def resolved_address(self, name: str) -> str | None:
+        """The address most other nodes resolve `name` to (None on a tie or no answer)."""
+        answers = self.values(lambda n: _first(n.get("resolve", {}).get(name))
+                              if n.name != name else None)
+        common, _, _ = majority(answers.values())
+        return common
+
     def values(self, read: Callable[[NodeFacts], V | None]) -> dict[str, V]:
         """read(node) for every reachable node where it gives a value."""
         found: dict[str, V] = {}
@@ -193,6 +199,10 @@ class ClusterFacts:
             if value is not None:
                 found[node.name] = value
         return found
+
+
+def _first(answer: Any) -> str | None:
+    return str(answer[0]) if isinstance(answer, list) and answer else None
 
 
 def majority(values: Iterable[T]) -> tuple[T | None, int, int]:

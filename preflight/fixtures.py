@@ -107,6 +107,13 @@ def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
     return measure_once(run_context, "shared_fs", measure_shared_fs)
 
 
+@pytest.fixture(scope="session")
+def ssh_burst_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.measure.burst import measure_ssh_burst
+
+    return measure_once(run_context, "ssh_burst", measure_ssh_burst)
+
+
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
     """This pair's measurement; skip when the schedule did not include it."""
     entry = probe.get("pairs", {}).get(f"{pair[0]}|{pair[1]}")

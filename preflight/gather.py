@@ -20,10 +20,19 @@ FACTS_SCHEMA_VERSION = 1
 PROBE_SOURCE = resources.files("preflight.probe").joinpath("remote.py").read_bytes()
 
 
+# Kinds of NodeError where SSH reached the node but the probe could not run there.
+PROBE_ERRORS = ("python-missing", "probe-timeout", "probe-failed")
+
+
 @dataclass
 class NodeError:
     kind: str
     detail: str
+
+    def blocked_text(self, node: str) -> str:
+        """Why the node's checks are blocked: 'unreachable' only when SSH could not reach it."""
+        what = "probe could not run" if self.kind in PROBE_ERRORS else "unreachable"
+        return f"{node}: {what} ({self.kind}): {self.detail}"
 
 
 @dataclass

@@ -175,6 +175,8 @@ def transport_factory(options: Any) -> Any:
         accept_new_host_keys=bool(options.accept_new_host_keys),
         user=options.ssh_user,
     )
+    if settings.accept_new_host_keys and settings.known_hosts is not None:
+        _create_known_hosts(settings.known_hosts)
     for path in (settings.ssh_config, settings.known_hosts):
         if path is not None and not path.is_file():
             raise UserError(f"{path}: no such file")
@@ -183,6 +185,17 @@ def transport_factory(options: Any) -> Any:
         return SshTransport(host, settings)
 
     return connect
+
+
+def _create_known_hosts(path: Path) -> None:
+    """Under accept-new a missing known_hosts file is created empty, as OpenSSH does."""
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+    except OSError as exc:
+        raise UserError(f"cannot create {path}: {exc.strerror}") from None
 
 
 # Gather ------------------------------------------------------------------------------

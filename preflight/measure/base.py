@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, majority
+from preflight.facts import ClusterFacts
 from preflight.fanout import DeadlineExceeded, fan_out
 from preflight.runctx import RunContext
 from preflight.schedule import reach_targets
@@ -26,6 +26,37 @@ class ProbeTimeout(ProbeError):
 
 
 RETRY_FACTOR = 2.0  # a probe that ran out of time gets this much more on its one retry
+
+
+# How a tool's failed connect reads in its output (strerror texts), most specific first.
+CONNECT_ERRORS = (("Connection refused", "refused"), ("No route to host", "no-route"),
+                  ("Network is unreachable", "no-route"), ("Connection timed out", "filtered"),
+                  # perftest names no errno; an unanswered SYN was caught as filtered first
+                  ("Couldn't connect to", "refused"))
+CONNECT_TIMEOUT_S = 3.0  # a connect whose SYN goes unanswered this long is filtered
+
+
+class ConnectFailure(ProbeError):
+    """A tool's TCP connect to its server on `dst` failed: the network said no, not the tool."""
+
+    def __init__(self, tool: str, verdict: str, port: int, dst: str) -> None:
+        self.tool, self.verdict, self.port, self.dst = tool, verdict, port, dst
+        super().__init__(f"{tool} could not connect: TCP {port} {verdict} into {dst}")
+
+    def as_entry(self) -> dict[str, Any]:
+        return {"tool": self.tool, "verdict": self.verdict, "port": self.port,
+                "text": str(self)}
+
+
+def connect_verdict(answer: Any) -> str | None:
+    """How a runmany command's connect failed (`connects` given): its SYN went unanswered
+    (filtered), or its output names the refusal; None when it connected."""
+    if not isinstance(answer, dict):
+        return None
+    if answer.get("connect"):
+        return str(answer["connect"])
+    said = f"{answer.get('stdout', '')}\n{answer.get('stderr', '')}"
+    return next((verdict for needle, verdict in CONNECT_ERRORS if needle in said), None)
 
 
 def script(name: str) -> str:
@@ -72,19 +103,13 @@ def cluster_addresses(ctx: RunContext, names: Sequence[str]) -> dict[str, str | 
 def node_address(cluster: ClusterFacts, name: str, expect: Expectations) -> str | None:
     """What most other nodes resolve `name` to; else the first IPv4 address of the node's
     cluster interface."""
-    answers = cluster.values(lambda n: _first(n.get("resolve", {}).get(name))
-                             if n.name != name else None)
-    common, _, _ = majority(answers.values())
+    common = cluster.resolved_address(name)
     if common is not None:
         return common
     node = cluster.node(name)
     iface = node.cluster_interface(expect)
     addresses = [a for a in (iface or {}).get("addresses") or [] if "." in a]
     return addresses[0] if addresses else None
-
-
-def _first(answer: Any) -> str | None:
-    return answer[0] if isinstance(answer, list) and answer else None
 
 
 def per_node(ctx: RunContext, names: Sequence[str], work: Callable[[str], T],

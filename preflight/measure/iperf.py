@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.measure.base import ProbeError, cluster_addresses, reachable
+from preflight.measure.base import (
+    CONNECT_TIMEOUT_S,
+    ConnectFailure,
+    ProbeError,
+    cluster_addresses,
+    connect_verdict,
+    reachable,
+    run_script,
+)
 from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
 from preflight.parsers import iperf3
 from preflight.runctx import RunContext
 
 IPERF_PORT = 5201
+IPERF_OUTPUT_MAX = 4 << 20  # iperf3 -J is one JSON document: all of it or nothing
 
 
 def measure_iperf(ctx: RunContext) -> dict[str, Any]:
@@ -37,15 +46,20 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
             result = server.finish(2)
             raise ProbeError(f"{dst}: iperf3 server did not start: "
                              f"{_last(result.stderr) or _last(result.stdout)}")
-        client = ctx.connections.get(src).run(
-            ["iperf3", "-c", address, "-p", str(IPERF_PORT), "-P", str(ctx.expect.iperf_streams),
-             "-t", f"{seconds:g}", "-J"], timeout=seconds + 20)
+        argv = ["iperf3", "-c", address, "-p", str(IPERF_PORT),
+                "-P", str(ctx.expect.iperf_streams), "-t", f"{seconds:g}", "-J"]
+        payload = {"commands": [argv], "timeout": seconds + 20,
+                   "connects": [[address, IPERF_PORT]], "connect_timeout": CONNECT_TIMEOUT_S,
+                   "keep": IPERF_OUTPUT_MAX}
+        client = run_script(ctx, src, "runmany", payload, seconds + 30)[0]
     finally:
         server.finish(5)
-    return _gbps(client.text(), client.stderr, src, dst)
+    if verdict := connect_verdict(client):
+        raise ConnectFailure("iperf3", verdict, IPERF_PORT, dst)
+    return _gbps(str(client.get("stdout", "")), str(client.get("stderr", "")), src, dst)
 
 
-def _gbps(text: str, stderr: bytes, src: str, dst: str) -> float:
+def _gbps(text: str, stderr: str, src: str, dst: str) -> float:
     try:
         parsed = iperf3.parse(text).to_dict()
     except ValueError as exc:
@@ -58,6 +72,7 @@ def _gbps(text: str, stderr: bytes, src: str, dst: str) -> float:
     return float(runs[0]["receiver_gbps"])
 
 
-def _last(data: bytes) -> str:
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+def _last(data: bytes | str) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""

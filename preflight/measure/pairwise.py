@@ -19,9 +19,9 @@ from typing import Any
 
 from preflight.fanout import fan_out
 from preflight.isolate import Isolation, confirm, describe, isolate, link, retest_plan
-from preflight.measure.base import failure_text, pair_key
+from preflight.measure.base import ConnectFailure, failure_text, pair_key
 from preflight.schedule import Pair, directed, pack, parse_mode, rounds
-from preflight.verdict import fail, observe
+from preflight.verdict import Unavailable, fail, observe
 
 # (src, dst) -> Gbit/s, or an entry {"gbps": slowest, "rails": {...}}; raises on failure.
 PairTest = Callable[[str, str], float | dict[str, Any]]
@@ -104,6 +104,8 @@ def _steps(round_: list[Pair], both_ways: bool) -> list[list[Pair]]:
 
 
 def _entry(outcome: float | Entry | Exception) -> Entry:
+    if isinstance(outcome, ConnectFailure):  # not retried: the network said no
+        return {"gbps": None, "error": None, "connect": outcome.as_entry()}
     if isinstance(outcome, Exception):
         return {"gbps": None, "error": failure_text(outcome)}
     if isinstance(outcome, dict):
@@ -193,7 +195,8 @@ def _suspects(found: Isolation) -> dict[str, Any]:
 
 def _matrix(title: str, names: list[str], results: dict[Pair, Entry],
             passed: dict[Pair, bool]) -> dict[str, Any]:
-    cells = [{"src": s, "dst": d, "value": e["gbps"] if e["gbps"] is not None else "error",
+    cells = [{"src": s, "dst": d, "value": e["gbps"] if e["gbps"] is not None else
+              (e.get("connect") or {}).get("verdict", "error"),
               "status": "pass" if passed[(s, d)] else ("error" if e["error"] else "fail")}
              for (s, d), e in results.items()]
     return {"title": f"{title} (Gbit/s)", "kind": "bandwidth", "unit": "Gbit/s",
@@ -224,8 +227,25 @@ def node_verdict(probe: dict[str, Any], node: str) -> str | None:
     return "; ".join(notes) if notes else f"{node} is slow with several partners"
 
 
+def unmeasured(probe: dict[str, Any], node: str) -> list[str]:
+    """Why none of `node`'s pairs has a measurement (one line per pair), or [] when at
+    least one has: without any, its isolation verdict has no evidence to pass on."""
+    mine = {key: entry for key, entry in probe.get("pairs", {}).items()
+            if node in key.split("|")}
+    if not mine or any(entry.get("gbps") is not None for entry in mine.values()):
+        return []
+    return [f"{key.replace('|', ' -> ')}: "
+            f"{entry.get('error') or (entry.get('connect') or {}).get('text', 'not measured')}"
+            for key, entry in mine.items()]
+
+
 def judge_node(probe: dict[str, Any], node: str, hint: str) -> None:
-    """The isolation check's verdict for `node`: observed ok, or failed with the notes."""
+    """The isolation check's verdict for `node`: observed ok, failed with the notes, or an
+    error when none of its pairs was measured (no evidence to pass it on)."""
+    if errors := unmeasured(probe, node):
+        raise Unavailable(f"{node}: none of its {len(errors)} pairs was measured, so it cannot "
+                          f"be judged ({errors[0]})", reason="no-measurement",
+                          hint="see the pair results for why each test could not run")
     verdict = node_verdict(probe, node)
     observe("slow" if verdict else "ok", expected="ok")
     if verdict:

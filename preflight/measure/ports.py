@@ -11,9 +11,11 @@ and stop when their stdin closes (or at their deadline, whatever happens here).
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
+from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.base import (
     RETRY_FACTOR,
     ProbeError,
@@ -35,6 +37,7 @@ from preflight.runctx import RunContext
 CONNECT_TIMEOUT_S = 3.0
 READY_TIMEOUT_S = 15.0
 CONNECTS_AT_ONCE = 256  # connect.py's batch size
+EPHEMERAL_PORTS = 3  # random ports of the ephemeral range tested per run
 
 
 def port_list(ports: list[int], ranges: list[str]) -> list[int]:
@@ -43,6 +46,27 @@ def port_list(ports: list[int], ranges: list[str]) -> list[int]:
         low, _, high = text.partition("-")
         wanted.update(range(int(low), int(high or low) + 1))
     return sorted(wanted)
+
+
+def ephemeral_ports(ctx: RunContext, names: list[str], taken: list[int],
+                    count: int = EPHEMERAL_PORTS) -> tuple[list[int], list[int] | None]:
+    """A few ports of the ephemeral range all nodes share (net.ipv4.ip_local_port_range,
+    where NCCL and gloo listen), chosen at random per run, and that range."""
+    cluster = ClusterFacts(ctx.outcomes())
+    ranges = cluster.values(lambda n: _range(n) if n.name in names else None)
+    if not ranges:
+        return [], None
+    low, high = max(r[0] for r in ranges.values()), min(r[1] for r in ranges.values())
+    if low > high:
+        return [], None  # no port is ephemeral on every node
+    pool = [port for port in range(low, high + 1) if port not in taken]
+    return sorted(random.SystemRandom().sample(pool, min(count, len(pool)))), [low, high]
+
+
+def _range(node: NodeFacts) -> tuple[int, int] | None:
+    bounds = (node.get("network") or {}).get("ephemeral_ports")
+    return (int(bounds[0]), int(bounds[1])) if isinstance(bounds, list) and len(bounds) == 2 \
+        else None
 
 
 def connect_timeout(connects: int) -> float:
@@ -54,8 +78,10 @@ def connect_timeout(connects: int) -> float:
 
 def measure_ports(ctx: RunContext) -> dict[str, Any]:
     started_at = time.monotonic()
-    ports = port_list(ctx.expect.ports, ctx.expect.port_ranges)
     names = reachable(ctx)
+    configured = port_list(ctx.expect.ports, ctx.expect.port_ranges)
+    ephemeral, ephemeral_range = ephemeral_ports(ctx, names, configured)
+    ports = sorted([*configured, *ephemeral])
     targets = reach_schedule(ctx, names)
     longest = connect_timeout(len(ports) * max((len(t) for t in targets.values()), default=0))
     lifetime = READY_TIMEOUT_S + 2 * longest * (1 + RETRY_FACTOR) + 60  # + second look
@@ -78,7 +104,8 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
         for spawned in listeners.values():
             spawned.finish(5)
     mark_missing_listeners(verdicts, listener_status)
-    return {"ports": ports, "listeners": listener_status, "pairs": verdicts,
+    return {"ports": ports, "ephemeral": ephemeral, "ephemeral_range": ephemeral_range,
+            "listeners": listener_status, "pairs": verdicts,
             "schedule": schedule_summary(ctx, targets), "retried": retried,
             "second_look": looked,
             "wall_s": round(time.monotonic() - started_at, 2),

@@ -17,8 +17,11 @@ from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.base import (
+    CONNECT_TIMEOUT_S,
+    ConnectFailure,
     ProbeError,
     cluster_addresses,
+    connect_verdict,
     failure_text,
     per_node,
     reachable,
@@ -165,6 +168,10 @@ def one_test(ctx: RunContext, rails: dict[str, list[Rail]], pair: Pair, address:
     if address is None:
         raise ProbeError(f"{dst}: no cluster address for the {TOOL} servers")
     clients, servers = _exchange(ctx, src, dst, tested, address, settings)
+    refused = [(verdict, p.dst.tcp_port) for p, c in zip(tested, clients, strict=True)
+               if (verdict := connect_verdict(c))]
+    if len(refused) == len(tested):  # no rail got through to its server
+        raise ConnectFailure(TOOL, refused[0][0], refused[0][1], dst)
     results = {p.src.device: _rail(p, c, s) for p, c, s in zip(tested, clients, servers,
                                                                  strict=True)}
     measured = [r["gbps"] for r in results.values() if r["gbps"] is not None]
@@ -188,7 +195,9 @@ def _exchange(ctx: RunContext, src: str, dst: str, tested: list[RailPair], addre
         commands = [client_argv(p.src, settings, address) for p in tested]
         clients: list[dict[str, Any]] = run_script(
             ctx, src, "runmany",
-            {"commands": commands, "timeout": settings.seconds + 20, "parallel": len(commands)},
+            {"commands": commands, "timeout": settings.seconds + 20, "parallel": len(commands),
+             "connects": [[address, p.dst.tcp_port] for p in tested],
+             "connect_timeout": CONNECT_TIMEOUT_S},
             settings.seconds + 30)
     finally:
         done = spawned.finish(GRACE_S + 5)

@@ -257,6 +257,38 @@ def resolve(names):
     return answers
 
 
+def network(names):
+    """The ephemeral port range (where NCCL and gloo listen) and the source address this
+    node sends from towards each other node (the route `ip route get` would pick)."""
+    bounds = (read("/proc/sys/net/ipv4/ip_local_port_range", "") or "").split()
+    ports = [int(b) for b in bounds[:2]] if len(bounds) == 2 and all(
+        b.isdigit() for b in bounds) else None
+    by_source = {}
+    for name, addresses in resolve(names).items():
+        if isinstance(addresses, list) and addresses:
+            source = source_address(addresses[0])
+            by_source.setdefault(source, []).append(name)
+    if not by_source:
+        return {"ephemeral_ports": ports, "sources": None}
+    # O(1) per node when it sends from one address (the usual case): only the names it
+    # reaches from another address are listed.
+    usual = max(by_source, key=lambda source: len(by_source[source]))
+    return {"ephemeral_ports": ports, "sources": {
+        "usual": usual, "count": len(by_source[usual]),
+        "others": {source: names for source, names in by_source.items() if source != usual}}}
+
+
+def source_address(address):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect((address, 9))  # UDP: no packet leaves, the kernel only picks a route
+        return sock.getsockname()[0]
+    except OSError as exc:
+        return "error: %s" % exc
+    finally:
+        sock.close()
+
+
 def paths(wanted):
     found = {}
     for path in wanted:
@@ -435,6 +467,8 @@ def fingerprint(peers, timeout):
 def system_facts(options):
     return {
         "hostname": socket.gethostname(),
+        # gloo and c10d bind what the hostname resolves to: loopback there breaks them.
+        "hostname_resolves": resolve([socket.gethostname()]).get(socket.gethostname()),
         "os": os_name(),
         "kernel": platform.release(),
         "arch": platform.machine(),
@@ -467,6 +501,7 @@ def gather(options):
         "versions": versions,
         "resolve": lambda: resolve(options.get("resolve", [])),
         "paths": lambda: paths(options.get("paths", [])),
+        "network": lambda: network(options.get("resolve", [])),
         "pynvml": pynvml_facts,
         "shared_mounts": lambda: shared_mounts(options.get("shared_paths", []),
                                                max(1.0, min(10.0, timeout / 2))),
@@ -497,7 +532,7 @@ def gather(options):
     facts.update(results.pop("system", {}))
     facts["tools"] = {k[5:]: v for k, v in results.items() if k.startswith("tool:")}
     for key in ("interfaces", "versions", "resolve", "paths", "pynvml", "shared_mounts",
-                "fingerprint"):
+                "fingerprint", "network"):
         facts[key] = results.get(key)
     facts["identity"] = results.get("identity")
     fix_driver(facts)

@@ -80,11 +80,7 @@ def session_env(cluster: SimCluster, name: str, home: Path, **env: str) -> None:
     """Set what the host's SSH sessions get (sshd SetEnv). HOME is an empty folder, so no
     ~/.bashrc of the shared root account prepends its own PATH (pyenv shims) to ours."""
     home.mkdir()
-    host = cluster.host(name)
-    wanted = {**host.session_env(), "HOME": str(home), **env}
-    host.session_env = lambda: wanted  # type: ignore[method-assign]  # harness hook wanted
-    cluster.write_sshd_config(host)
-    cluster.restart_sshd(name)
+    cluster.set_env(name, HOME=str(home), **env)
 
 
 def without_python(cluster: SimCluster, name: str, folder: Path) -> None:
@@ -132,6 +128,9 @@ def test_node_without_python_and_probe_with_non_utf8_output(
     for name in ("node-2", "node-4"):
         others = [r for r in run.bad() if involves(r, name) and r["check"] != "probe_ran"]
         assert others and {r["status"] for r in others} == {"blocked"}, explain(run)
+        # SSH reached them: their checks say the probe could not run, not "unreachable"
+        assert all("probe could not run" in r["message"] and "unreachable" not in r["message"]
+                   for r in others), explain(run)
     assert not [r for r in run.bad() if not involves(r, "node-2") and not involves(r, "node-4")]
     assert {r["node"] for r in run.of("ssh_reachable") if r["status"] == "pass"} == set(
         cluster.names)

@@ -68,6 +68,21 @@ def test_unknown_host_key_rejected_unless_accept_new(sim_cluster, tmp_path: Path
     assert again.rc == 0, explain(again)
 
 
+def test_missing_known_hosts_file_is_created_under_accept_new(sim_cluster,
+                                                             tmp_path: Path) -> None:
+    cluster = sim_cluster(4)
+    fresh = tmp_path / "new" / "known_hosts"
+    args = cluster.preflight_args()
+    args[args.index("--known-hosts") + 1] = str(fresh)
+    refused = run_preflight(*args, out=tmp_path / "refused")
+    assert refused.rc == 2 and "no such file" in refused.stderr, refused.stderr
+    accepted = run_preflight(*args, "--accept-new-host-keys", out=tmp_path / "accepted")
+    assert accepted.rc == 0, explain(accepted)
+    known = fresh.read_text()
+    assert all(cluster.address(name) in known for name in cluster.names), known
+    assert fresh.stat().st_mode & 0o777 == 0o600
+
+
 def test_changed_host_key_always_fails(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.change_host_key("node-1")

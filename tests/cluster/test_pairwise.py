@@ -124,6 +124,28 @@ def test_shaped_host_is_the_slow_node_not_its_partners(four: SimCluster, run_on:
     assert isolation.startswith("node-4 (3/3 pairs slow, retested against 2 healthy nodes)")
 
 
+def test_filtered_tool_ports_fail_fast_with_the_port_and_the_dropping_host(
+        four: SimCluster, run_on: Any) -> None:
+    for port in (5201, *range(18515, 18523)):  # iperf3, and ib_write_bw's eight rails
+        four.iptables("node-3", port, "DROP")
+    try:
+        run = run_on("-k", "iperf3 or ib_write_bw or isolation")
+    finally:
+        four.iptables_clear("node-3")
+    expected = failing("iperf3_bandwidth", into("node-3")) | failing("ib_write_bw", into("node-3"))
+    assert run.bad_summary() == expected, explain(run)  # isolation: node-3's sends measured
+    for message in messages(run, "iperf3_bandwidth"):
+        assert message.endswith("-> node-3: iperf3 could not connect: TCP 5201 filtered into "
+                                "node-3"), message
+    for message in messages(run, "ib_write_bw"):
+        assert "ib_write_bw could not connect: TCP 185" in message, message
+    hints = {r["hint"] for r in run.bad()}
+    assert hints == {"a firewall drops the traffic: check the security group / ufw / iptables "
+                     "INPUT rules on node-3"}, hints
+    iperf = measurement(run, "iperf3")["pairs"]["node-1|node-3"]
+    assert iperf["connect"]["verdict"] == "filtered" and "first_error" not in iperf  # not retried
+
+
 def test_shaped_link_is_one_bad_link_and_no_node(four: SimCluster, run_on: Any) -> None:
     four.shape_link("node-1", "node-3", "500mbit")
     try:

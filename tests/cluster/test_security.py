@@ -42,11 +42,7 @@ def hostile(marker: Path) -> dict[str, str]:
 
 def set_session_env(cluster: SimCluster, name: str, extra: dict[str, str]) -> None:
     """What the host's SSH sessions see in their environment (sshd SetEnv)."""
-    host = cluster.host(name)
-    env = {**host.session_env(), **extra}
-    host.session_env = lambda: env  # type: ignore[method-assign]  # harness hook wanted
-    cluster.write_sshd_config(host)
-    cluster.restart_sshd(name)
+    cluster.set_env(name, **extra)
 
 
 def run_files(run_dir: Path) -> dict[Path, str]:

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from preflight import facts
-from preflight.checks import check_bandwidth, check_ports, check_sharedfs, check_ssh
+from preflight.checks import (
+    check_bandwidth,
+    check_fabric,
+    check_network,
+    check_ports,
+    check_sharedfs,
+    check_ssh,
+    check_system,
+)
 from preflight.collective.explain import REACH_HINTS
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import GpuState, IbPort, Xid
@@ -46,6 +54,7 @@ class FaultCase:
     change: Mapping[str, Any] = field(default_factory=dict)  # HostSpec fields on FAULTY
     inject: Inject | None = None  # a fault beyond the HostSpec
     covered_by: str | None = None  # proven by another test file, not by the matrix
+    passes: tuple[str, ...] = ()  # results about a blocked node that still pass
 
     @property
     def expected(self) -> dict[str, str]:
@@ -61,6 +70,12 @@ class FaultCase:
 def _pairs_with(node: str, check: str) -> dict[str, str]:
     return {f"{check}[{a}-to-{b}]": "fail" for a in NAMES for b in NAMES
             if a != b and node in (a, b)}
+
+
+def _directed(node: str, checks: tuple[str, ...], *, into: bool) -> dict[str, str]:
+    """Every check's result for each pair into (or out of) node: fail."""
+    return {f"{check}[{other}-to-{node}]" if into else f"{check}[{node}-to-{other}]": "fail"
+            for check in checks for other in NAMES if other != node}
 
 
 def _ports(index: int, **changes: Any) -> list[IbPort]:
@@ -104,6 +119,51 @@ def _mtu(cluster: SimCluster, tmp: Path) -> list[str]:
 def _resolve(cluster: SimCluster, tmp: Path) -> list[str]:
     # A stale /etc/hosts line: an address of the cluster's subnet that no host holds.
     cluster.resolve_differently(FAULTY, PEER, str(cluster.subnet[250]))
+    return []
+
+
+def _firewall(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.firewall_only(FAULTY, [22, 29500])
+    return []
+
+
+def _hostname_loopback(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.resolve_differently(FAULTY, FAULTY, "127.0.1.1")
+    return []
+
+
+def _nofile(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.nofile(FAULTY, 1024)
+    return []
+
+
+def _ifname(value: str) -> Inject:
+    def inject(cluster: SimCluster, tmp: Path) -> list[str]:
+        cluster.set_env(FAULTY, NCCL_SOCKET_IFNAME=value)
+        return []
+
+    return inject
+
+
+def _one_way(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.drop_new_from(FAULTY, PEER)
+    return []
+
+
+def _other_subnet(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.send_from_other_subnet(FAULTY)
+    return []
+
+
+def _max_startups(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.sshd_option(FAULTY, "MaxStartups", "2")
+    return []
+
+
+def _no_python(cluster: SimCluster, tmp: Path) -> list[str]:
+    from tests.cluster.test_bad_input import without_python
+
+    without_python(cluster, FAULTY, tmp / "nopython")
     return []
 
 
@@ -237,13 +297,77 @@ CASES: list[FaultCase] = [
         f"names_resolve[{FAULTY}]", "fail", (f"{PEER} -> ", ", others get "),
         "fix /etc/hosts or DNS on this node: ranks must agree on every address",
         also={f"tcp_ports[{FAULTY}-to-{PEER}]": "fail", f"ssh_mesh[{FAULTY}-to-{PEER}]": "fail",
-              f"path_mtu[{FAULTY}-to-{PEER}]": "error"},  # no reply at all: not measured
+              f"path_mtu[{FAULTY}-to-{PEER}]": "fail"},  # no reply even to small pings
         inject=_resolve),
     FaultCase(
         "site-check-raises", "a site check raises", "`--checks DIR` with a check that raises",
         f"rack_known[{FAULTY}]", "error",
         ("AttributeError: 'NoneType' object has no attribute 'startswith'",), None,
         inject=_site_check),
+    FaultCase(
+        "firewall-only-ssh-and-master-port",
+        "a firewall admitting only TCP 22 and 29500 (as security groups often are)",
+        "`cluster.firewall_only(node-3, [22, 29500])` (stateful iptables)",
+        f"tcp_ports[node-1-to-{FAULTY}]", "fail", ("(ephemeral) filtered (expected open)",),
+        check_ports.EPHEMERAL_HINT.format(low=32768, high=60999, dst=FAULTY),
+        also={**_directed(FAULTY, ("tcp_ports", "iperf3_bandwidth", "ib_write_bw"), into=True),
+              # gloo's ranks after node-3 connect to its listener on an ephemeral port
+              **{f"torch_rendezvous[node-{i}]": "fail" for i in range(3, 7)}},
+        inject=_firewall),
+    FaultCase(
+        "hostname-on-loopback", "the node's own hostname resolves to 127.0.1.1 (Debian's default)",
+        "`cluster.resolve_differently(node-3, node-3, \"127.0.1.1\")`",
+        f"hostname_not_loopback[{FAULTY}]", "fail",
+        (f"its hostname {FAULTY} resolves to 127.0.1.1 (loopback)",), check_system.LOOPBACK_HINT,
+        inject=_hostname_loopback),
+    FaultCase(
+        "nofile-low", "open-files limit 1024 on one node",
+        "`cluster.nofile(node-3, 1024)` (prlimit on its sshd)", f"nofile[{FAULTY}]", "fail",
+        ("open-files limit 1024, expected >= ", "(5 of the other 5 nodes have "),
+        check_system.NOFILE_HINT, inject=_nofile),
+    FaultCase(
+        "nccl-ifname-loopback", "`NCCL_SOCKET_IFNAME=lo` (loopback only)",
+        "`cluster.set_env(node-3, NCCL_SOCKET_IFNAME=\"lo\")`", f"nccl_env_devices[{FAULTY}]",
+        "fail", ("NCCL_SOCKET_IFNAME=lo selects only loopback (lo)",), check_fabric.ENV_HINT,
+        inject=_ifname("lo")),
+    FaultCase(
+        "nccl-ifname-excludes-all", "`NCCL_SOCKET_IFNAME=^eth` (excludes every real interface)",
+        "`cluster.set_env(node-3, NCCL_SOCKET_IFNAME=\"^eth\")`", f"nccl_env_devices[{FAULTY}]",
+        "fail", ("NCCL_SOCKET_IFNAME=^eth selects only loopback (lo)",), check_fabric.ENV_HINT,
+        inject=_ifname("^eth")),
+    FaultCase(
+        "one-way-partition", "one-way partition: node-3 drops what node-5 opens to it",
+        "`cluster.drop_new_from(node-3, node-5)` (iptables conntrack NEW)",
+        f"tcp_ports[{PEER}-to-{FAULTY}]", "fail", ("filtered (expected open) (one-way)",),
+        check_ports.DIRECTION_HINTS["one-way"].format(src=PEER, dst=FAULTY),
+        also={**{f"{check}[{PEER}-to-{FAULTY}]": "fail" for check in (
+            "ssh_mesh", "path_mtu", "iperf3_bandwidth", "ib_write_bw")},
+              # gloo's rank on node-5 cannot connect to node-3's: init stalls from node-3 on
+              **{f"torch_rendezvous[node-{i}]": "fail" for i in (3, 4, 5)}},
+        inject=_one_way),
+    FaultCase(
+        "wrong-source-address",
+        "a multi-homed node sends from a second address in another subnet (no way back)",
+        "`cluster.send_from_other_subnet(node-3)` (`ip route replace ... src 198.19.255.3`)",
+        f"source_address[{FAULTY}]", "fail",
+        ("sends towards 5 nodes from 198.19.255.3, but the other nodes reach it at ",),
+        check_network.SOURCE_HINT,
+        also={**_directed(FAULTY, ("tcp_ports", "ssh_mesh", "path_mtu", "iperf3_bandwidth",
+                                   "ib_write_bw"), into=False),
+              f"torch_rendezvous[{FAULTY}]": "fail"},  # it cannot reach MASTER_ADDR either
+        inject=_other_subnet),
+    FaultCase(
+        "sshd-max-startups", "sshd `MaxStartups 2` (mpirun and pdsh connect in bursts)",
+        "`cluster.sshd_option(node-3, \"MaxStartups\", \"2\")`", f"ssh_burst[{FAULTY}]", "fail",
+        ("SSH connections opened at once were turned away",
+         "sshd MaxStartups 2:30:2, MaxSessions 100"),
+        check_ssh.BURST_HINT, inject=_max_startups),
+    FaultCase(
+        "python-missing", "python3 missing on a node (SSH works)",
+        "PATH without python3 on node-3 (`without_python`)", f"probe_ran[{FAULTY}]", "fail",
+        ("probe could not run: python3 not found on the node",),
+        check_system.PROBE_HINTS["python-missing"], blocks=FAULTY,
+        passes=(f"ssh_reachable[{FAULTY}]",), inject=_no_python),
     # Proven by the pairwise tests; listed here so the table is complete.
     FaultCase(
         "port-filtered", "MASTER_PORT filtered (iptables DROP)",

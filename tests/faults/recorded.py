@@ -54,6 +54,9 @@ def probe_facts(spec: HostSpec, name: str, root: Path, *, names: list[str] | Non
                           capture_output=True, env=session_env, timeout=timeout_s + 30,
                           check=True)
     facts: dict[str, Any] = json.loads(proc.stdout)
+    # The probe ran here, not on a host of its own: give it that host's name, resolving to
+    # an address of the simulated cluster's range (this machine's may be loopback).
+    facts["hostname"], facts["hostname_resolves"] = name, ["198.18.0.11"]
     return facts
 
 

@@ -217,6 +217,7 @@ class SimCluster(FaultsMixin):
         text = sshd_config(
             address=host.address, host_key=host.host_key, pid_file=host.dir / "sshd.pid",
             authorized_keys=host.authorized_keys, env=host.session_env(),
+            options=host.sshd_options,
         )
         files.write_in_place(host.sshd_config, text)
 

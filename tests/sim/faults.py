@@ -93,6 +93,29 @@ class FaultsMixin:
         self.forgotten_host_keys.add(name)
         self.write_known_hosts()
 
+    def sshd_option(self: SimCluster, name: str, key: str, value: str | None) -> None:
+        """Set an sshd_config option on the host (None: back to the default), sshd restarted."""
+        host = self.host(name)
+        if value is None:
+            host.sshd_options.pop(key, None)
+        else:
+            host.sshd_options[key] = value
+        self.write_sshd_config(host)
+        self.restart_sshd(name)
+
+    def set_env(self: SimCluster, name: str, **env: str) -> None:
+        """Variables every SSH session on the host gets (sshd SetEnv; no spaces in values)."""
+        self.host(name).extra_env.update(env)
+        self.write_sshd_config(self.host(name))
+        self.restart_sshd(name)
+
+    def nofile(self: SimCluster, name: str, limit: int) -> None:
+        """The open-files limit of the host's sshd, so of every session it starts."""
+        pid = self.host(name).sshd.pid
+        if pid is None:
+            raise ValueError(f"{name}: sshd is not running")
+        sh(["prlimit", "--pid", str(pid), f"--nofile={limit}:{limit}"])
+
     def clock_skew(self: SimCluster, name: str, seconds: float) -> None:
         """Commands run over SSH on the host see the wall clock shifted (libfaketime)."""
         host = self.host(name)
@@ -131,6 +154,36 @@ class FaultsMixin:
         host = self.host(name)
         sh(in_ns(host.ns, ["iptables", "-w", "-A", *rule]))
         host.iptables_rules.append(rule)
+
+    def firewall_only(self: SimCluster, name: str, ports: list[int]) -> None:
+        """A stateful firewall admitting only these TCP ports (replies to the host's own
+        connections still pass), as security groups often are."""
+        rules = [["INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
+        rules += [["INPUT", "-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in ports]
+        rules.append(["INPUT", "-p", "tcp", "-j", "DROP"])
+        self._add_rules(name, rules)
+
+    def drop_new_from(self: SimCluster, name: str, src: str) -> None:
+        """The host drops every connection src opens to it (ping included); its own
+        connections to src still work: a one-way partition."""
+        self._add_rules(name, [["INPUT", "-s", self.host(src).address, "-m", "conntrack",
+                                "--ctstate", "NEW", "-j", "DROP"]])
+
+    def _add_rules(self: SimCluster, name: str, rules: list[list[str]]) -> None:
+        host = self.host(name)
+        for rule in rules:
+            sh(in_ns(host.ns, ["iptables", "-w", "-A", *rule]))
+            host.iptables_rules.append(rule)
+
+    def send_from_other_subnet(self: SimCluster, name: str) -> str:
+        """The host sends to the cluster from a second address of another subnet, which
+        no other host can route back to (a multi-homed node's wrong source); returns it."""
+        host = self.host(name)
+        other = f"198.19.255.{host.index}"
+        subnet = f"{self.subnet}"
+        sh(in_ns(host.ns, ["ip", "addr", "add", f"{other}/32", "dev", "eth0"]))
+        sh(in_ns(host.ns, ["ip", "route", "replace", subnet, "dev", "eth0", "src", other]))
+        return other
 
     def iptables_clear(self: SimCluster, name: str) -> None:
         """Remove the rules iptables() added (loss() has its own undo)."""

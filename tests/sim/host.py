@@ -39,6 +39,8 @@ class SimHost:
     # processes holding a dead FUSE mount's connection open.
     mounts: list[Path] = field(default_factory=list)
     mount_holders: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    sshd_options: dict[str, str] = field(default_factory=dict)  # e.g. {"MaxStartups": "2"}
+    extra_env: dict[str, str] = field(default_factory=dict)  # more sshd SetEnv (set_env)
 
     @property
     def bin_dir(self) -> Path:
@@ -92,4 +94,4 @@ class SimHost:
         }
         if self.clock_skew_s:
             env |= faketime_env(self.clock_skew_s)
-        return env
+        return env | self.extra_env

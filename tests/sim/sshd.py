@@ -35,10 +35,11 @@ def key_body(public_line: str) -> str:
 
 def sshd_config(
     *, address: str, host_key: Path, pid_file: Path, authorized_keys: Path,
-    env: Mapping[str, str],
+    env: Mapping[str, str], options: Mapping[str, str] | None = None,
 ) -> str:
+    """`options` replace the defaults below (e.g. {"MaxStartups": "2"})."""
     set_env = " ".join(f"{k}={v}" for k, v in env.items())
-    return (
+    text = (
         f"ListenAddress {address}\n"
         "Port 22\n"
         f"HostKey {host_key}\n"
@@ -59,6 +60,10 @@ def sshd_config(
         "Subsystem sftp internal-sftp\n"
         f"SetEnv {set_env}\n"
     )
+    for key, value in (options or {}).items():
+        text = "".join(line for line in text.splitlines(True) if not line.startswith(key + " "))
+        text += f"{key} {value}\n"
+    return text
 
 
 def faketime_env(seconds: float) -> dict[str, str]:

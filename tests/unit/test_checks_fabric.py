@@ -96,24 +96,77 @@ def test_no_efa_anywhere_skips(hosts: Path) -> None:
                  expect=Expectations())[0] == "skip"
 
 
-def test_nccl_env_naming_a_missing_hca_fails(hosts: Path) -> None:
-    facts = cluster(hosts, HostSpec())
+def env_verdict(facts: ClusterFacts, env: dict[str, str]) -> tuple[str, str, str | None]:
     node = facts.node("node-2")
-    node.raw["env"] = {"NCCL_IB_HCA": "=mlx5_0,mlx5_9", "NCCL_SOCKET_IFNAME": "^docker,lo"}
-    status, message, _ = judge(check_fabric.check_nccl_env_devices, node=node)
-    assert status == "fail"
-    assert message.startswith("node-2: NCCL_IB_HCA==mlx5_0,mlx5_9 names mlx5_9, which this node "
-                              "lacks")
+    node.raw["env"] = env
+    node.raw["interfaces"] = [
+        {"name": "eth0", "state": "up", "mtu": 1500, "addresses": ["198.18.0.12"]},
+        {"name": "lo", "state": "unknown", "mtu": 65536, "addresses": ["127.0.0.1", "::1"]},
+        {"name": "eth1", "state": "down", "mtu": 1500, "addresses": []},
+    ]
+    return judge(check_fabric.check_nccl_env_devices, node=node, expect=Expectations())
+
+
+@pytest.mark.parametrize(("value", "selected"), [
+    ("eth", ["eth0", "eth1"]), ("=eth", []), ("=eth0", ["eth0"]), ("^eth", ["lo"]),
+    ("ib0,eth0", ["eth0"]), ("^=eth0,lo", ["eth1"]), ("", []),
+])
+def test_nccl_list_rules(value: str, selected: list[str]) -> None:
+    devices = [("eth0", None), ("eth1", None), ("lo", None)]
+    assert check_fabric.nccl_selects(value, devices) == selected
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"NCCL_SOCKET_IFNAME": "ib0"}, "NCCL_SOCKET_IFNAME=ib0 selects no interface (has eth0, lo)"),
+    ({"NCCL_SOCKET_IFNAME": "lo"}, "NCCL_SOCKET_IFNAME=lo selects only loopback (lo)"),
+    ({"NCCL_SOCKET_IFNAME": "^eth"}, "NCCL_SOCKET_IFNAME=^eth selects only loopback (lo)"),
+    ({"GLOO_SOCKET_IFNAME": "eth"}, "GLOO_SOCKET_IFNAME=eth selects no interface"),
+    ({"NCCL_IB_HCA": "mlx5_9"}, "NCCL_IB_HCA=mlx5_9 selects no Active HCA port (has mlx5_0:1,"),
+    ({"NCCL_IB_HCA": "^mlx5"}, "NCCL_IB_HCA=^mlx5 selects no Active HCA port"),
+    ({"NCCL_IB_HCA": "mlx5_0:2"}, "NCCL_IB_HCA=mlx5_0:2 selects no Active HCA port"),
+])
+def test_nccl_env_selecting_nothing_or_loopback_fails(hosts: Path, env: dict[str, str],
+                                                       says: str) -> None:
+    status, message, hint = env_verdict(cluster(hosts, HostSpec()), env)
+    assert status == "fail" and message.startswith(f"node-2: {says}"), message
+    assert hint == check_fabric.ENV_HINT
+
+
+@pytest.mark.parametrize("env", [
+    {"NCCL_SOCKET_IFNAME": "ib0,eth0"}, {"NCCL_SOCKET_IFNAME": "eth"},
+    {"NCCL_SOCKET_IFNAME": "^docker,lo"}, {"GLOO_SOCKET_IFNAME": "eth0"},
+    {"NCCL_IB_HCA": "=mlx5_0,mlx5_9"}, {"NCCL_IB_HCA": "mlx5_0:1"},
+])
+def test_nccl_env_selecting_the_cluster_interface_passes(hosts: Path,
+                                                         env: dict[str, str]) -> None:
+    assert env_verdict(cluster(hosts, HostSpec()), env)[0] == "pass"
+
+
+def test_nccl_env_selecting_only_another_interface_fails(hosts: Path) -> None:
+    facts = cluster(hosts, HostSpec())
+    status, message, _ = env_verdict(facts, {"NCCL_SOCKET_IFNAME": "eth0"})
+    assert status == "pass"
+    node = facts.node("node-2")
+    node.raw["interfaces"].append({"name": "ens5", "state": "up", "addresses": ["10.9.0.2"]})
+    status, message, _ = judge(check_fabric.check_nccl_env_devices, node=node,
+                               expect=Expectations(cluster_interface="eth0"))
+    assert status == "pass"
+    node.raw["env"] = {"NCCL_SOCKET_IFNAME": "ens"}
+    status, message, _ = judge(check_fabric.check_nccl_env_devices, node=node,
+                               expect=Expectations(cluster_interface="eth0"))
+    assert (status, message) == ("fail", "node-2: NCCL_SOCKET_IFNAME=ens selects ens5, not eth0 "
+                                         "which carries the cluster traffic")
 
 
 def test_nccl_env_check_needs_ibstat_only_for_nccl_ib_hca(hosts: Path) -> None:
     facts = cluster(hosts, HostSpec())
     node = facts.node("node-2")
     node.raw["tools"]["ibstat"]["stdout"] = "\x00\x1b[31m?? garbage\n"
-    assert judge(check_fabric.check_nccl_env_devices, node=node)[0] == "skip"
-    node.raw["env"] = {"NCCL_SOCKET_IFNAME": "lo"}
-    assert judge(check_fabric.check_nccl_env_devices, node=node)[0] == "pass"
+    expect = Expectations()
+    assert judge(check_fabric.check_nccl_env_devices, node=node, expect=expect)[0] == "skip"
+    node.raw["env"] = {"NCCL_SOCKET_IFNAME": "eth"}
+    assert judge(check_fabric.check_nccl_env_devices, node=node, expect=expect)[0] == "pass"
     node.raw["env"] = {"NCCL_IB_HCA": "mlx5_0"}
-    status, message, _ = judge(check_fabric.check_nccl_env_devices, node=node)
+    status, message, _ = judge(check_fabric.check_nccl_env_devices, node=node, expect=expect)
     assert (status, message) == ("error", "node-2: cannot parse `ibstat` output: not ibstat "
                                           "output: binary data")

@@ -55,3 +55,75 @@ def test_one_node_resolving_a_name_differently_fails_only_there(
     assert results["node-3"][:2] == (
         "fail", "node-3: node-2 -> 198.18.0.250, others get 198.18.0.12")
     assert results["node-1"][0] == results["node-2"][0] == "pass"
+
+
+def limits(facts: dict[str, object], nofile: dict[str, int]) -> dict[str, tuple[str, str]]:
+    cluster = cluster_of({n: {**facts, "ulimits": {"nofile": v}} for n, v in nofile.items()})
+    return {n: judge(check_system.check_nofile, node=cluster.node(n), cluster=cluster,
+                     expect=Expectations())[:2] for n in nofile}
+
+
+def test_open_files_below_the_floor_fails_and_names_the_others(
+        facts: dict[str, object]) -> None:
+    verdicts = limits(facts, {"node-1": 1048576, "node-2": 1024, "node-3": 1048576})
+    assert verdicts["node-2"] == ("fail", "node-2: open-files limit 1024, expected >= 65536 "
+                                          "(2 of the other 2 nodes have 1048576)")
+    assert verdicts["node-1"][0] == verdicts["node-3"][0] == "pass"
+    everywhere = limits(facts, {"node-1": 20000, "node-2": 20000})
+    assert {v[0] for v in everywhere.values()} == {"fail"}  # below the floor everywhere
+
+
+def test_open_files_lower_than_the_others_is_the_odd_one_out(
+        facts: dict[str, object]) -> None:
+    verdicts = limits(facts, {"node-1": 1048576, "node-2": 65536, "node-3": 1048576,
+                              "node-4": -1})
+    assert verdicts["node-2"][0] == "warn" and "lower than the others" in verdicts["node-2"][1]
+    assert [verdicts[n][0] for n in ("node-1", "node-3", "node-4")] == ["pass"] * 3
+
+
+@pytest.mark.parametrize(("answer", "status"), [
+    (["127.0.1.1"], "fail"), (["127.0.0.1", "::1"], "fail"), (["198.18.0.12"], "pass"),
+    (["127.0.1.1", "198.18.0.12"], "pass"), ({"error": "Name or service not known"}, "fail"),
+])
+def test_own_hostname_resolving_to_loopback_fails(facts: dict[str, object], answer: object,
+                                                  status: str) -> None:
+    node = NodeFacts(outcome("node-2", {**facts, "hostname": "n2",
+                                        "hostname_resolves": answer}))
+    verdict, message, hint = judge(check_system.check_hostname_not_loopback, node=node)
+    assert verdict == status, message
+    if status == "fail":
+        assert message.startswith("node-2: its hostname n2 ") and hint == check_system.LOOPBACK_HINT
+
+
+def test_own_hostname_on_loopback_is_not_also_a_names_finding(facts: dict[str, object]) -> None:
+    good = {"node-1": ["198.18.0.11"], "node-2": ["198.18.0.12"]}
+    mine = dict(good, **{"node-2": ["127.0.1.1"]})
+    cluster = cluster_of({
+        "node-1": {**facts, "hostname": "node-1", "resolve": good},
+        "node-2": {**facts, "hostname": "node-2", "resolve": mine},
+        "node-3": {**facts, "hostname": "node-3", "resolve": good}})
+    assert judge(check_system.check_names_resolve, node=cluster.node("node-2"),
+                 cluster=cluster)[0] == "pass"
+
+
+def test_a_node_sending_from_an_address_the_others_do_not_know_fails(
+        facts: dict[str, object]) -> None:
+    from preflight.checks import check_network
+
+    known = {f"node-{i}": [f"198.18.0.1{i}"] for i in (1, 2, 3)}
+    def node(name: str, source: str | None = None) -> dict[str, object]:
+        own = known[name][0]  # towards itself: loopback-free, its own address
+        sources = {"usual": source or own, "count": 2,
+                   "others": {own: [name]} if source else {}}
+        return {**facts, "resolve": known, "network": {"sources": sources}}
+
+    cluster = cluster_of({"node-1": node("node-1"), "node-2": node("node-2", "198.19.0.12"),
+                          "node-3": node("node-3")})
+    status, message, hint = judge(check_network.check_source_address,
+                                  node=cluster.node("node-2"), cluster=cluster)
+    assert (status, message) == ("fail", "node-2: sends towards 2 nodes from 198.19.0.12, "
+                                         "but the other nodes reach it at 198.18.0.12: their "
+                                         "replies go to an address it does not answer on")
+    assert hint == check_network.SOURCE_HINT
+    assert judge(check_network.check_source_address, node=cluster.node("node-1"),
+                 cluster=cluster)[0] == "pass"

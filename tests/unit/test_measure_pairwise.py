@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from preflight import verdict
 from preflight.measure.pairwise import (
     Floors,
     Judge,
     PairProbe,
     blame,
+    judge_node,
     measure_pairs,
     node_verdict,
 )
@@ -168,3 +170,16 @@ def test_one_slow_node_in_four_does_not_drag_the_reference_down() -> None:
     result = measure_pairs(NAMES[:4], "mesh", probe(test, floors.judge))
     assert result["floor_gbps"] == pytest.approx(0.75)
     assert result["suspects"]["nodes"] == ["node-3"]
+
+
+def test_a_node_whose_every_pair_errored_is_not_passed_by_isolation() -> None:
+    def test(src: str, dst: str) -> float:
+        if "node-2" in (src, dst):
+            raise RuntimeError("iperf3: unable to connect to server")
+        return 10.0
+
+    result = measure_pairs(NAMES[:4], "mesh", probe(test))
+    verdict.reset()
+    with pytest.raises(verdict.Unavailable, match="node-2: none of its 6 pairs was measured"):
+        judge_node(result, "node-2", "hint")
+    judge_node(result, "node-1", "hint")  # measured with two partners: judged, and fine

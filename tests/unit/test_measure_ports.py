@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from preflight.gather import NodeOutcome
 from preflight.measure.ports import (
     CONNECT_TIMEOUT_S,
     connect_timeout,
+    ephemeral_ports,
     mark_missing_listeners,
     port_list,
 )
@@ -34,3 +36,25 @@ def test_a_target_without_listener_is_not_judged_refused() -> None:
         "22": ["open", "198.18.0.12"],
         "29500": ["error", "no listener: node-2: listener did not start"]}
     assert verdicts["node-2|node-1"]["29500"] == ["refused", "198.18.0.11"]
+
+
+class FactsOnly:
+    """The part of a RunContext ephemeral_ports reads."""
+
+    def __init__(self, ranges: dict[str, list[int] | None]) -> None:
+        self._outcomes = {name: NodeOutcome(name, facts={"network": {"ephemeral_ports": r}})
+                          for name, r in ranges.items()}
+
+    def outcomes(self) -> dict[str, NodeOutcome]:
+        return self._outcomes
+
+
+def test_ephemeral_ports_come_from_the_range_every_node_shares_at_random() -> None:
+    ctx: Any = FactsOnly({"a": [32768, 60999], "b": [40000, 40005], "c": None})
+    names = ["a", "b", "c"]
+    picks = {tuple(ephemeral_ports(ctx, names, [40002])[0]) for _ in range(30)}
+    assert all(len(p) == 3 and set(p) <= {40000, 40001, 40003, 40004, 40005} for p in picks)
+    assert len(picks) > 1  # chosen per run
+    assert ephemeral_ports(ctx, names, [])[1] == [40000, 40005]
+    assert ephemeral_ports(FactsOnly({"a": [1, 2], "b": [3, 4]}), ["a", "b"], []) == ([], None)
+    assert ephemeral_ports(FactsOnly({"a": None}), ["a"], []) == ([], None)

@@ -201,3 +201,11 @@ def test_probe_follows_path_lines_of_pth_files(tmp_path: Path) -> None:
     site_dir = next((tmp_path / "train" / "lib").glob("python3*/site-packages"))
     (site_dir / "extra.pth").write_text(f"# a comment\nimport os\n{extra}\n")
     assert _probe_versions(python)["venvonly"] == "4.5.6"
+
+
+def test_network_facts_give_the_ephemeral_range_and_the_source_towards_each_name() -> None:
+    probe = load_probe()
+    found = probe.network(["localhost"])
+    low, high = found["ephemeral_ports"]
+    assert 0 < low <= high <= 65535
+    assert found["sources"] == {"usual": "127.0.0.1", "count": 1, "others": {}}

@@ -97,17 +97,12 @@ def _print_cuda(spec: Spec, device: int) -> None:
     )
 
 
-def _own_address() -> str:
-    try:
-        return socket.gethostbyname(common.hostname())
-    except OSError:
-        return "0.0.0.0"
-
-
 def _serve(spec: Spec, opts: dict[str, Any], port: dict[str, Any]) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((_own_address(), int(opts["port"])))
+        # perftest's server binds every address (getaddrinfo AI_PASSIVE), whatever the
+        # hostname resolves to; here that is every address of the host's namespace.
+        listener.bind(("0.0.0.0", int(opts["port"])))
         listener.listen(1)
         sys.stdout.write("\n************************************\n"
                          "* Waiting for client to connect... *\n"
