@@ -87,12 +87,16 @@ def test_open_files_lower_than_the_others_is_the_odd_one_out(
 ])
 def test_own_hostname_resolving_to_loopback_fails(facts: dict[str, object], answer: object,
                                                   status: str) -> None:
-    node = NodeFacts(outcome("node-2", {**facts, "hostname": "n2",
-                                        "hostname_resolves": answer}))
-    verdict, message, hint = judge(check_system.check_hostname_not_loopback, node=node)
+    mine = {**facts, "hostname": "n2", "hostname_resolves": answer}
+    cluster = cluster_of({"node-1": facts, "node-2": mine})
+    verdict, message, hint = judge(check_system.check_hostname_not_loopback,
+                                   node=cluster.node("node-2"), cluster=cluster)
     assert verdict == status, message
     if status == "fail":
         assert message.startswith("node-2: its hostname n2 ") and hint == check_system.LOOPBACK_HINT
+    alone = cluster_of({"node-2": mine})
+    assert judge(check_system.check_hostname_not_loopback, node=alone.node("node-2"),
+                 cluster=alone)[0] == "skip"
 
 
 def test_own_hostname_on_loopback_is_not_also_a_names_finding(facts: dict[str, object]) -> None:

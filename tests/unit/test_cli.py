@@ -46,7 +46,8 @@ def test_unknown_profile_is_exit_2(tmp_path: Path) -> None:
 
 def test_local_run_writes_a_run_directory(tmp_path: Path) -> None:
     proc = preflight("run", "--out", "out", "--expect", "memlock_min_bytes=1",
-                     "--expect", "disk_min_bytes=1", "--expect", "shm_min_bytes=1", cwd=tmp_path)
+                     "--expect", "disk_min_bytes=1", "--expect", "shm_min_bytes=1",
+                     "--expect", "nofile_min=1024", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("results.json", "facts.json", "junit.xml"):
         assert (tmp_path / "out" / name).is_file()
