@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--gather", dest="gather_via", choices=("ssh", "srun"), default="ssh",
         help="gather facts over SSH (default) or with one srun step (large allocations)")
     add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
+    add("--max-exclude", default="10%", metavar="N|P%",
+        help="past this many nodes to exclude (default 10%% of the nodes) the run says the "
+             "problem looks systemic and does not advise excluding them")
     add("--fail-on", choices=("fail", "warn"), default="fail",
         help="'warn' also fails the gate on warnings")
     add("--pairs", dest="pair_mode", metavar="MODE",
@@ -232,6 +235,7 @@ def _result(item: pytest.Item, status: Status, message: str, duration: float) ->
         message=message, hint=seen.hint if status is not Status.PASS else None,
         duration_s=round(duration, 3),
         reason=seen.reason if status is not Status.PASS else None,
+        targets=seen.targets if status is not Status.PASS else None,
     )
 
 

@@ -17,6 +17,7 @@ from preflight import __version__
 from preflight.config import load_config
 from preflight.console import make_console, progress
 from preflight.errors import UserError
+from preflight.findings import exclude_limit
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
 from preflight.inventory import (
@@ -43,6 +44,7 @@ def build_context(options: Any, *, run_dir: str | None = None) -> RunContext:
 def _build_context(options: Any, run_dir: str | None) -> RunContext:
     recorded = Path(options.preflight_from) if options.preflight_from else None
     nodes = inventory_from_options(options)
+    exclude_limit(getattr(options, "max_exclude", "10%"), len(nodes))  # a bad value: exit 2
     expect = load_config(options.profile, _path(options.preflight_config),
                          expectation_overrides(options))
     out = Path(run_dir) if run_dir else new_run_dir(options.preflight_out)
@@ -208,6 +210,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
+        max_exclude=config.option.max_exclude,
         matrices=collect_matrices(ctx.measurements()),
     )
     write_json(ctx.run_dir / "results.json", record.to_dict())

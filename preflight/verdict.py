@@ -22,6 +22,7 @@ class Observation:
     # A short stable code for why a check did not pass ("memlock-low", "port-filtered"):
     # results with the same check and reason are one finding, whatever their messages say.
     reason: str | None = None
+    targets: list[str] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,6 +74,12 @@ def observe(measured: Any = None, *, expected: Any = None, unit: str | None = No
         _current.unit = unit
     if hint is not None:
         _current.hint = hint
+
+
+def against(targets: list[str]) -> None:
+    """A per-source verdict of an all-to-all check: the other ends of the node's bad pairs
+    (findings blame the node most of them share)."""
+    _current.targets = list(targets)
 
 
 def fail(message: str, *, measured: Any = None, expected: Any = None,
