@@ -16,7 +16,7 @@ def _skip_untestable(probe: dict[str, Any], pair: tuple[str, ...]) -> None:
     for node in pair:
         reason = probe.get("unmeasured", {}).get(node)
         if reason:
-            raise Unavailable(reason)
+            raise Unavailable(reason, reason="ib-write-bw-not-run")
         reason = probe.get("skipped", {}).get(node)
         if reason:
             skip(reason)
@@ -42,7 +42,8 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any]) 
     _skip_untestable(ib_write_bw_probe, pair)
     entry = pair_entry(ib_write_bw_probe, pair)
     if entry.get("error"):
-        raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}")
+        raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}",
+                          reason="ib-write-bw-error")
     rails = entry["rails"]
     bad = {dev: r for dev, r in rails.items()
            if r["gbps"] is None or r["gbps"] < r["floor_gbps"]}
@@ -53,7 +54,8 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any]) 
         fail(f"{src} -> {dst}: {len(bad)}/{len(rails)} rails {below} "
              f"({ib_write_bw_probe.get('floor_basis')}): {_listed(bad, floors)}"
              f"{blame(ib_write_bw_probe, src, dst)}",
-             measured={dev: r["gbps"] for dev, r in bad.items()}, hint=HINT)
+             measured={dev: r["gbps"] for dev, r in bad.items()}, hint=HINT,
+             reason="rail-bandwidth-low")
 
 
 def check_ib_write_bw_isolation(node: NodeFacts, ib_write_bw_probe: dict[str, Any]) -> None:

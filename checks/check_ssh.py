@@ -30,7 +30,8 @@ def check_ssh_reachable(node_outcome: NodeOutcome) -> None:
     if error is not None and error.kind not in NOT_CONNECTION:
         fail(f"{node_outcome.name}: {error.kind}: {error.detail}",
              measured=error.kind, expected="ssh session",
-             hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"))
+             hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"),
+             reason=error.kind)
     observe(round(node_outcome.gather_s, 3), expected="ssh session", unit="s")
 
 

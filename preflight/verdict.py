@@ -104,27 +104,29 @@ def skip(reason: str) -> NoReturn:
 
 
 def at_least(measured: float, floor: float, what: str, *, unit: str = "",
-             hint: str | None = None) -> None:
+             hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=f">= {floor:g}", unit=unit or None, hint=hint)
     if measured < floor:
-        fail(f"{what}: {measured:g}{_u(unit)}, expected >= {floor:g}{_u(unit)}")
+        fail(f"{what}: {measured:g}{_u(unit)}, expected >= {floor:g}{_u(unit)}",
+             reason=reason)
 
 
 def at_most(measured: float, ceiling: float, what: str, *, unit: str = "",
-            hint: str | None = None) -> None:
+            hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=f"<= {ceiling:g}", unit=unit or None, hint=hint)
     if measured > ceiling:
-        fail(f"{what}: {measured:g}{_u(unit)}, expected <= {ceiling:g}{_u(unit)}")
+        fail(f"{what}: {measured:g}{_u(unit)}, expected <= {ceiling:g}{_u(unit)}",
+             reason=reason)
 
 
 def equal(measured: Any, expected: Any, what: str, *, unit: str = "",
-          hint: str | None = None) -> None:
+          hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=expected, unit=unit or None, hint=hint)
     if measured != expected:
-        fail(f"{what}: {measured}{_u(unit)}, expected {expected}{_u(unit)}")
+        fail(f"{what}: {measured}{_u(unit)}, expected {expected}{_u(unit)}", reason=reason)
 
 
 def _u(unit: str) -> str:
