@@ -85,6 +85,8 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     if out is None:
         args = [*args, "--out", str(run_dir)]
     checks_dir = str(resources.files("preflight.checks"))
+    if any(a in ("-v", "--verbose") for a in args):  # every subject, not pytest's lines
+        args = [a for a in args if a not in ("-v", "--verbose")] + ["--list-subjects"]
     pytest_args = [
         checks_dir, *extra_dirs, "-c", str(resources.files("preflight").joinpath("run.ini")),
         "--rootdir", checks_dir, "-q", "--tb=no", "-rN", "--no-header",

@@ -23,7 +23,7 @@ from preflight.errors import UserError
 from preflight.results import Result, Status
 
 CLUSTER_SHARE = 0.5
-PROBLEM = (Status.BLOCKED, Status.FAIL, Status.ERROR, Status.WARN)  # worst first
+PROBLEM = (Status.FAIL, Status.BLOCKED, Status.ERROR, Status.WARN)  # worst first
 MAX_PAIRS = 256  # pairs listed per finding; every pair stays in the matrices
 MAX_VALUES = 8
 DEFAULT_MAX_EXCLUDE = "10%"
@@ -43,6 +43,7 @@ class Finding:
     count: int = 0
     measured: Any = None
     expected: Any = None
+    unit: str | None = None
     hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +160,7 @@ def _finding(fid: str, check: str, reason: str, scope: str, group: list[Result],
         count=len(pairs) if scope == "links" else max(len(nodes), 1),
         measured=summarize(r.measured for r in group),
         expected=summarize(r.expected for r in group),
+        unit=_common([r.unit for r in group if r.unit]),
         hint=_common([r.hint for r in group if r.hint]),
     )
 

@@ -58,6 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--gather", dest="gather_via", choices=("ssh", "srun"), default="ssh",
         help="gather facts over SSH (default) or with one srun step (large allocations)")
     add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
+    add("--list-subjects", action="store_true",
+        help="list every subject under its finding in the summary (preflight run -v)")
     add("--max-exclude", default="10%", metavar="N|P%",
         help="past this many nodes to exclude (default 10%% of the nodes) the run says the "
              "problem looks systemic and does not advise excluding them")

@@ -259,5 +259,6 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     except ImportError:
         console.print(f"{'GO' if record.go else 'NO-GO'}: {record.counts()}")
     else:
-        render_summary(record, console)
+        verbose = config.option.list_subjects or config.option.verbose > 0
+        render_summary(record, console, verbose=verbose)
     console.print(f"run directory: {ctx.run_dir}", markup=False)
