@@ -1,12 +1,15 @@
-"""The network path between nodes: full-size packets must get through unfragmented."""
+"""The network path between nodes: full-size packets must get through unfragmented. One
+result per source node, its failing targets listed; every pair stays in the path_mtu matrix."""
 
 from typing import Any
 
-from preflight.fixtures import pair_entry
-from preflight.verdict import Unavailable, fail, observe, skip
+from preflight.facts import NodeFacts
+from preflight.fixtures import source_entries, targets_text
+from preflight.verdict import Unavailable, against, fail, observe, skip
 
 SAME_MTU = "set the same MTU on every node's cluster interface and on the switch ports"
 NOT_JUDGED = {"no-reply", "no-ping", "error"}
+REASONS = {"local-mtu-smaller": "mtu-local-smaller", "path-mtu-smaller": "mtu-path-smaller"}
 
 
 def _mtu_of(probe: dict[str, Any], node: str) -> str:
@@ -14,22 +17,40 @@ def _mtu_of(probe: dict[str, Any], node: str) -> str:
     return f"{node}'s {iface} MTU is {mtu}"
 
 
-def check_path_mtu(pair: tuple[str, str], mtu_probe: dict[str, Any]) -> None:
-    src, dst = pair
+def _hint(reason: str, src: str, dst: str, mtu: int) -> str:
+    if reason == "mtu-local-smaller":
+        return f"set MTU {mtu} on {src}; {SAME_MTU}"
+    if reason == "mtu-path-smaller":
+        return f"raise the MTU of the switch or router ports between them; {SAME_MTU}"
+    return f"a smaller MTU on {dst} or on a switch port drops large packets; {SAME_MTU}"
+
+
+def check_path_mtu(node: NodeFacts, mtu_probe: dict[str, Any]) -> None:
+    src = node.name
     mtu = mtu_probe.get("mtu")
     if mtu is None:
         skip("no interface MTU known on any node")
-    verdict, detail = pair_entry(mtu_probe, pair)
-    observe(verdict, expected=f"{mtu}-byte packets pass")
-    if verdict in NOT_JUDGED:
-        raise Unavailable(f"{src} -> {dst}: path MTU not measured: {verdict} ({detail})")
-    if verdict == "local-mtu-smaller":
-        fail(f"{src} -> {dst}: {mtu}-byte packets cannot leave {src}: {_mtu_of(mtu_probe, src)}"
-             f" (expected {mtu})", hint=f"set MTU {mtu} on {src}; {SAME_MTU}")
-    if verdict == "path-mtu-smaller":
-        fail(f"{src} -> {dst}: {mtu}-byte packets do not pass: {detail} (expected {mtu})",
-             hint=f"raise the MTU of the switch or router ports between them; {SAME_MTU}")
-    if verdict != "ok":
-        fail(f"{src} -> {dst}: {mtu}-byte packets lost ({verdict}: {detail}); "
-             f"{_mtu_of(mtu_probe, dst)} (expected {mtu})",
-             hint=f"a smaller MTU on {dst} or on a switch port drops large packets; {SAME_MTU}")
+    entries = source_entries(mtu_probe, src)
+    bad: dict[str, list[str]] = {}
+    unjudged: list[str] = []
+    for dst, (verdict, _detail) in entries.items():
+        if verdict in NOT_JUDGED:
+            unjudged.append(dst)
+        elif verdict != "ok":
+            bad.setdefault(REASONS.get(verdict, "mtu-packets-lost"), []).append(dst)
+    observe(len(entries) - sum(map(len, bad.values())), expected=f"{mtu}-byte packets pass",
+            unit="peers")
+    if bad:
+        reason = max(bad, key=lambda r: len(bad[r]))
+        targets = sorted(dst for dsts in bad.values() for dst in dsts)
+        against(targets)
+        first = bad[reason][0]
+        listed = "; ".join(f"{r} to {targets_text(d)}" for r, d in sorted(bad.items()))
+        fail(f"{src}: {mtu}-byte packets do not pass: {listed}; e.g. {_mtu_of(mtu_probe, src)},"
+             f" {_mtu_of(mtu_probe, first)}: {entries[first][1]} (expected {mtu})",
+             measured=sorted(bad), expected=mtu,
+             hint=_hint(reason, src, targets_text(bad[reason]), mtu), reason=reason)
+    if unjudged:
+        verdict, detail = entries[unjudged[0]]
+        raise Unavailable(f"{src}: path MTU not measured to {targets_text(unjudged)}: "
+                          f"{verdict} ({detail})", reason="mtu-not-measured")

@@ -1,9 +1,12 @@
-"""The TCP ports a job needs, from every node to every other node."""
+"""The TCP ports a job needs, from every node to every other node: one result per source
+node (its unreachable targets listed in it); every pair stays in the ports matrices."""
 
+from collections import Counter
 from typing import Any
 
-from preflight.fixtures import pair_entry
-from preflight.verdict import Unavailable, fail, observe
+from preflight.facts import NodeFacts
+from preflight.fixtures import source_entries, targets_text
+from preflight.verdict import Unavailable, against, fail, observe
 
 KNOWN_PORTS = {22: "ssh", 29500: "MASTER_PORT", 6379: "Ray GCS", 8265: "Ray dashboard"}
 HINTS = {
@@ -19,24 +22,30 @@ def _name(port: int) -> str:
     return f"TCP {port} ({KNOWN_PORTS[port]})" if port in KNOWN_PORTS else f"TCP {port}"
 
 
-def _listed(verdicts: dict[int, list[str]]) -> str:
-    return ", ".join(f"{_name(port)} {v[0]}" for port, v in sorted(verdicts.items()))
-
-
-def check_tcp_ports(pair: tuple[str, str], ports_probe: dict[str, Any]) -> None:
-    src, dst = pair
-    verdicts = {int(port): v for port, v in pair_entry(ports_probe, pair).items()}
-    closed = {port: v for port, v in verdicts.items() if v[0] not in ("open", "error")}
-    unknown = {port: v for port, v in verdicts.items() if v[0] == "error"}
-    observe(len(verdicts) - len(closed) - len(unknown), expected=f"{len(verdicts)} open",
-            unit="ports")
+def check_tcp_ports(node: NodeFacts, ports_probe: dict[str, Any]) -> None:
+    src = node.name
+    entries = source_entries(ports_probe, src)
+    closed: dict[tuple[int, str], list[str]] = {}
+    unknown: dict[str, str] = {}
+    for dst, verdicts in entries.items():
+        for port, (kind, detail) in verdicts.items():
+            if kind == "error":
+                unknown.setdefault(dst, f"{_name(int(port))}: {detail}")
+            elif kind != "open":
+                closed.setdefault((int(port), kind), []).append(dst)
+    targets = sorted({dst for dsts in closed.values() for dst in dsts})
+    observe(len(entries) - len(targets), expected=f"{len(entries)} peers open", unit="peers")
     if closed:
-        kinds = sorted({v[0] for v in closed.values()})
-        hint = " / ".join(HINTS.get(k, "check the network path").format(src=src, dst=dst)
-                          for k in kinds)
-        fail(f"{src} -> {dst}: {_listed(closed)} (expected open)",
-             measured={str(p): v[0] for p, v in closed.items()}, expected="open", hint=hint)
+        (port, kind), _ = Counter({k: len(v) for k, v in closed.items()}).most_common(1)[0]
+        listed = "; ".join(f"{_name(p)} {k} to {targets_text(d)}"
+                           for (p, k), d in sorted(closed.items()))
+        against(targets)
+        fail(f"{src}: {listed} (expected open)",
+             measured={f"{p}": k for (p, k) in closed}, expected="open",
+             hint=HINTS.get(kind, "check the network path").format(
+                 src=src, dst=targets_text(closed[(port, kind)])),
+             reason=f"tcp-{port}-{kind}")
     if unknown:
-        detail = next(iter(unknown.values()))[1]
-        raise Unavailable(f"{src} -> {dst}: {', '.join(map(_name, sorted(unknown)))} not "
-                          f"tested: {detail}")
+        dst, detail = next(iter(unknown.items()))
+        raise Unavailable(f"{src}: {len(unknown)} peer(s) not tested, e.g. {dst}: {detail}",
+                          reason="ports-not-tested")

@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
-from preflight.fixtures import pair_entry
+from preflight.facts import NodeFacts
+from preflight.fixtures import source_entries, targets_text
 from preflight.gather import NodeOutcome
-from preflight.verdict import Unavailable, fail, observe
+from preflight.verdict import Unavailable, against, fail, observe
 
 CONNECT_HINTS = {
     "connection-refused": "start sshd on the node, or check the port in your ssh config",
@@ -48,12 +49,25 @@ MESH_HINTS = {
 }
 
 
-def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
-    src, dst = pair
-    reason, detail = pair_entry(mesh_probe, pair)
-    if reason == "error":
-        raise Unavailable(f"{src} -> {dst}: ssh mesh not measured: {detail}")
-    observe(reason, expected="ok")
-    if reason != "ok":
-        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else ""),
-             hint=MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst))
+def check_ssh_mesh(node: NodeFacts, mesh_probe: dict[str, Any]) -> None:
+    """One result per source node: the peers it cannot ssh into, by reason."""
+    src = node.name
+    entries = source_entries(mesh_probe, src)
+    bad: dict[str, list[str]] = {}
+    for dst, (reason, _detail) in entries.items():
+        if reason not in ("ok", "error"):
+            bad.setdefault(reason, []).append(dst)
+    errors = [dst for dst, (reason, _) in entries.items() if reason == "error"]
+    observe(len(entries) - sum(map(len, bad.values())), expected=f"{len(entries)} peers",
+            unit="peers")
+    if bad:
+        reason = max(bad, key=lambda r: len(bad[r]))
+        targets = sorted(dst for dsts in bad.values() for dst in dsts)
+        against(targets)
+        listed = "; ".join(f"{r} to {targets_text(d)}" for r, d in sorted(bad.items()))
+        hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}")
+        fail(f"{src}: ssh {listed}", measured=sorted(bad), expected="ok",
+             hint=hint.format(src=src, dst=targets_text(bad[reason])), reason=reason)
+    if errors:
+        raise Unavailable(f"{src}: ssh mesh not measured to {targets_text(errors)}: "
+                          f"{entries[errors[0]][1]}", reason="mesh-not-measured")

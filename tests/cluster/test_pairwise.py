@@ -93,9 +93,13 @@ def test_drop_on_29500_filters_exactly_the_pairs_into_that_host(four: SimCluster
     finally:
         four.iptables_clear("node-3")
     assert run.rc == 1
-    assert run.bad_summary() == failing("tcp_ports", into("node-3")), explain(run)
+    sources = [n for n in FOUR if n != "node-3"]
+    assert run.bad_summary() == failing("tcp_ports", sources), explain(run)
     for message in messages(run, "tcp_ports"):
-        assert message.endswith("-> node-3: TCP 29500 (MASTER_PORT) filtered (expected open)")
+        assert message.endswith(": TCP 29500 (MASTER_PORT) filtered to node-3 (expected open)")
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["nodes"], finding["reason"]) == (
+        "nodes", ["node-3"], "tcp-29500-filtered")
     cells = run.record["matrices"]["ports:29500"]["cells"]
     assert {(c["src"], c["dst"]) for c in cells if c["value"] != "open"} == {
         (src, "node-3") for src in FOUR if src != "node-3"}
@@ -108,9 +112,10 @@ def test_reject_on_29500_is_refused(four: SimCluster, run_on: Any) -> None:
         run = run_on("-k", "tcp_ports")
     finally:
         four.iptables_clear("node-2")
-    assert run.bad_summary() == failing("tcp_ports", into("node-2")), explain(run)
+    assert run.bad_summary() == failing("tcp_ports", [n for n in FOUR if n != "node-2"]), \
+        explain(run)
     for message in messages(run, "tcp_ports"):
-        assert message.endswith("-> node-2: TCP 29500 (MASTER_PORT) refused (expected open)")
+        assert message.endswith(": TCP 29500 (MASTER_PORT) refused to node-2 (expected open)")
 
 
 # Bandwidth -------------------------------------------------------------------------------
