@@ -131,7 +131,8 @@ def exclude_lines(run: RunRecord, findings: Sequence[Finding]) -> list[str]:
     bad = run.bad_nodes(list(findings))
     if not bad:
         return []
-    line = f"[bold]Exclude:[/bold] {escape(node_list(bad))} ({len(bad)} node{'s' if len(bad) != 1 else ''})"
+    plural = "s" if len(bad) != 1 else ""
+    line = f"[bold]Exclude:[/bold] {escape(node_list(bad))} ({len(bad)} node{plural})"
     limit = run.exclude_limit()
     if len(bad) <= limit:
         return [line]
