@@ -15,6 +15,7 @@ from preflight.results import SCHEMA_VERSION, RunRecord, Status, load_run
 
 from .formatting import STATUS_ORDER, fmt_duration, fmt_value
 from .heatmap import heatmaps, suspects
+from .large import AGGREGATE_ABOVE, finding_cards, pair_summaries, problem_nodes
 from .nodes import node_sections
 from .view import (
     failures,
@@ -67,9 +68,16 @@ def write_report(run_dir: Path) -> Path:
 
 
 def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
+    findings = run.findings()
     rows = result_rows(run)
-    listed, unlisted = listed_rows(rows)
+    large = len(run.hosts) > AGGREGATE_ABOVE
+    listed, unlisted = listed_rows(rows, problems_only=large)
+    sections = node_sections(run, facts)
+    if large:  # facts of the nodes a finding names; the rest are in facts.json
+        named = problem_nodes(findings)
+        sections = [s for s in sections if s.name in named]
     counts = run.counts()
+    bad_nodes = run.bad_nodes(findings)
     return {
         "run": run,
         "verdict": "GO" if run.go else "NO-GO",
@@ -80,15 +88,19 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
         "thresholds": sorted(run.thresholds.items()),
         "families": families(run),
         "matrix": node_matrix(run, rows),
-        "failures": failures(rows),
+        "findings": finding_cards(findings),
+        "large": large,
+        "failures": [] if large else failures(rows),
         "rows": listed,
         "unlisted_pairs": unlisted,
-        "heatmaps": heatmaps(run.matrices, run.hosts),
+        "heatmaps": [] if large else heatmaps(run.matrices, run.hosts),
+        "pair_summaries": pair_summaries(run.matrices) if large else [],
         "suspects": suspects(run.matrices),
         "pair_blame": pair_suspects(run, rows),
-        "bad_nodes": run.bad_nodes(),
+        "bad_nodes": bad_nodes,
+        "exclude_advised": len(bad_nodes) <= run.exclude_limit(),
         "nodes": node_filter_options(run),
-        "sections": node_sections(run, facts),
+        "sections": sections,
         "facts_given": facts is not None,
         "nonce": _nonce(),
         "schema_version": SCHEMA_VERSION,
