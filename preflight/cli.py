@@ -54,6 +54,11 @@ def dispatch(args: list[str]) -> int:
 
 
 def cmd_run(args: list[str]) -> int:
+    if "-h" in args or "--help" in args:
+        from preflight.run_help import run_help
+
+        write_line(run_help(), err=False)
+        return 0
     extra_dirs, args = _take_option(args, "--checks")
     if not any(_has_flag(args, flag) for flag in INVENTORY_FLAGS):
         args = ["--local", *args]
