@@ -31,25 +31,26 @@ def check_path_mtu(node: NodeFacts, mtu_probe: dict[str, Any]) -> None:
     if mtu is None:
         skip("no interface MTU known on any node")
     entries = source_entries(mtu_probe, src)
-    bad: dict[str, list[str]] = {}
+    bad: dict[str, list[str]] = {}  # verdict -> targets
     unjudged: list[str] = []
     for dst, (verdict, _detail) in entries.items():
         if verdict in NOT_JUDGED:
             unjudged.append(dst)
         elif verdict != "ok":
-            bad.setdefault(REASONS.get(verdict, "mtu-packets-lost"), []).append(dst)
+            bad.setdefault(verdict, []).append(dst)
     observe(len(entries) - sum(map(len, bad.values())), expected=f"{mtu}-byte packets pass",
             unit="peers")
     if bad:
-        reason = max(bad, key=lambda r: len(bad[r]))
+        verdict = max(bad, key=lambda v: len(bad[v]))
+        reason = REASONS.get(verdict, "mtu-packets-lost")
         targets = sorted(dst for dsts in bad.values() for dst in dsts)
         against(targets)
-        first = bad[reason][0]
-        listed = "; ".join(f"{r} to {targets_text(d)}" for r, d in sorted(bad.items()))
-        fail(f"{src}: {mtu}-byte packets do not pass: {listed}; e.g. {_mtu_of(mtu_probe, src)},"
-             f" {_mtu_of(mtu_probe, first)}: {entries[first][1]} (expected {mtu})",
+        first = bad[verdict][0]
+        listed = "; ".join(f"{v} to {targets_text(d)}" for v, d in sorted(bad.items()))
+        fail(f"{src}: {mtu}-byte packets do not pass: {listed} ({entries[first][1]}); "
+             f"{_mtu_of(mtu_probe, src)}, {_mtu_of(mtu_probe, first)} (expected {mtu})",
              measured=sorted(bad), expected=mtu,
-             hint=_hint(reason, src, targets_text(bad[reason]), mtu), reason=reason)
+             hint=_hint(reason, src, targets_text(bad[verdict]), mtu), reason=reason)
     if unjudged:
         verdict, detail = entries[unjudged[0]]
         raise Unavailable(f"{src}: path MTU not measured to {targets_text(unjudged)}: "

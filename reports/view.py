@@ -230,7 +230,7 @@ def node_matrix(run: RunRecord, rows: Sequence[ResultRow]) -> list[MatrixRow]:
         if not row.node:
             own[(CLUSTER_ROW, row.family)].append(row)
             continue
-        for node in row.involved:
+        for node in dict.fromkeys((*row.involved, *row.blame)):
             (own if node in row.blame else peer)[(node, row.family)].append(row)
     nodes = all_nodes(run.hosts, run.results)
     if any(not row.node for row in rows):

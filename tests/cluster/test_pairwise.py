@@ -161,17 +161,20 @@ def test_smaller_mtu_fails_only_that_hosts_pairs(four: SimCluster, run_on: Any) 
         run = run_on()
     finally:
         four.set_mtu("node-2", 1500)
-    expected = failing("path_mtu", touching("node-2")) | failing("mtu_consistent", ["node-2"])
+    expected = failing("path_mtu", FOUR) | failing("mtu_consistent", ["node-2"])
     assert run.bad_summary() == expected, explain(run)
     for result in run.bad():
         if result["check"] != "path_mtu":
             continue
-        src, dst = result["pair"]
-        if src == "node-2":
-            assert "cannot leave node-2: node-2's eth0 MTU is 1400" in result["message"]
+        if result["node"] == "node-2":
+            assert "local-mtu-smaller to node-[1,3-4]" in result["message"]
+            assert result["targets"] == ["node-1", "node-3", "node-4"]
         else:
-            assert "(black-hole:" in result["message"]
-            assert "node-2's eth0 MTU is 1400 (expected 1500)" in result["message"]
+            assert "black-hole to node-2" in result["message"]
+            assert result["targets"] == ["node-2"]
+        assert "node-2's eth0 MTU is 1400" in result["message"]
+    (finding,) = [f for f in run.record["findings"] if f["check"] == "path_mtu"]
+    assert (finding["scope"], finding["nodes"]) == ("nodes", ["node-2"])
 
 
 def test_missing_mesh_key_fails_that_direction_only(four: SimCluster, run_on: Any) -> None:
@@ -180,9 +183,11 @@ def test_missing_mesh_key_fails_that_direction_only(four: SimCluster, run_on: An
         run = run_on()
     finally:
         four.restore_mesh_key("node-1", "node-4")
-    assert run.bad_summary() == failing("ssh_mesh", ["node-1->node-4"]), explain(run)
+    assert run.bad_summary() == failing("ssh_mesh", ["node-1"]), explain(run)
     (message,) = messages(run, "ssh_mesh")
-    assert message.startswith("node-1 -> node-4: ssh auth-denied")
+    assert message.startswith("node-1: ssh auth-denied to node-4")
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["pairs"]) == ("links", [["node-1", "node-4"]])
 
 
 # ib_write_bw -----------------------------------------------------------------------------
