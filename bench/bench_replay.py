@@ -118,14 +118,15 @@ def save(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data))
 
 
-def rejudge(recorded: Path, out: Path) -> tuple[int, float, float]:
+def rejudge(recorded: Path, out: Path) -> tuple[int, float, float, float]:
+    """(exit code, wall s, peak RSS MiB, CPU s) of one `preflight check --from` process."""
     argv = [sys.executable, "-m", "preflight", "check", "--from", str(recorded), "--out",
             str(out), "-k", NOT_RECORDED]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     return (os.waitstatus_to_exitcode(status), time.perf_counter() - started,
-            usage.ru_maxrss / 1024)
+            usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def as_injected(findings: list[dict[str, Any]], faults: Faults) -> tuple[bool, list[str]]:
@@ -167,7 +168,7 @@ def main() -> None:
         write_measurements(recorded, names, faults)
         build_s = time.perf_counter() - started
         out = keep or work / "run"
-        rc, wall, rss = rejudge(recorded, out)
+        rc, wall, rss, cpu = rejudge(recorded, out)
         data = json.loads((out / "results.json").read_text())
         ok, problems = as_injected(data["findings"], faults)
         sizes = {name: (out / name).stat().st_size if (out / name).is_file() else 0
@@ -178,11 +179,11 @@ def main() -> None:
         print(f"{f['id'][:44]:44} {f['scope']:8} {f['count']:>5}  {f['action']}")
     for problem in problems:
         print(f"not as injected: {problem}")
-    print(f"wall {wall:.1f} s, peak RSS {rss:.0f} MiB, {len(data['results'])} results, "
+    print(f"load average {os.getloadavg()[0]:.1f}; CPU {cpu:.1f} s; wall {wall:.1f} s, peak RSS {rss:.0f} MiB, {len(data['results'])} results, "
           f"results.json {sizes['results.json']:,} B, report.html {sizes['report.html']:,} B, "
           f"junit.xml {sizes['junit.xml']:,} B")
     print(json.dumps({
-        "nodes": n, "wall_s": round(wall, 1), "peak_rss_mb": round(rss),
+        "nodes": n, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(rss),
         "results": len(data["results"]), "results_json_bytes": sizes["results.json"],
         "report_bytes": sizes["report.html"], "junit_bytes": sizes["junit.xml"],
         "findings_as_injected": ok,

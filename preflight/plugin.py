@@ -87,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
     worker_input = getattr(config, "workerinput", None)
+    global _forwarding
+    _forwarding = worker_input is not None
     run_dir = worker_input.get("preflight_run_dir") if worker_input else None
     config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir)
     _collect_checks(config)
@@ -245,9 +247,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for key, value in report.user_properties:
         if key == RESULT_PROPERTY:
             _collected.append(Result.from_dict(json.loads(str(value))))
+            if not _forwarding:  # pytest keeps every report to the end: drop this copy
+                report.user_properties.remove((key, value))
+            break
 
 
 _collected: list[Result] = []
+_forwarding = False  # an xdist worker: its reports go to the controller with the result
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

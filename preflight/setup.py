@@ -216,7 +216,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     write_json(ctx.run_dir / "results.json", record.to_dict())
     write_json(ctx.run_dir / "measurements.json", ctx.measurements())
     _write_bad_nodes(config.option.bad_nodes, record)
-    _write_html(ctx.run_dir)
+    _write_html(ctx, record)
     config.stash[RECORD] = record
     return record
 
@@ -243,12 +243,14 @@ def _write_bad_nodes(path: str | None, record: RunRecord) -> None:
         Path(path).write_text(text)
 
 
-def _write_html(run_dir: Path) -> None:
+def _write_html(ctx: RunContext, record: RunRecord) -> None:
     try:
         from preflight.reports.html import write_report
     except ImportError:
         return
-    write_report(run_dir)
+    facts = {"nodes": {name: o.to_dict() for name, o in ctx.outcomes().items()}} \
+        if ctx.facts_path.is_file() else None
+    write_report(ctx.run_dir, run=record, facts=facts)
 
 
 def print_summary(ctx: RunContext, config: pytest.Config) -> None:

@@ -5,7 +5,7 @@ would be a page of hundreds of megabytes (a grid has N² cells)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,5 +110,5 @@ def _value_or_inf(cell: Mapping[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) else float("inf")
 
 
-def problem_nodes(findings: Sequence[Finding]) -> set[str]:
+def problem_nodes(findings: Iterable[Finding]) -> set[str]:
     return {n for f in findings for n in f.nodes}
