@@ -179,7 +179,8 @@ def main() -> None:
         print(f"{f['id'][:44]:44} {f['scope']:8} {f['count']:>5}  {f['action']}")
     for problem in problems:
         print(f"not as injected: {problem}")
-    print(f"load average {os.getloadavg()[0]:.1f}; CPU {cpu:.1f} s; wall {wall:.1f} s, peak RSS {rss:.0f} MiB, {len(data['results'])} results, "
+    print(f"load average {os.getloadavg()[0]:.1f}; CPU {cpu:.1f} s")
+    print(f"wall {wall:.1f} s, peak RSS {rss:.0f} MiB, {len(data['results'])} results, "
           f"results.json {sizes['results.json']:,} B, report.html {sizes['report.html']:,} B, "
           f"junit.xml {sizes['junit.xml']:,} B")
     print(json.dumps({
