@@ -94,7 +94,7 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
         args = [a for a in args if a not in ("-v", "--verbose")] + ["--list-subjects"]
     pytest_args = [
         checks_dir, *extra_dirs, "-c", str(resources.files("preflight").joinpath("run.ini")),
-        "--rootdir", checks_dir, "-q", "--tb=no", "-rN", "--no-header",
+        "--rootdir", checks_dir, "-qq", "--tb=no", "-rN", "--no-header", "--live-display",
         f"--junitxml={run_dir / 'junit.xml'}", *args,
     ]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):

@@ -26,6 +26,7 @@ from preflight.setup import RECORD, build_context, finish_run, gather_now
 
 pytest_plugins = [
     "preflight.fixtures",
+    "preflight.live",
     "preflight.collective.fixtures",
     "preflight.nccl_tests.fixtures",
 ]

@@ -1,4 +1,4 @@
-"""The closing summary: the verdict, one line per finding, each hint once, the exclude line.
+"""The closing summary: one line per finding, each hint once, the verdict, the exclude line.
 
 It fits a screen at any cluster size: nodes are a Slurm hostlist (`gpu-[001-016,033]`) and
 past MAX_FINDINGS the rest is one line; `-v` lists every subject under its finding.
@@ -33,7 +33,7 @@ MAX_NODES_TEXT = 60
 def render_summary(run: RunRecord, console: Console, *, verbose: bool = False) -> None:
     """Print the summary; every piece of remote text goes through rich.markup.escape."""
     findings = run.findings()
-    out = [_verdict_line(run)]
+    out = []
     shown = findings if verbose else findings[:MAX_FINDINGS]
     for finding in shown:
         out.append(finding_line(finding))
@@ -44,6 +44,7 @@ def render_summary(run: RunRecord, console: Console, *, verbose: bool = False) -
         out.append(f"[dim]… {len(findings) - len(shown)} more findings (results.json, "
                    "report.html, or -v)[/dim]")
     out += hint_lines(shown)
+    out.append(_verdict_line(run))
     out += exclude_lines(run, findings)
     for note in run.matrices.get("suspects", {}).get("notes", [])[:3]:
         out.append(f"[dim]suspect:[/dim] {escape(str(note))}")
@@ -109,6 +110,8 @@ def _value(value: object, unit: str | None) -> str:
         low, high = value["min"], value["max"]
         text = f"{fmt_number(low)}–{fmt_number(high)}"
         return f"{text} {unit}" if unit else text
+    if isinstance(value, str):
+        return value if len(value) <= 60 else value[:57] + "…"
     if isinstance(value, list):
         text = ", ".join(fmt_measure(v) for v in value[:4])
         return text + (", …" if len(value) > 4 else "")

@@ -290,12 +290,12 @@ def summary(run: RunRecord) -> str:
 
 def test_terminal_summary_is_one_line_per_finding() -> None:
     lines = summary(make_run()).splitlines()
-    assert lines[0] == (
-        "NO-GO  2 fail · 3 blocked · 1 warn · 5 pass  (42.25 s · profile dgx-h100 · 4 nodes)"
-    )
-    assert lines[1] == ("FAIL    gpu_count (gpu-count-fail)  nodes  1 node  node-3  7 GPUs, "
+    assert lines[0] == ("FAIL    gpu_count (gpu-count-fail)  nodes  1 node  node-3  7 GPUs, "
                         "expected 8 GPUs  → exclude")
-    assert lines[3].startswith("BLOCKED blocked (node-unreachable)  nodes  1 node  node-4")
+    assert lines[2].startswith("BLOCKED blocked (node-unreachable)  nodes  1 node  node-4")
+    verdict = lines.index(
+        "NO-GO  2 fail · 3 blocked · 1 warn · 5 pass  (42.25 s · profile dgx-h100 · 4 nodes)")
+    assert lines[verdict + 1] == "Exclude: node-[2-4] (3 nodes)"
     assert "  hint (gpu_count): reseat the GPU or check nvidia-smi -q for a fallen-off bus" in lines
     assert "Exclude: node-[2-4] (3 nodes)" in lines
     assert any("looks systemic" in line for line in lines)
@@ -318,7 +318,7 @@ def test_terminal_summary_fits_a_screen_at_1024_nodes() -> None:
     text = summary(make_run(results=results, hosts=hosts, matrices={}))
     lines = text.splitlines()
     assert len(lines) <= 40, text
-    assert "cluster  1024 nodes  gpu-[0001-1024]" in lines[1]
+    assert "cluster  1024 nodes  gpu-[0001-1024]" in lines[0]
     assert "Exclude: gpu-[0101-0140] (40 nodes)" in lines
     assert not any("looks systemic" in line for line in lines)
 
@@ -329,8 +329,8 @@ def test_terminal_summary_warn_gate_and_markup_escaped() -> None:
     )
     text = summary(make_run(results=[warn], matrices={}, fail_on="warn", hosts=["x"]))
     assert "WARN    clock (clock-warn)  cluster  1 node  [bold]n1[/bold]" in text
-    assert text.startswith("NO-GO  1 warn")
-    assert summary(make_run(results=[warn], matrices={})).startswith("GO  1 warn")
+    assert "\nNO-GO  1 warn" in text
+    assert "\nGO  1 warn" in summary(make_run(results=[warn], matrices={}))
 
 
 # --- formatting helpers --------------------------------------------------------------------
