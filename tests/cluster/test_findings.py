@@ -53,3 +53,45 @@ def test_one_host_dropping_29500_is_the_only_node_to_exclude(eight: SimCluster,
     assert bad.read_text() == "node-3\n"
     assert "Exclude: node-3 (1 node)" in run.stdout
     assert len(run.stdout.strip().splitlines()) <= 40, run.stdout
+
+
+def test_five_of_eight_bad_nodes_trip_the_brake(eight: SimCluster, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    for name in ("node-2", "node-4"):
+        eight.iptables(name, 29500, "DROP")
+    for name in ("node-6", "node-7"):
+        eight.iptables(name, 29500, "REJECT")
+    eight.set_mtu("node-8", 1400)
+    try:
+        run = run_preflight(*eight.preflight_args(), "-k", "tcp_ports or mtu_consistent",
+                            "--bad-nodes", str(bad), out=tmp_path / "run", timeout=600)
+    finally:
+        for name in ("node-2", "node-4", "node-6", "node-7"):
+            eight.iptables_clear(name)
+        eight.set_mtu("node-8", 1500)
+    scopes = {(f["reason"], f["scope"], tuple(f["nodes"])) for f in run.record["findings"]}
+    assert scopes == {("tcp-29500-filtered", "nodes", ("node-2", "node-4")),
+                      ("tcp-29500-refused", "nodes", ("node-6", "node-7")),
+                      ("mtu-differs", "nodes", ("node-8",))}, explain(run)
+    assert bad.read_text().split() == ["node-2", "node-4", "node-6", "node-7", "node-8"]
+    assert run.record["exclude_advised"] is False and run.rc == 1
+    assert "this looks systemic; excluding them is not advised" in run.stdout
+
+
+def test_sixteen_hosts_with_a_setting_and_a_bad_node_fit_a_screen(
+        sim_cluster: Any, tmp_path: Path) -> None:
+    cluster: SimCluster = sim_cluster(16)
+    cluster.iptables("node-11", 29500, "DROP")
+    try:
+        run = run_preflight(*cluster.preflight_args(), *FAST, "--expect",
+                            f"memlock_min_bytes={MEMLOCK * 2}", out=tmp_path / "run",
+                            timeout=900)
+    finally:
+        cluster.iptables_clear("node-11")
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) <= 40, run.stdout
+    assert any("memlock" in line and "cluster  16 nodes  node-[1-16]" in line
+               for line in lines), run.stdout
+    assert any("tcp_ports" in line and "nodes  1 node  node-11" in line
+               for line in lines), run.stdout
+    assert "Exclude: node-11 (1 node)" in lines and lines[-1].startswith("run directory:")

@@ -150,6 +150,10 @@ def test_shaped_link_is_one_bad_link_and_no_node(four: SimCluster, run_on: Any) 
     assert iperf["suspects"]["links"] == [["node-1", "node-3"]]
     assert all(m.endswith("; this link only") for m in messages(run, "iperf3_bandwidth"))
     assert {r["status"] for r in run.of("bandwidth_isolation")} == {"pass"}
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["action"]) == ("links", "check-link")
+    assert sorted(finding["pairs"]) == [["node-1", "node-3"], ["node-3", "node-1"]]
+    assert run.record["bad_nodes"] == []
 
 
 # Path MTU and SSH mesh -------------------------------------------------------------------
