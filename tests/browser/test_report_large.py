@@ -13,7 +13,7 @@ import pytest
 from preflight.reports.html import write_report
 from preflight.reports.schema import validate_results
 from preflight.results import Result, RunRecord, Status
-from tests.browser.test_report_browser import CHROMIUM, CHROMIUM_ARGS, _missing_browser_reason
+from tests.browser.test_report_browser import browser  # noqa: F401  (the shared fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -55,18 +55,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(report: Path) -> Iterator[Any]:
-    reason = _missing_browser_reason()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        tab.goto(report.as_uri())
-        yield tab
-        browser.close()
+def page(report: Path, browser: Any) -> Iterator[Any]:  # noqa: F811
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(report.as_uri())
+    yield tab
+    tab.close()
 
 
 def test_the_1024_node_report_is_under_5_mb(report: Path) -> None:
