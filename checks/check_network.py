@@ -43,8 +43,10 @@ def check_path_mtu(node: NodeFacts, mtu_probe: dict[str, Any]) -> None:
     if bad:
         verdict = max(bad, key=lambda v: len(bad[v]))
         reason = REASONS.get(verdict, "mtu-packets-lost")
-        targets = sorted(dst for dsts in bad.values() for dst in dsts)
-        against(targets)
+        by_reason: dict[str, list[str]] = {}
+        for v, dsts in bad.items():
+            by_reason.setdefault(REASONS.get(v, "mtu-packets-lost"), []).extend(dsts)
+        against(by_reason)
         first = bad[verdict][0]
         listed = "; ".join(f"{v} to {targets_text(d)}" for v, d in sorted(bad.items()))
         fail(f"{src}: {mtu}-byte packets do not pass: {listed} ({entries[first][1]}); "

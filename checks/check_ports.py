@@ -39,7 +39,10 @@ def check_tcp_ports(node: NodeFacts, ports_probe: dict[str, Any]) -> None:
         (port, kind), _ = Counter({k: len(v) for k, v in closed.items()}).most_common(1)[0]
         listed = "; ".join(f"{_name(p)} {k} to {targets_text(d)}"
                            for (p, k), d in sorted(closed.items()))
-        against(targets)
+        by_reason: dict[str, list[str]] = {}
+        for (p, k), dsts in closed.items():
+            by_reason.setdefault(f"tcp-{p}-{k}", []).extend(dsts)
+        against(by_reason)
         fail(f"{src}: {listed} (expected open)",
              measured={f"{p}": k for (p, k) in closed}, expected="open",
              hint=HINTS.get(kind, "check the network path").format(

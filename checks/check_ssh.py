@@ -62,8 +62,7 @@ def check_ssh_mesh(node: NodeFacts, mesh_probe: dict[str, Any]) -> None:
             unit="peers")
     if bad:
         reason = max(bad, key=lambda r: len(bad[r]))
-        targets = sorted(dst for dsts in bad.values() for dst in dsts)
-        against(targets)
+        against(bad)
         listed = "; ".join(f"{r} to {targets_text(d)}" for r, d in sorted(bad.items()))
         hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}")
         fail(f"{src}: ssh {listed}", measured=sorted(bad), expected="ok",

@@ -72,19 +72,36 @@ def group_key(result: Result) -> tuple[str, str]:
 
 
 def bad_pairs(result: Result) -> list[Pair]:
+    return [p for _, pairs in reasoned_pairs(result) for p in pairs]
+
+
+def reasoned_pairs(result: Result) -> list[tuple[str, list[Pair]]]:
+    """(reason, bad pairs) of a pair result or a per-source result: a source may fail its
+    targets for different reasons (filtered to some, refused by others)."""
     if result.pair:
-        return [result.pair]
-    return [(result.node, target) for target in result.targets or ()] if result.node else []
+        return [(reason_of(result), [result.pair])]
+    if not result.targets or not result.node:
+        return []
+    return [(reason or reason_of(result), [(result.node, t) for t in targets])
+            for reason, targets in result.targets.items()]
+
+
+Entry = tuple[Result, list[Pair]]  # a result and the bad pairs it stands for in one group
 
 
 def compute_findings(results: Sequence[Result], hosts: Sequence[str],
                      suspects: Iterable[str] = ()) -> list[Finding]:
     """Findings, worst first; sets each result's `finding` id (None when it has none)."""
-    groups: dict[tuple[str, str], list[Result]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     for result in results:
         result.finding = None
-        if result.status in PROBLEM:
-            groups[group_key(result)].append(result)
+        if result.status not in PROBLEM:
+            continue
+        split = reasoned_pairs(result) if result.targets else []
+        for reason, pairs in split:
+            groups[(result.check, reason)].append((result, pairs))
+        if not split:
+            groups[group_key(result)].append((result, [result.pair] if result.pair else []))
     total = max(len(hosts), 1)
     known_bad = set(suspects)
     findings: list[Finding] = []
@@ -98,15 +115,15 @@ def compute_findings(results: Sequence[Result], hosts: Sequence[str],
     return findings
 
 
-def _group_findings(check: str, reason: str, group: list[Result], total: int,
+def _group_findings(check: str, reason: str, group: list[Entry], total: int,
                     known_bad: set[str]) -> list[Finding]:
-    nodes = {r.node for r in group if r.node and not r.targets}
-    pairs = [p for r in group for p in bad_pairs(r)]
+    nodes = {r.node for r, pairs in group if r.node and not pairs}
+    pairs = [p for _, own in group for p in own]
     outliers, links = split_pairs(pairs, known_bad)
     nodes |= outliers
     base = f"{check}:{reason}"
-    node_part = [r for r in group if not _only_links(r, links)]
-    link_part = [r for r in group if _some_links(r, links)]
+    node_part = [r for r, own in group if not own or not all(p in links for p in own)]
+    link_part = [r for r, own in group if any(p in links for p in own)]
     found: list[Finding] = []
     if node_part:
         cluster_wide = not nodes or len(nodes) >= max(1, math.ceil(CLUSTER_SHARE * total))
@@ -119,15 +136,6 @@ def _group_findings(check: str, reason: str, group: list[Result], total: int,
         found.append(_finding(link_id, check, reason, "links", link_part, link_nodes,
                               sorted(links)))
     return found
-
-
-def _only_links(result: Result, links: set[Pair]) -> bool:
-    own = bad_pairs(result)
-    return bool(own) and all(p in links for p in own)
-
-
-def _some_links(result: Result, links: set[Pair]) -> bool:
-    return any(p in links for p in bad_pairs(result))
 
 
 def split_pairs(pairs: Iterable[Pair], known_bad: set[str]) -> tuple[set[str], set[Pair]]:
@@ -151,6 +159,9 @@ def split_pairs(pairs: Iterable[Pair], known_bad: set[str]) -> tuple[set[str], s
 def _finding(fid: str, check: str, reason: str, scope: str, group: list[Result],
              nodes: set[str], pairs: Sequence[Pair]) -> Finding:
     status = min((r.status for r in group), key=PROBLEM.index)
+    # A per-source result stands in several findings; its values and hint are its main
+    # reason's, so each finding takes them from the results whose own reason it is.
+    own = [r for r in group if reason_of(r) == reason] or group
     for result in group:
         result.finding = fid if result.finding is None else result.finding
     return Finding(
@@ -158,10 +169,10 @@ def _finding(fid: str, check: str, reason: str, scope: str, group: list[Result],
         action=action_for(scope, status),
         nodes=sorted(nodes), pairs=[list(p) for p in list(pairs)[:MAX_PAIRS]],
         count=len(pairs) if scope == "links" else max(len(nodes), 1),
-        measured=summarize(r.measured for r in group),
-        expected=summarize(r.expected for r in group),
-        unit=_common([r.unit for r in group if r.unit]),
-        hint=_common([r.hint for r in group if r.hint]),
+        measured=summarize(r.measured for r in own),
+        expected=summarize(r.expected for r in own),
+        unit=_common([r.unit for r in own if r.unit]),
+        hint=_common([r.hint for r in own if r.hint]),
     )
 
 

@@ -47,8 +47,9 @@ class Result:
     hint: str | None = None
     duration_s: float = 0.0
     reason: str | None = None
-    # A per-source result of an all-to-all check: the targets its node failed to reach.
-    targets: list[str] | None = None
+    # A per-source result of an all-to-all check: the targets its node failed to reach, by
+    # reason ({"tcp-29500-filtered": ["node-3"]}).
+    targets: dict[str, list[str]] | None = None
     finding: str | None = None  # the id of the finding this result belongs to
 
     @property

@@ -22,7 +22,7 @@ class Observation:
     # A short stable code for why a check did not pass ("memlock-low", "port-filtered"):
     # results with the same check and reason are one finding, whatever their messages say.
     reason: str | None = None
-    targets: list[str] | None = None
+    targets: dict[str, list[str]] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,10 +76,10 @@ def observe(measured: Any = None, *, expected: Any = None, unit: str | None = No
         _current.hint = hint
 
 
-def against(targets: list[str]) -> None:
-    """A per-source verdict of an all-to-all check: the other ends of the node's bad pairs
-    (findings blame the node most of them share)."""
-    _current.targets = list(targets)
+def against(targets: dict[str, list[str]]) -> None:
+    """A per-source verdict of an all-to-all check: the other ends of the node's bad pairs,
+    by reason code (findings blame the node most of them share)."""
+    _current.targets = {reason: sorted(nodes) for reason, nodes in targets.items()}
 
 
 def fail(message: str, *, measured: Any = None, expected: Any = None,

@@ -36,7 +36,7 @@ def large_run() -> RunRecord:
                               Status.FAIL if targets else Status.PASS, h,
                               message=f"{h}: TCP 29500 filtered to {SLOW}" if targets else "",
                               reason="tcp-29500-filtered" if targets else None,
-                              targets=targets or None))
+                              targets={"tcp-29500-filtered": targets} if targets else None))
     cells = [{"src": a, "dst": b, "value": "filtered" if b == SLOW else "open",
               "status": "fail" if b == SLOW else "pass"} for a, b in ring]
     matrix = {"title": "TCP 29500", "kind": "reachability", "unit": None, "nodes": HOSTS,

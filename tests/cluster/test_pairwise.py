@@ -172,10 +172,10 @@ def test_smaller_mtu_fails_only_that_hosts_pairs(four: SimCluster, run_on: Any) 
             continue
         if result["node"] == "node-2":
             assert "local-mtu-smaller to node-[1,3-4]" in result["message"]
-            assert result["targets"] == ["node-1", "node-3", "node-4"]
+            assert result["targets"] == {"mtu-local-smaller": ["node-1", "node-3", "node-4"]}
         else:
             assert "black-hole to node-2" in result["message"]
-            assert result["targets"] == ["node-2"]
+            assert list(result["targets"].values()) == [["node-2"]]
         assert "node-2's eth0 MTU is 1400" in result["message"]
     (finding,) = [f for f in run.record["findings"] if f["check"] == "path_mtu"]
     assert (finding["scope"], finding["nodes"]) == ("nodes", ["node-2"])

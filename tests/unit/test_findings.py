@@ -16,9 +16,10 @@ def node_result(node: str, status: Status = Status.FAIL, check: str = "memlock",
                   hint="raise memlock")
 
 
-def source_result(node: str, targets: list[str]) -> Result:
+def source_result(node: str, targets: list[str], **more: list[str]) -> Result:
     return Result(id=f"x::tcp_ports[{node}]", check="tcp_ports", family="ports",
-                  status=Status.FAIL, node=node, targets=targets, reason="tcp-29500-filtered")
+                  status=Status.FAIL, node=node, reason="tcp-29500-filtered",
+                  targets={"tcp-29500-filtered": targets, **more})
 
 
 def pair_result(a: str, b: str) -> Result:
@@ -115,3 +116,15 @@ def test_nodes_to_exclude_takes_only_nodes_scope() -> None:
     findings = compute_findings([node_result(n) for n in HOSTS] + [node_result("n1", check="x")],
                                 HOSTS)
     assert nodes_to_exclude(findings) == ["n1"]
+
+
+def test_a_source_failing_for_two_reasons_stands_in_both_findings() -> None:
+    results = [source_result(n, ["n2", "n4"], **{"tcp-29500-refused": ["n6"]})
+               for n in HOSTS if n not in ("n2", "n4", "n6")]
+    results += [source_result("n2", ["n4"], **{"tcp-29500-refused": ["n6"]}),
+                source_result("n4", ["n2"], **{"tcp-29500-refused": ["n6"]}),
+                source_result("n6", ["n2", "n4"])]
+    findings = compute_findings(results, HOSTS)
+    assert {(f.reason, f.scope, tuple(f.nodes)) for f in findings} == {
+        ("tcp-29500-filtered", "nodes", ("n2", "n4")),
+        ("tcp-29500-refused", "nodes", ("n6",))}
