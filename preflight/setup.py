@@ -263,4 +263,4 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     else:
         verbose = config.option.list_subjects or config.option.verbose > 0
         render_summary(record, console, verbose=verbose)
-    console.print(f"run directory: {ctx.run_dir}", markup=False)
+    console.print(f"run directory: {ctx.run_dir}", markup=False, soft_wrap=True)
