@@ -177,8 +177,9 @@ def test_smaller_mtu_fails_only_that_hosts_pairs(four: SimCluster, run_on: Any) 
             assert "black-hole to node-2" in result["message"]
             assert list(result["targets"].values()) == [["node-2"]]
         assert "node-2's eth0 MTU is 1400" in result["message"]
-    (finding,) = [f for f in run.record["findings"] if f["check"] == "path_mtu"]
-    assert (finding["scope"], finding["nodes"]) == ("nodes", ["node-2"])
+    mtu = [f for f in run.record["findings"] if f["check"] == "path_mtu"]
+    assert {f["reason"] for f in mtu} == {"mtu-local-smaller", "mtu-packets-lost"}
+    assert all((f["scope"], f["nodes"]) == ("nodes", ["node-2"]) for f in mtu), mtu
 
 
 def test_missing_mesh_key_fails_that_direction_only(four: SimCluster, run_on: Any) -> None:
