@@ -23,7 +23,8 @@ def check_iperf3_bandwidth(pair: tuple[str, str], iperf_probe: dict[str, Any]) -
     observe(gbps, expected=f">= {floor:.3g}" if floor else None, unit="Gbit/s")
     if not entry.get("passed"):
         fail(f"{src} -> {dst}: {gbps:.3g} Gbit/s, expected >= {floor:.3g} "
-             f"({iperf_probe.get('floor_basis')}){blame(iperf_probe, src, dst)}", hint=HINT)
+             f"({iperf_probe.get('floor_basis')}){blame(iperf_probe, src, dst)}", hint=HINT,
+             reason="bandwidth-low")
 
 
 def check_bandwidth_isolation(node: NodeFacts, iperf_probe: dict[str, Any]) -> None:

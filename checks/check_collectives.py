@@ -34,14 +34,14 @@ def check_torch_rendezvous(node: NodeFacts, torch_allreduce: dict[str, Any]) -> 
     observe(len(joined), expected=len(ranks), unit="ranks joined")
     failure = explain.rendezvous_failure(probe, node.name)
     if failure is not None:
-        fail(failure[0], hint=failure[1])
+        fail(failure[0], hint=failure[1], reason="rendezvous-failed")
 
 
 def check_torch_allreduce(node: NodeFacts, torch_allreduce: dict[str, Any]) -> None:
     probe = _ran(torch_allreduce, node.name)
     failure = explain.collective_failure(probe, node.name)
     if failure is not None:
-        fail(failure[0], hint=failure[1])
+        fail(failure[0], hint=failure[1], reason="allreduce-failed")
     if not all(info["done"] for _, info in explain.node_ranks(probe, node.name)):
         skip(explain.not_completed(probe))
     observe("correct", expected="sum of ranks on every rank")
@@ -61,7 +61,7 @@ def check_torch_allreduce_busbw(torch_allreduce: dict[str, Any],
         nodes = ", ".join(probe["plan"]["nodes"])
         fail(f"all_reduce across {n} ranks on {nodes}: busbw {last['busbw_gbps']:.3g} GB/s "
              f"at {size_label(last['size_bytes'])}, expected >= {floor:g} GB/s",
-             expected=f">= {floor:g}", hint=BUSBW_HINT)
+             expected=f">= {floor:g}", hint=BUSBW_HINT, reason="busbw-low")
 
 
 def check_launcher_ready(node: NodeFacts, launcher_ready: dict[str, Any]) -> None:
@@ -78,6 +78,6 @@ def check_launcher_ready(node: NodeFacts, launcher_ready: dict[str, Any]) -> Non
     if entry.get("alone"):
         fail(f"{node.name}: no answer from `{command}` across all nodes, but it answers a "
              f"launch of its own: the launch tree cannot reach it from the other nodes",
-             hint=LAUNCHER_HINTS[kind])
+             hint=LAUNCHER_HINTS[kind], reason="launch-tree-unreachable")
     fail(f"{node.name}: did not answer `{command}`: {entry.get('detail') or 'no output'}",
-         hint=LAUNCHER_HINTS[kind])
+         hint=LAUNCHER_HINTS[kind], reason="launcher-no-answer")

@@ -16,7 +16,8 @@ def ports_or_skip(node: NodeFacts, expect: Expectations) -> list[dict[str, Any]]
     if ports is None:
         if expect.ib_ports:
             fail(f"{node.name}: no ibstat/ibv_devinfo, expected {expect.ib_ports} IB ports",
-                 hint="install infiniband-diags / rdma-core and the OFED driver")
+                 hint="install infiniband-diags / rdma-core and the OFED driver",
+                 reason="ib-tools-missing")
         skip("no InfiniBand/RoCE tools on this node")
     return ports
 
@@ -68,10 +69,10 @@ def check_ib_ports(node: NodeFacts, cluster: ClusterFacts, expect: Expectations)
             and float(p.get("rate_gbps") or 0) >= (floor or 0)]
     observe(len(good), expected=expect.ib_ports, unit="ports Active")
     if bad:
-        fail(f"{node.name}: {'; '.join(bad)}", hint=IB_HINT)
+        fail(f"{node.name}: {'; '.join(bad)}", hint=IB_HINT, reason="ib-port-down")
     if expect.ib_ports and len(good) < expect.ib_ports:
         fail(f"{node.name}: {len(good)} ports Active at >= {floor or 0:g} Gb/s, expected "
-             f"{expect.ib_ports}", hint=IB_HINT)
+             f"{expect.ib_ports}", hint=IB_HINT, reason="ib-ports-missing")
 
 
 def efa_devices(providers: list[dict[str, Any]]) -> set[str]:
@@ -84,7 +85,7 @@ def check_efa_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     if providers is None:
         if expect.efa_count:
             fail(f"{node.name}: fi_info not found, expected {expect.efa_count} EFA devices",
-                 hint="install the EFA software (aws-efa-installer)")
+                 hint="install the EFA software (aws-efa-installer)", reason="efa-tools-missing")
         skip("no libfabric (fi_info) on this node")
     count = len(efa_devices(providers))
     expected = expect.efa_count
@@ -97,7 +98,8 @@ def check_efa_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     if expected is not None and count != expected:
         fail(f"{node.name}: {count} EFA devices, expected {expected}",
              hint="an EFA interface is missing: check the instance's network cards and "
-                  "the efa driver (lsmod | grep efa); stop/start the instance")
+                  "the efa driver (lsmod | grep efa); stop/start the instance",
+                  reason="efa-missing")
 
 
 ENV_HINT = ("NCCL/gloo use only the devices these variables select: make them select the "
@@ -193,4 +195,4 @@ def check_mtu_consistent(node: NodeFacts, cluster: ClusterFacts, expect: Expecta
         fail(f"{node.name}: MTU {iface.get('mtu')} on {iface.get('name')}, the other {count} "
              f"of {total} nodes use {common}",
              hint="set the same MTU on every node (and the switch); a mismatch black-holes "
-                  "large packets")
+                  "large packets", reason="mtu-differs")

@@ -17,7 +17,8 @@ def gpus_or_skip(node: NodeFacts, expect: Expectations) -> list[dict[str, Any]]:
         if expect.gpus_per_node:
             fail(f"{node.name}: nvidia-smi not found, expected {expect.gpus_per_node} GPUs",
                  measured=0, expected=expect.gpus_per_node,
-                 hint="install the NVIDIA driver, or check the node's PATH")
+                 hint="install the NVIDIA driver, or check the node's PATH",
+                 reason="gpu-tools-missing")
         skip("no NVIDIA GPU tools on this node")
     return gpus
 
@@ -26,17 +27,19 @@ def check_gpu_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     count = len(gpus_or_skip(node, expect))
     hint = "a GPU fell off the bus or is hidden: check nvidia-smi -L, dmesg Xid 79, reseat/RMA"
     if expect.gpus_per_node:
-        equal(count, expect.gpus_per_node, f"{node.name}: GPUs visible", hint=hint)
+        equal(count, expect.gpus_per_node, f"{node.name}: GPUs visible", hint=hint,
+              reason="gpu-missing")
         return
     # Hostfile slots are ranks, not GPUs: a node may hold more GPUs than its slots
     # (slots=1 for torchrun), never fewer.
     if node.slots and count < node.slots:
         fail(f"{node.name}: GPUs visible: {count}, expected {node.slots} (hostfile slots)",
-             measured=count, expected=node.slots, hint=hint)
+             measured=count, expected=node.slots, hint=hint, reason="gpus-below-slots")
     common, _, total = majority(cluster.values(lambda n: len(n.gpus) if n.gpus else None).values())
     observe(count, expected=common, unit="GPUs")
     if common is not None and count != common:
-        fail(f"{node.name}: {count} GPUs visible, the other nodes have {common}", hint=hint)
+        fail(f"{node.name}: {count} GPUs visible, the other nodes have {common}", hint=hint,
+             reason="gpu-count-differs")
 
 
 def check_gpu_model(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -> None:
@@ -45,16 +48,19 @@ def check_gpu_model(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     observe(", ".join(names), expected=expect.gpu_model)
     if len(names) > 1:
         fail(f"{node.name}: mixed GPU models on one node: {', '.join(names)}",
-             hint="a job needs one GPU model; check the node's inventory")
+             hint="a job needs one GPU model; check the node's inventory",
+             reason="gpu-models-mixed")
     if expect.gpu_model and names and expect.gpu_model not in names[0]:
         fail(f"{node.name}: GPU model {names[0]}, expected {expect.gpu_model}",
-             hint="wrong node type in the allocation, or the wrong --profile")
+             hint="wrong node type in the allocation, or the wrong --profile",
+             reason="gpu-model-wrong")
     models = cluster.values(lambda n: (n.gpus or [{}])[0].get("name") if n.gpus else None)
     common, count, total = majority(models.values())
     if names and common is not None and names[0] != common:
         fail(f"{node.name}: GPU model {names[0]}, the other {count} of {total} nodes have "
              f"{common}", expected=common, hint="mixed node types in one job run at the "
-             "speed of the slowest; exclude this node or change the partition")
+             "speed of the slowest; exclude this node or change the partition",
+             reason="gpu-model-differs")
 
 
 def check_gpus_idle(node: NodeFacts, expect: Expectations) -> None:
@@ -68,7 +74,7 @@ def check_gpus_idle(node: NodeFacts, expect: Expectations) -> None:
         named = [f"pid {p.get('pid')} {p.get('name')} on GPU {p.get('gpu')}" for p in processes]
         fail(f"{node.name}: GPUs not idle: {'; '.join(named + busy)}",
              hint="a stale job holds the GPUs: kill it (nvidia-smi --query-compute-apps) "
-                  "or drain the node")
+                  "or drain the node", reason="gpu-busy")
 
 
 def _per_gpu(node: NodeFacts, expect: Expectations, bad: Any) -> list[str]:
@@ -86,7 +92,7 @@ def check_ecc_uncorrected(node: NodeFacts, expect: Expectations) -> None:
     if problems:
         fail(f"{node.name}: {'; '.join(problems)} (expected 0)",
              hint="uncorrected ECC errors corrupt results: reset the GPU, and drain the node "
-                  "if they come back")
+                  "if they come back", reason="ecc-uncorrected")
 
 
 def check_remapped_rows(node: NodeFacts, expect: Expectations) -> None:
@@ -101,7 +107,7 @@ def check_remapped_rows(node: NodeFacts, expect: Expectations) -> None:
     if problems:
         fail(f"{node.name}: {'; '.join(problems)} (expected none)",
              hint="remapped rows pending: reset the GPU (nvidia-smi -r) or drain the node; "
-                  "a remapping failure needs an RMA")
+                  "a remapping failure needs an RMA", reason="row-remap-pending")
 
 
 def check_retired_pages(node: NodeFacts, expect: Expectations) -> None:
@@ -110,7 +116,8 @@ def check_retired_pages(node: NodeFacts, expect: Expectations) -> None:
     observe(len(problems), expected=0, unit="GPUs")
     if problems:
         fail(f"{node.name}: {'; '.join(problems)}",
-             hint="pending page retirement takes effect after a GPU reset or reboot")
+             hint="pending page retirement takes effect after a GPU reset or reboot",
+             reason="page-retire-pending")
 
 
 def check_xid_errors(node: NodeFacts, expect: Expectations) -> None:
@@ -126,7 +133,7 @@ def check_xid_errors(node: NodeFacts, expect: Expectations) -> None:
         fail(f"{node.name}: {len(recent)} hardware Xid event(s) in the last "
              f"{expect.xid_window_hours:g} h: {listed}",
              hint="look the Xid up in NVIDIA's Xid catalog; 79/74/48/63/64 usually mean "
-                  "drain the node and reset or replace the GPU")
+                  "drain the node and reset or replace the GPU", reason="xid-recent")
 
 
 def _pci(text: Any) -> tuple[int, ...] | None:
@@ -157,7 +164,7 @@ def check_persistence_mode(node: NodeFacts, expect: Expectations) -> None:
     observe(len(off), expected=0, unit="GPUs")
     if off:
         fail(f"{node.name}: {'; '.join(off)}",
-             hint="enable nvidia-persistenced (or nvidia-smi -pm 1)")
+             hint="enable nvidia-persistenced (or nvidia-smi -pm 1)", reason="persistence-off")
 
 
 def check_clock_throttle(node: NodeFacts, expect: Expectations) -> None:
@@ -168,6 +175,8 @@ def check_clock_throttle(node: NodeFacts, expect: Expectations) -> None:
     observe(len(hw) + len(sw), expected=0, unit="GPUs throttled")
     hint = "check cooling, power supplies and power capping; HW slowdown cuts clocks sharply"
     if hw:
-        fail(f"{node.name}: hardware clock slowdown: {'; '.join(hw)}", hint=hint)
+        fail(f"{node.name}: hardware clock slowdown: {'; '.join(hw)}", hint=hint,
+             reason="clock-slowdown-hw")
     if sw:
-        warn(f"{node.name}: software thermal slowdown: {'; '.join(sw)}", hint=hint)
+        warn(f"{node.name}: software thermal slowdown: {'; '.join(sw)}", hint=hint,
+             reason="clock-slowdown-sw")

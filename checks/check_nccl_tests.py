@@ -41,11 +41,12 @@ def _nic_gbps(cluster: ClusterFacts, expect: Expectations, names: list[str]) -> 
 def _report(verdict: judge.Verdict) -> None:
     __tracebackhide__ = True
     unit = verdict.unit if verdict.measured is not None else None
-    observe(verdict.measured, expected=verdict.expected, unit=unit, hint=verdict.hint)
+    observe(verdict.measured, expected=verdict.expected, unit=unit, hint=verdict.hint,
+            reason=verdict.reason)
     if verdict.status == judge.SKIP:
         skip(verdict.message)
     if verdict.status == judge.ERROR:
-        raise Unavailable(verdict.message)
+        raise Unavailable(verdict.message, hint=verdict.hint, reason=verdict.reason)
     if verdict.status == judge.WARN:
         warn(verdict.message)
     if verdict.status == judge.FAIL:

@@ -1,11 +1,15 @@
-"""The TCP ports a job needs, from every node to every other node."""
+"""The TCP ports a job needs, from every node to every other node: one result per source
+node (its unreachable targets listed in it, the end to blame told from the rest of the
+matrix); every pair stays in the ports matrices."""
 
+from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Any
 
 from preflight.blame import directions
-from preflight.fixtures import pair_entry
-from preflight.verdict import Unavailable, fail, observe
+from preflight.facts import NodeFacts
+from preflight.fixtures import source_entries, targets_text
+from preflight.verdict import Unavailable, against, fail, observe
 
 KNOWN_PORTS = {22: "ssh", 29500: "MASTER_PORT", 6379: "Ray GCS", 8265: "Ray dashboard"}
 HINTS = {
@@ -68,31 +72,53 @@ def _name(port: int, ephemeral: Collection[int] = ()) -> str:
     return f"TCP {port} (ephemeral)" if port in ephemeral else f"TCP {port}"
 
 
-def _listed(verdicts: dict[int, list[str]], ephemeral: list[int]) -> str:
-    return ", ".join(f"{_name(port, ephemeral)} {v[0]}" for port, v in sorted(verdicts.items()))
-
-
-def check_tcp_ports(pair: tuple[str, str], ports_probe: dict[str, Any]) -> None:
-    src, dst = pair
-    verdicts = {int(port): v for port, v in pair_entry(ports_probe, pair).items()}
-    closed = {port: v for port, v in verdicts.items() if v[0] not in ("open", "error")}
-    unknown = {port: v for port, v in verdicts.items() if v[0] == "error"}
-    observe(len(verdicts) - len(closed) - len(unknown), expected=f"{len(verdicts)} open",
-            unit="ports")
+def check_tcp_ports(node: NodeFacts, ports_probe: dict[str, Any]) -> None:
+    src = node.name
+    entries = source_entries(ports_probe, src)
+    ephemeral = list(ports_probe.get("ephemeral") or [])
+    closed: dict[tuple[int, str], list[str]] = {}
+    unknown: dict[str, str] = {}
+    for dst, verdicts in entries.items():
+        for port, (kind, detail) in verdicts.items():
+            if kind == "error":
+                unknown.setdefault(dst, f"{_name(int(port), ephemeral)}: {detail}")
+            elif kind != "open":
+                closed.setdefault((int(port), kind), []).append(dst)
+    targets = sorted({dst for dsts in closed.values() for dst in dsts})
+    observe(len(entries) - len(targets), expected=f"{len(entries)} peers open", unit="peers")
     if closed:
-        kinds = sorted({v[0] for v in closed.values()})
-        port = str(min(closed))
-        hint, note, reason = pointed(ports_probe, f"port:{port}",
-                                     lambda e: e.get(port, ["open"])[0] == "open",
-                                     src, dst, kinds)
-        ephemeral = list(ports_probe.get("ephemeral") or [])
-        if reason.startswith("port-") and set(closed) <= set(ephemeral):
-            low, high = ports_probe.get("ephemeral_range") or ["?", "?"]
-            hint, reason = EPHEMERAL_HINT.format(low=low, high=high, dst=dst), "ephemeral-closed"
-        fail(f"{src} -> {dst}: {_listed(closed, ephemeral)} (expected open){note}",
-             measured={str(p): v[0] for p, v in closed.items()}, expected="open", hint=hint,
-             reason=reason)
+        _fail_closed(src, closed, ports_probe, ephemeral)
     if unknown:
-        detail = next(iter(unknown.values()))[1]
-        raise Unavailable(f"{src} -> {dst}: {', '.join(map(_name, sorted(unknown)))} not "
-                          f"tested: {detail}")
+        dst, detail = next(iter(unknown.items()))
+        raise Unavailable(f"{src}: {len(unknown)} peer(s) not tested, e.g. {dst}: {detail}",
+                          reason="ports-not-tested")
+
+
+def _reason(port: int, kind: str, ephemeral: Collection[int]) -> str:
+    return f"tcp-ephemeral-{kind}" if port in ephemeral else f"tcp-{port}-{kind}"
+
+
+def _fail_closed(src: str, closed: dict[tuple[int, str], list[str]],
+                 probe: dict[str, Any], ephemeral: list[int]) -> None:
+    __tracebackhide__ = True
+    (port, kind), _ = Counter({k: len(v) for k, v in closed.items()}).most_common(1)[0]
+    first = sorted(closed[(port, kind)])[0]
+    hint, note, side = pointed(probe, f"port:{port}",
+                               lambda e: e.get(str(port), ["open"])[0] == "open",
+                               src, first, [kind])
+    if side.startswith("port-"):  # the targets' fault: name them all
+        hint = HINTS.get(kind, "check the network path").format(
+            src=src, dst=targets_text(closed[(port, kind)]))
+        if port in ephemeral:
+            low, high = probe.get("ephemeral_range") or ["?", "?"]
+            hint = EPHEMERAL_HINT.format(low=low, high=high, dst=targets_text(
+                closed[(port, kind)]))
+    by_reason: dict[str, list[str]] = {}
+    for (p, k), dsts in closed.items():
+        by_reason.setdefault(_reason(p, k, ephemeral), []).extend(dsts)
+    against(by_reason)
+    listed = "; ".join(f"{_name(p, ephemeral)} {k} to {targets_text(d)}"
+                       for (p, k), d in sorted(closed.items()))
+    fail(f"{src}: {listed} (expected open){note}",
+         measured={f"{p}": k for (p, k) in closed}, expected="open", hint=hint,
+         reason=_reason(port, kind, ephemeral))

@@ -21,7 +21,7 @@ def _skip_untestable(probe: dict[str, Any], pair: tuple[str, ...]) -> None:
     for node in pair:
         reason = probe.get("unmeasured", {}).get(node)
         if reason:
-            raise Unavailable(reason)
+            raise Unavailable(reason, reason="ib-write-bw-not-run")
         reason = probe.get("skipped", {}).get(node)
         if reason:
             skip(reason)
@@ -56,7 +56,8 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any],
     entry = pair_entry(ib_write_bw_probe, pair)
     fail_unconnected(ib_write_bw_probe, entry, src, dst)
     if entry.get("error"):
-        raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}")
+        raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}",
+                          reason="ib-write-bw-error")
     settings = _settings(expect, ib_write_bw_probe)
     rails = entry["rails"]
     floors = {dev: rail_floor(r["port_rate_gbps"], settings) for dev, r in rails.items()}

@@ -25,14 +25,17 @@ def check_version_consistent(node: NodeFacts, cluster: ClusterFacts, component: 
     observe(mine, expected="the same on every node")
     if mine is None:
         fail(f"{node.name}: no {component} found; other nodes have "
-             f"{_summary(versions)}", measured=None, hint=HINTS[component])
+             f"{_summary(versions)}", measured=None, hint=HINTS[component],
+             reason=f"{component}-missing")
     common, count, total = majority(versions.values())
     if common is None and len(set(versions.values())) > 1:
         fail(f"{node.name}: {component} {mine}; nodes disagree with no majority: "
-             f"{_summary(versions)}", measured=mine, hint=HINTS[component])
+             f"{_summary(versions)}", measured=mine, hint=HINTS[component],
+             reason=f"{component}-no-majority")
     if common is not None and mine != common:
         fail(f"{node.name}: {component} {mine}, the other {count} of {total} nodes have "
-             f"{common}", measured=mine, expected=common, hint=HINTS[component])
+             f"{common}", measured=mine, expected=common, hint=HINTS[component],
+             reason=f"{component}-differs")
 
 
 def _summary(versions: dict[str, str]) -> str:

@@ -6,9 +6,9 @@ import pytest
 
 from preflight.checks.check_ports import pointed
 from preflight.facts import NodeFacts
-from preflight.fixtures import pair_entry
+from preflight.fixtures import source_entries, targets_text
 from preflight.gather import NodeOutcome
-from preflight.verdict import Unavailable, fail, observe, skip, warn
+from preflight.verdict import Unavailable, against, fail, observe, skip, warn
 
 CONNECT_HINTS = {
     "connection-refused": "start sshd on the node, or check the port in your ssh config",
@@ -32,7 +32,8 @@ def check_ssh_reachable(node_outcome: NodeOutcome) -> None:
     if error is not None and error.kind not in NOT_CONNECTION:
         fail(f"{node_outcome.name}: {error.kind}: {error.detail}",
              measured=error.kind, expected="ssh session",
-             hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"))
+             hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"),
+             reason=error.kind)
     observe(round(node_outcome.gather_s, 3), expected="ssh session", unit="s")
 
 
@@ -49,22 +50,35 @@ MESH_HINTS = {
 }
 
 
-def check_ssh_mesh(pair: tuple[str, str], mesh_probe: dict[str, Any]) -> None:
-    src, dst = pair
-    reason, detail = pair_entry(mesh_probe, pair)
-    if reason == "error":
-        raise Unavailable(f"{src} -> {dst}: ssh mesh not measured: {detail}")
-    observe(reason, expected="ok")
-    if reason != "ok":
-        hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(src=src, dst=dst)
-        note, why = "", f"ssh-{reason}"
+def check_ssh_mesh(node: NodeFacts, mesh_probe: dict[str, Any]) -> None:
+    """One result per source node: the peers it cannot ssh into, by reason; where packets
+    are lost, the end the rest of the mesh points at."""
+    src = node.name
+    entries = source_entries(mesh_probe, src)
+    bad: dict[str, list[str]] = {}
+    for dst, (reason, _detail) in entries.items():
+        if reason not in ("ok", "error"):
+            bad.setdefault(reason, []).append(dst)
+    errors = [dst for dst, (reason, _) in entries.items() if reason == "error"]
+    observe(len(entries) - sum(map(len, bad.values())), expected=f"{len(entries)} peers",
+            unit="peers")
+    if bad:
+        reason = max(bad, key=lambda r: len(bad[r]))
+        against(bad)
+        listed = "; ".join(f"{r} to {targets_text(d)}" for r, d in sorted(bad.items()))
+        hint = MESH_HINTS.get(reason, "run ssh -v {dst} on {src}").format(
+            src=src, dst=targets_text(bad[reason]))
+        note = ""
         if reason == "unreachable":  # whose packets are lost: the rest of the mesh says
             pointed_hint, note, side = pointed(mesh_probe, "mesh", lambda e: e[0] == "ok",
-                                               src, dst, [reason])
+                                               src, sorted(bad[reason])[0], [reason])
             if not side.startswith("port-"):
-                hint, why = pointed_hint, side
-        fail(f"{src} -> {dst}: ssh {reason}" + (f" ({detail})" if detail else "") + note,
-             hint=hint, reason=why)
+                hint = pointed_hint
+        fail(f"{src}: ssh {listed}{note}", measured=sorted(bad), expected="ok", hint=hint,
+             reason=reason)
+    if errors:
+        raise Unavailable(f"{src}: ssh mesh not measured to {targets_text(errors)}: "
+                          f"{entries[errors[0]][1]}", reason="mesh-not-measured")
 
 
 BURST_HINT = ("raise MaxStartups (e.g. 100:30:200) and MaxSessions in the node's sshd_config "

@@ -42,11 +42,11 @@ def check_memlock(node: NodeFacts, expect: Expectations) -> None:
         observe("unlimited" if memlock == -1 else memlock, expected="unlimited", unit="bytes")
         if memlock != -1:
             fail(f"{node.name}: memlock limit {memlock} bytes, expected unlimited "
-                 "(RDMA registration fails with small limits)", hint=hint)
+                 "(RDMA registration fails with small limits)", hint=hint, reason="memlock-low")
         return
     if memlock != -1:
         at_least(memlock, expect.memlock_min_bytes, f"{node.name}: memlock", unit="bytes",
-                 hint=hint)
+                 hint=hint, reason="memlock-low")
 
 
 NOFILE_HINT = ("raise the open-files limit (limits.conf nofile / systemd LimitNOFILE / "
@@ -104,10 +104,10 @@ def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
     shm = node.get("shm") or {}
     if "total_bytes" not in shm:
         fail(f"{node.name}: /dev/shm missing ({shm.get('error', 'not mounted')})",
-             hint="mount a tmpfs on /dev/shm; NCCL and dataloaders use it")
+             hint="mount a tmpfs on /dev/shm; NCCL and dataloaders use it", reason="shm-missing")
     at_least(round(shm["total_bytes"] / GIB, 2), expect.shm_min_bytes / GIB,
              f"{node.name}: /dev/shm size", unit="GiB",
-             hint="enlarge /dev/shm (containers: --shm-size or --ipc=host)")
+             hint="enlarge /dev/shm (containers: --shm-size or --ipc=host)", reason="shm-small")
 
 
 def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
@@ -121,7 +121,7 @@ def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
     if low:
         fail(f"{node.name}: low free space: {', '.join(low)} "
              f"(expected >= {expect.disk_min_bytes / GIB:g} GiB)",
-             hint="free space for checkpoints, logs and caches")
+             hint="free space for checkpoints, logs and caches", reason="disk-low")
 
 
 def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:
@@ -136,7 +136,8 @@ def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:
     if offset > limit or latest < -limit:
         fail(f"{node.name}: clock {offset:+.2f} s from the head node (expected within "
              f"{limit:g} s)",
-             hint="run chrony/ntpd on every node; skewed clocks break timeouts, logs, Kerberos")
+             hint="run chrony/ntpd on every node; skewed clocks break timeouts, logs, Kerberos",
+             reason="clock-skew")
 
 
 def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
@@ -157,7 +158,8 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
     observe(len(problems), expected=0, unit="names differing")
     if problems:
         fail(f"{node.name}: {'; '.join(problems)}",
-             hint="fix /etc/hosts or DNS on this node: ranks must agree on every address")
+             hint="fix /etc/hosts or DNS on this node: ranks must agree on every address",
+             reason="hosts-disagree")
 
 
 def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | None:

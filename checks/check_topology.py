@@ -34,7 +34,7 @@ def check_nvlink_all_pairs(node: NodeFacts, expect: Expectations) -> None:
     observe(len(pairs) - len(bad), expected=f"{len(pairs)} pairs at {want}", unit="pairs")
     if bad:
         fail(f"{node.name}: {len(bad)} GPU pair(s) not at {want}: {', '.join(bad[:8])}",
-             hint=NVLINK_HINT)
+             hint=NVLINK_HINT, reason="nvlink-missing")
 
 
 def _topo(node: NodeFacts) -> dict[str, Any] | None:
@@ -55,7 +55,7 @@ def check_topology_matches_cluster(node: NodeFacts, cluster: ClusterFacts) -> No
     observe(len(differing), expected=0, unit="pairs differing")
     if differing:
         fail(f"{node.name}: GPU topology differs from the other nodes: "
-             f"{', '.join(differing[:8])}", hint=NVLINK_HINT)
+             f"{', '.join(differing[:8])}", hint=NVLINK_HINT, reason="topology-differs")
 
 
 def check_gpudirect_nic(node: NodeFacts, expect: Expectations) -> None:
@@ -68,4 +68,4 @@ def check_gpudirect_nic(node: NodeFacts, expect: Expectations) -> None:
     if far:
         fail(f"{node.name}: no NIC at PIX/PXB for {', '.join(far)}",
              hint="GPUDirect RDMA needs a NIC under the same PCIe switch; check cabling/BIOS "
-                  "or set NCCL_NET_GDR_LEVEL knowingly")
+                  "or set NCCL_NET_GDR_LEVEL knowingly", reason="nic-not-near-gpu")

@@ -43,6 +43,7 @@ class Verdict:
     expected: str | None = None
     hint: str | None = None
     unit: str = "GB/s"
+    reason: str | None = None  # a short stable code (findings group on it)
 
 
 def parsed(record: dict[str, Any]) -> NcclTestsRun | None:
@@ -70,18 +71,21 @@ def judge(subject: str, collective: str, record: dict[str, Any],
     binary = BINARIES[collective]
     if record.get("missing"):
         return Verdict(ERROR, f"{subject}: {binary} not found (looked in --nccl-tests-home, "
-                       "$NCCL_TESTS_HOME, PATH, /opt/nccl-tests/build)", hint=MISSING_HINT)
+                       "$NCCL_TESTS_HOME, PATH, /opt/nccl-tests/build)", hint=MISSING_HINT,
+                       reason="nccl-tests-missing")
     if record.get("timed_out"):
         return Verdict(ERROR, f"{subject}: {binary} did not finish within "
-                       f"{record.get('timeout_s', 0):g} s and was killed", hint=HANG_HINT)
+                       f"{record.get('timeout_s', 0):g} s and was killed", hint=HANG_HINT,
+                       reason="nccl-tests-timeout")
     output = record.get("output") or ""
     if match := _NCCL_TESTS_TIMEOUT.search(output):
         return Verdict(ERROR, f"{subject}: {collective} hung: nccl-tests aborted it after "
-                       f"{match.group(1)} s (-T)", hint=HANG_HINT)
+                       f"{match.group(1)} s (-T)", hint=HANG_HINT, reason="nccl-tests-hung")
     run = parsed(record)
     if run is None:
         return Verdict(ERROR, f"{subject}: {binary} printed no nccl-tests results "
-                       f"(rc {record.get('rc')}): {_last_line(record)}", hint=FAILURE_HINT)
+                       f"(rc {record.get('rc')}): {_last_line(record)}", hint=FAILURE_HINT,
+                       reason="nccl-tests-no-results")
     return _judge_table(subject, collective, record, run, floor)
 
 
@@ -89,20 +93,21 @@ def _judge_table(subject: str, collective: str, record: dict[str, Any], run: Ncc
                  floor: Floor | None) -> Verdict:
     if run.errors:
         return Verdict(FAIL, f"{subject}: {collective} failed: {run.errors[0][:200]}",
-                       hint=FAILURE_HINT)
+                       hint=FAILURE_HINT, reason="nccl-tests-failed")
     if run.wrong or run.out_of_bounds:
         return Verdict(FAIL, f"{subject}: {collective} returned wrong data: "
                        f"{run.wrong or 0} wrong values (#wrong), {run.out_of_bounds or 0} "
                        "out of bounds (expected 0)", measured=float(run.wrong or 0),
-                       expected="0", unit="wrong values", hint=WRONG_HINT)
+                       expected="0", unit="wrong values", hint=WRONG_HINT,
+                       reason="nccl-tests-wrong-data")
     if record.get("rc") != 0:
         return Verdict(FAIL, f"{subject}: {BINARIES[collective]} exited with rc "
                        f"{record.get('rc')} after its table: {_last_line(record)}",
-                       hint=FAILURE_HINT)
+                       hint=FAILURE_HINT, reason="nccl-tests-exit")
     best = plateau(run)
     if best is None:
         return Verdict(ERROR, f"{subject}: {collective} printed no result rows",
-                       hint=FAILURE_HINT)
+                       hint=FAILURE_HINT, reason="nccl-tests-no-rows")
     return _judge_busbw(subject, collective, run, best, floor)
 
 
@@ -120,7 +125,7 @@ def _judge_busbw(subject: str, collective: str, run: NcclTestsRun, best: Plateau
     if best.gbps < floor.gbps:
         return Verdict(FAIL, f"{subject}: {what}, expected >= {floor.gbps:.4g} GB/s "
                        f"({floor.basis})", measured=measured, expected=expected,
-                       hint=SLOW_HINT)
+                       hint=SLOW_HINT, reason="busbw-low")
     return Verdict(PASS, f"{subject}: {what}", measured=measured, expected=expected)
 
 
@@ -151,14 +156,14 @@ def single_node_verdict(single: dict[str, Any], node: str, collective: str,
     entry = single.get("nodes", {}).get(node)
     if entry is None:
         return Verdict(ERROR, f"{node}: nccl-tests were not run there (unreachable when "
-                       "they started?)")
+                       "they started?)", reason="nccl-tests-not-run")
     if entry.get("error"):
-        return Verdict(ERROR, str(entry["error"]), hint=FAILURE_HINT)
+        return Verdict(ERROR, str(entry["error"]), hint=FAILURE_HINT, reason="nccl-tests-error")
     if entry.get("skipped"):
         return Verdict(SKIP, str(entry["skipped"]))
     record = (entry.get("runs") or {}).get(collective)
     if record is None:
-        return Verdict(ERROR, f"{node}: {collective} was not run")
+        return Verdict(ERROR, f"{node}: {collective} was not run", reason="nccl-tests-not-run")
     return judge(node, collective, record, floor)
 
 
@@ -169,7 +174,8 @@ def multi_node_verdict(multi: dict[str, Any], single: dict[str, Any], collective
     if record.get("skipped"):
         return Verdict(SKIP, f"{record['skipped']}{_left_out_text(left_out)}")
     if record.get("error"):
-        return Verdict(ERROR, f"multi-node {collective}: {record['error']}", hint=FAILURE_HINT)
+        return Verdict(ERROR, f"multi-node {collective}: {record['error']}", hint=FAILURE_HINT,
+                       reason="nccl-tests-error")
     subject = f"{len(record['nodes'])} nodes via {record.get('launcher', multi.get('launcher'))}"
     verdict = judge(subject, collective, record, floor)
     if verdict.status in (FAIL, ERROR):
@@ -179,6 +185,7 @@ def multi_node_verdict(multi: dict[str, Any], single: dict[str, Any], collective
         return replace(verdict, message=verdict.message + named + _left_out_text(left_out))
     if verdict.status == PASS and left_out:
         return replace(verdict, status=WARN, hint="see those nodes' single_node results",
+                       reason="nodes-left-out",
                        message=f"{verdict.message}; not every node took part"
                        f"{_left_out_text(left_out)}")
     return verdict

@@ -55,6 +55,11 @@ def dispatch(args: list[str]) -> int:
 
 
 def cmd_run(args: list[str]) -> int:
+    if "-h" in args or "--help" in args:
+        from preflight.run_help import run_help
+
+        write_line(run_help(), err=False)
+        return 0
     extra_dirs, args = _take_option(args, "--checks")
     if not any(_has_flag(args, flag) for flag in INVENTORY_FLAGS):
         args = ["--local", *args]
@@ -113,9 +118,11 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     if out is None:
         args = [*args, "--out", str(run_dir)]
     checks_dir = str(resources.files("preflight.checks"))
+    if any(a in ("-v", "--verbose") for a in args):  # every subject, not pytest's lines
+        args = [a for a in args if a not in ("-v", "--verbose")] + ["--list-subjects"]
     pytest_args = [
         checks_dir, *extra_dirs, "-c", str(resources.files("preflight").joinpath("run.ini")),
-        "--rootdir", checks_dir, "-q", "--tb=no", "-rN", "--no-header",
+        "--rootdir", checks_dir, "-qq", "--tb=no", "-rN", "--no-header", "--live-display",
         f"--junitxml={run_dir / 'junit.xml'}", *args,
     ]
     # Only our plugin (and xdist for -n) is loaded: every other pytest plugin installed

@@ -14,7 +14,6 @@ outside prologs: a prolog's non-zero exit already makes slurmd drain its node.
 
 from __future__ import annotations
 
-import math
 import shlex
 import subprocess
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from preflight.findings import exclude_limit
 from preflight.lifecycle import RECORD
 from preflight.results import RunRecord
 
@@ -41,14 +41,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "--drain=apply to run them")
     add("--undrain", nargs="?", const="dry-run", choices=MODES, default=None,
         help="resume nodes preflight drained earlier that pass now (--undrain=apply runs it)")
-    add("--max-exclude", default="10%", metavar="N|P%",
-        help="most nodes to exclude or drain (default 10%% of the nodes, at least 1)")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    option = config.option
-    if getattr(option, "drain", None) or getattr(option, "undrain", None):
-        exclude_limit(option.max_exclude, 1)  # a bad value is a usage error before the run
 
 
 @dataclass
@@ -65,7 +57,7 @@ class Plan:
 
 
 def nodes_to_drain(record: RunRecord) -> dict[str, str]:
-    """node -> Slurm reason. The nodes RunRecord.bad_nodes() names (to become the nodes of
+    """node -> Slurm reason. The nodes RunRecord.bad_nodes() names (the nodes of gating
     `nodes`-scope findings), each with its first gating result's check and reason code."""
     gate = record.gate_statuses()
     reasons: dict[str, str] = {}
@@ -75,25 +67,6 @@ def nodes_to_drain(record: RunRecord) -> dict[str, str]:
         what = f"{first.check}: {first.reason or first.status}" if first else "bad node"
         reasons[node] = f"{PREFIX} {what}"[:REASON_MAX]
     return reasons
-
-
-def exclude_limit(spec: str, total: int) -> int:
-    """--max-exclude: a count, or a percentage of the run's nodes (at least one node)."""
-    text = spec.strip()
-    try:
-        if text.endswith("%"):
-            share = float(text[:-1])
-            if not 0 <= share <= 100:
-                raise ValueError(text)
-            return max(1, math.floor(total * share / 100))
-        count = int(text)
-    except ValueError:
-        raise pytest.UsageError(
-            f"--max-exclude {spec!r}: expected a node count or a percentage, e.g. 2 or 10%"
-        ) from None
-    if count < 0:
-        raise pytest.UsageError(f"--max-exclude {spec!r}: must not be negative")
-    return count
 
 
 def plan(record: RunRecord, drain: bool, undrain: bool, max_exclude: str,

@@ -120,3 +120,33 @@ def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:
     if entry is None:
         pytest.skip(f"{pair[0]} -> {pair[1]} not measured (pair mode or unreachable node)")
     return entry
+
+
+_by_source: dict[int, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
+
+
+def source_entries(probe: dict[str, Any], src: str) -> dict[str, Any]:
+    """dst -> entry for every measured pair from `src`; skip when there is none. An all-to-all
+    check judges one source per result, so the index is built once per probe, not per node."""
+    cached = _by_source.get(id(probe))
+    if cached is None or cached[0] is not probe:
+        index: dict[str, dict[str, Any]] = {}
+        for key, entry in probe.get("pairs", {}).items():
+            a, _, b = key.partition("|")
+            index.setdefault(a, {})[b] = entry
+        cached = _by_source[id(probe)] = (probe, index)
+    entries = cached[1].get(src)
+    if not entries:
+        pytest.skip(f"{src}: no pair from it was measured (pair mode or unreachable node)")
+    return entries
+
+
+def targets_text(targets: list[str]) -> str:
+    """The targets of a per-source verdict as a short Slurm hostlist."""
+    import hostlist
+
+    try:
+        text = str(hostlist.collect_hostlist(targets))
+    except hostlist.BadHostlist:
+        text = ",".join(targets)
+    return text if len(text) <= 80 else text[:80].rsplit(",", 1)[0] + f",… ({len(targets)})"

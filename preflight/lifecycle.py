@@ -18,6 +18,7 @@ from preflight import __version__
 from preflight.config import load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import UserError
+from preflight.findings import exclude_limit
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
 from preflight.golive.command import launch_block
@@ -49,6 +50,7 @@ def build_context(options: Any, *, run_dir: str | None = None,
 def _build_context(options: Any, run_dir: str | None, run_id: str | None) -> RunContext:
     recorded = Path(options.preflight_from) if options.preflight_from else None
     nodes = inventory_from_options(options)
+    exclude_limit(getattr(options, "max_exclude", "10%"), len(nodes))  # a bad value: exit 2
     expect = load_config(options.profile, _path(options.preflight_config),
                          expectation_overrides(options))
     out = Path(run_dir) if run_dir else new_run_dir(options.preflight_out,
@@ -260,6 +262,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         phases=phase_walls(ctx.gather_timing, ctx.measurements()),
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
+        max_exclude=config.option.max_exclude,
         matrices=collect_matrices(measurements),
     )
     if ctx.facts_path.is_file():
@@ -269,7 +272,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     write_json(ctx.run_dir / "measurements.json", ctx.measurements())
     ctx.remove_locks()
     _write_bad_nodes(config.option.bad_nodes, record)
-    _write_html(ctx.run_dir)
+    _write_html(ctx, record)
     config.stash[RECORD] = record
     return record
 
@@ -296,12 +299,14 @@ def _write_bad_nodes(path: str | None, record: RunRecord) -> None:
         Path(path).write_text(text)
 
 
-def _write_html(run_dir: Path) -> None:
+def _write_html(ctx: RunContext, record: RunRecord) -> None:
     try:
         from preflight.reports.html import write_report
     except ImportError:
         return
-    write_report(run_dir)
+    facts = {"nodes": {name: o.to_dict() for name, o in ctx.outcomes().items()}} \
+        if ctx.facts_path.is_file() else None
+    write_report(ctx.run_dir, run=record, facts=facts)
 
 
 def print_summary(ctx: RunContext, config: pytest.Config) -> None:
@@ -312,12 +317,13 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
     except ImportError:
         console.print(f"{'GO' if record.go else 'NO-GO'}: {record.counts()}")
     else:
-        render_summary(record, console)
+        verbose = config.option.list_subjects or config.option.verbose > 0
+        render_summary(record, console, verbose=verbose)
     if ctx.recorded_from is not None:
         console.print(f"judged the recorded run {ctx.recorded_from} "
                       f"(facts gathered {_gathered(ctx.facts_path)}); no node was contacted",
-                      markup=False)
-    console.print(f"run directory: {ctx.run_dir}", markup=False)
+                      markup=False, soft_wrap=True)
+    console.print(f"run directory: {ctx.run_dir}", markup=False, soft_wrap=True)
 
 
 def _gathered(facts_path: Path) -> str:

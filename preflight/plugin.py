@@ -27,6 +27,7 @@ from preflight.runctx import CONTEXT, RunContext, context
 
 pytest_plugins = [
     "preflight.fixtures",
+    "preflight.live",
     "preflight.collective.fixtures",
     "preflight.nccl_tests.fixtures",
     "preflight.drain",
@@ -62,6 +63,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--gather", dest="gather_via", choices=("ssh", "srun"), default="ssh",
         help="gather facts over SSH (default) or with one srun step (large allocations)")
     add("--bad-nodes", metavar="FILE", help="write the failing nodes here, one per line")
+    add("--list-subjects", action="store_true",
+        help="list every subject under its finding in the summary (preflight run -v)")
+    add("--max-exclude", default="10%", metavar="N|P%",
+        help="past this many nodes to exclude (default 10%% of the nodes) the run says the "
+             "problem looks systemic and does not advise excluding them")
     add("--fail-on", choices=("fail", "warn"), default="fail",
         help="'warn' also fails the gate on warnings")
     add("--level", dest="preflight_level", choices=("quick", "standard", "full"),
@@ -86,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
     worker_input = getattr(config, "workerinput", None)
+    global _forwarding
+    _forwarding = worker_input is not None
     run_dir = worker_input.get("preflight_run_dir") if worker_input else None
     run_id = worker_input.get("preflight_run_id") if worker_input else None
     config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir, run_id=run_id)
@@ -259,6 +267,7 @@ def _result(item: pytest.Item, status: Status, message: str, duration: float) ->
         message=message, hint=seen.hint if status is not Status.PASS else None,
         duration_s=round(duration, 3),
         reason=seen.reason if status is not Status.PASS else None,
+        targets=seen.targets if status is not Status.PASS else None,
     )
 
 
@@ -266,9 +275,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for key, value in report.user_properties:
         if key == RESULT_PROPERTY:
             _collected.append(Result.from_dict(json.loads(str(value))))
+            if not _forwarding:  # pytest keeps every report to the end: drop this copy
+                report.user_properties.remove((key, value))
+            break
 
 
 _collected: list[Result] = []
+_forwarding = False  # an xdist worker: its reports go to the controller with the result
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

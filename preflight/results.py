@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from preflight.blame import blamed
+if TYPE_CHECKING:
+    from preflight.findings import Finding
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Status(StrEnum):
@@ -46,6 +47,10 @@ class Result:
     hint: str | None = None
     duration_s: float = 0.0
     reason: str | None = None
+    # A per-source result of an all-to-all check: the targets its node failed to reach, by
+    # reason ({"tcp-29500-filtered": ["node-3"]}).
+    targets: dict[str, list[str]] | None = None
+    finding: str | None = None  # the id of the finding this result belongs to
 
     @property
     def subject(self) -> str:
@@ -82,6 +87,8 @@ class Result:
             hint=data.get("hint"),
             duration_s=float(data.get("duration_s", 0.0)),
             reason=data.get("reason"),
+            targets=data.get("targets"),
+            finding=data.get("finding"),
         )
 
 
@@ -104,6 +111,7 @@ class RunRecord:
     launch: dict[str, Any] | None = None  # preflight.golive: the plan of a GO run
     level: str = "standard"
     phases: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
+    max_exclude: str = "10%"  # --max-exclude: past it, excluding is not advised
 
     def counts(self) -> dict[str, int]:
         counted = Counter(r.status.value for r in self.results)
@@ -117,21 +125,30 @@ class RunRecord:
         gate = self.gate_statuses()
         return not self.partial and not any(r.status in gate for r in self.results)
 
-    def bad_nodes(self) -> list[str]:
-        """Nodes to exclude: named by a gating result on a node, blamed for a check's
-        gating pair results (preflight.blame), or blamed by bandwidth isolation."""
-        gate = self.gate_statuses()
-        suspects = set(self.matrices.get("suspects", {}).get("nodes", []))
-        bad = {r.node for r in self.results if r.status in gate and r.node} | suspects
-        pairs_by_check: dict[str, list[tuple[str, str]]] = {}
-        for r in self.results:
-            if r.status in gate and r.pair and not suspects & set(r.pair):
-                pairs_by_check.setdefault(r.check, []).append(r.pair)
-        for pairs in pairs_by_check.values():
-            bad |= blamed(pairs)
+    def findings(self) -> list[Finding]:
+        """Problems grouped by (check, reason); sets each result's `finding` id."""
+        from preflight.findings import compute_findings
+
+        suspects = self.matrices.get("suspects", {}).get("nodes", [])
+        return compute_findings(self.results, self.hosts, suspects)
+
+    def bad_nodes(self, findings: list[Finding] | None = None) -> list[str]:
+        """Nodes to exclude: those of nodes-scope findings only (a problem most nodes share
+        is a setting to change, not a reason to drain the cluster)."""
+        from preflight.findings import nodes_to_exclude
+
+        found = self.findings() if findings is None else findings
+        bad = nodes_to_exclude(found, {s.value for s in self.gate_statuses()})
         return sorted(bad, key=_host_order(self.hosts))
 
+    def exclude_limit(self) -> int:
+        from preflight.findings import exclude_limit
+
+        return exclude_limit(self.max_exclude, len(self.hosts))
+
     def to_dict(self) -> dict[str, Any]:
+        findings = self.findings()
+        bad = self.bad_nodes(findings)
         return {
             "schema_version": SCHEMA_VERSION,
             "preflight_version": self.preflight_version,
@@ -148,7 +165,10 @@ class RunRecord:
             "fail_on": self.fail_on,
             "verdict": "GO" if self.go else "NO-GO",
             "counts": self.counts(),
-            "bad_nodes": self.bad_nodes(),
+            "bad_nodes": bad,
+            "max_exclude": self.exclude_limit(),
+            "exclude_advised": len(bad) <= self.exclude_limit(),
+            "findings": [f.to_dict() for f in findings],
             "results": [r.to_dict() for r in self.results],
             "matrices": self.matrices,
             "launch": self.launch,
@@ -167,6 +187,7 @@ class RunRecord:
             thresholds=dict(data.get("thresholds", {})),
             partial=bool(data.get("partial", False)),
             fail_on=data.get("fail_on", "fail"),
+            max_exclude=str(data.get("max_exclude", "10%")),
             results=[Result.from_dict(r) for r in data.get("results", [])],
             matrices=dict(data.get("matrices", {})),
             launch=data.get("launch"),

@@ -22,6 +22,7 @@ class Observation:
     # A short stable code for why a check did not pass ("memlock-low", "port-filtered"):
     # results with the same check and reason are one finding, whatever their messages say.
     reason: str | None = None
+    targets: dict[str, list[str]] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,6 +76,12 @@ def observe(measured: Any = None, *, expected: Any = None, unit: str | None = No
         _current.hint = hint
 
 
+def against(targets: dict[str, list[str]]) -> None:
+    """A per-source verdict of an all-to-all check: the other ends of the node's bad pairs,
+    by reason code (findings blame the node most of them share)."""
+    _current.targets = {reason: sorted(nodes) for reason, nodes in targets.items()}
+
+
 def fail(message: str, *, measured: Any = None, expected: Any = None,
          unit: str | None = None, hint: str | None = None,
          reason: str | None = None) -> NoReturn:
@@ -97,27 +104,29 @@ def skip(reason: str) -> NoReturn:
 
 
 def at_least(measured: float, floor: float, what: str, *, unit: str = "",
-             hint: str | None = None) -> None:
+             hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=f">= {floor:g}", unit=unit or None, hint=hint)
     if measured < floor:
-        fail(f"{what}: {measured:g}{_u(unit)}, expected >= {floor:g}{_u(unit)}")
+        fail(f"{what}: {measured:g}{_u(unit)}, expected >= {floor:g}{_u(unit)}",
+             reason=reason)
 
 
 def at_most(measured: float, ceiling: float, what: str, *, unit: str = "",
-            hint: str | None = None) -> None:
+            hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=f"<= {ceiling:g}", unit=unit or None, hint=hint)
     if measured > ceiling:
-        fail(f"{what}: {measured:g}{_u(unit)}, expected <= {ceiling:g}{_u(unit)}")
+        fail(f"{what}: {measured:g}{_u(unit)}, expected <= {ceiling:g}{_u(unit)}",
+             reason=reason)
 
 
 def equal(measured: Any, expected: Any, what: str, *, unit: str = "",
-          hint: str | None = None) -> None:
+          hint: str | None = None, reason: str | None = None) -> None:
     __tracebackhide__ = True
     observe(measured, expected=expected, unit=unit or None, hint=hint)
     if measured != expected:
-        fail(f"{what}: {measured}{_u(unit)}, expected {expected}{_u(unit)}")
+        fail(f"{what}: {measured}{_u(unit)}, expected {expected}{_u(unit)}", reason=reason)
 
 
 def _u(unit: str) -> str:

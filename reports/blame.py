@@ -6,21 +6,25 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from preflight.blame import blamed
+from preflight.findings import bad_pairs
 from preflight.results import Result, Status
 
 from .formatting import SEVERITY
 
 
 def pair_blame(results: Sequence[Result]) -> dict[int, tuple[str, ...]]:
-    """For each bad pair result (by index): the ends of it that its check's cover blames."""
-    bad: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
+    """For each bad pair result, or per-source result with targets (by index): the nodes of
+    its pairs that its check's cover blames."""
+    bad: dict[str, dict[int, list[tuple[str, str]]]] = defaultdict(dict)
     for index, result in enumerate(results):
-        if result.pair and SEVERITY[result.status.value] >= SEVERITY[Status.WARN.value]:
-            bad[result.check][index] = result.pair
+        pairs = bad_pairs(result)
+        if pairs and SEVERITY[result.status.value] >= SEVERITY[Status.WARN.value]:
+            bad[result.check][index] = pairs
     blame: dict[int, tuple[str, ...]] = {}
-    for pairs in bad.values():
-        cover = blamed(pairs.values())
-        blame.update({i: tuple(n for n in pair if n in cover) for i, pair in pairs.items()})
+    for by_index in bad.values():
+        cover = blamed(p for pairs in by_index.values() for p in pairs)
+        blame.update({i: tuple(dict.fromkeys(n for p in pairs for n in p if n in cover))
+                      for i, pairs in by_index.items()})
     return blame
 
 

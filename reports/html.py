@@ -15,6 +15,7 @@ from preflight.results import SCHEMA_VERSION, RunRecord, Status, load_run
 
 from .formatting import STATUS_ORDER, fmt_duration, fmt_value
 from .heatmap import heatmaps, suspects
+from .large import AGGREGATE_ABOVE, finding_cards, pair_summaries, problem_nodes
 from .nodes import node_sections
 from .view import (
     failures,
@@ -51,11 +52,15 @@ def _pieces(run: RunRecord, facts: dict[str, Any] | None) -> Iterator[str]:
     return _environment().get_template(TEMPLATE).generate(**_context(run, facts))
 
 
-def write_report(run_dir: Path) -> Path:
-    """Read results.json (and facts.json if present) from `run_dir`; write report.html there."""
-    run = load_run(run_dir)
+def write_report(run_dir: Path, *, run: RunRecord | None = None,
+                 facts: dict[str, Any] | None = None) -> Path:
+    """Write report.html in `run_dir` from results.json and facts.json there, or from the
+    record and facts a run already holds (at 1,024 nodes facts.json is ~90 MB: reading it
+    a second time was the head's peak memory)."""
+    run = run if run is not None else load_run(run_dir)
     facts_path = run_dir / "facts.json"
-    facts = json.loads(facts_path.read_text()) if facts_path.exists() else None
+    if facts is None and facts_path.exists():
+        facts = json.loads(facts_path.read_text())
     target = run_dir / REPORT_NAME
     tmp = target.with_suffix(".html.tmp")
     # Streamed: at 64 nodes the page is ~15 MB, and rendering it to one string first
@@ -67,9 +72,16 @@ def write_report(run_dir: Path) -> Path:
 
 
 def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
+    findings = run.findings()
     rows = result_rows(run)
-    listed, unlisted = listed_rows(rows)
+    large = len(run.hosts) > AGGREGATE_ABOVE
+    listed, unlisted = listed_rows(rows, problems_only=large)
+    sections = node_sections(run, facts)
+    if large:  # facts of the outliers and link ends; the rest are in facts.json
+        named = problem_nodes(f for f in findings if f.scope != "cluster")
+        sections = [s for s in sections if s.name in named]
     counts = run.counts()
+    bad_nodes = run.bad_nodes(findings)
     return {
         "run": run,
         "verdict": "GO" if run.go else "NO-GO",
@@ -80,15 +92,19 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
         "thresholds": sorted(run.thresholds.items()),
         "families": families(run),
         "matrix": node_matrix(run, rows),
-        "failures": failures(rows),
+        "findings": finding_cards(findings),
+        "large": large,
+        "failures": [] if large else failures(rows),
         "rows": listed,
         "unlisted_pairs": unlisted,
-        "heatmaps": heatmaps(run.matrices, run.hosts),
+        "heatmaps": [] if large else heatmaps(run.matrices, run.hosts),
+        "pair_summaries": pair_summaries(run.matrices) if large else [],
         "suspects": suspects(run.matrices),
         "pair_blame": pair_suspects(run, rows),
-        "bad_nodes": run.bad_nodes(),
+        "bad_nodes": bad_nodes,
+        "exclude_advised": len(bad_nodes) <= run.exclude_limit(),
         "nodes": node_filter_options(run),
-        "sections": node_sections(run, facts),
+        "sections": sections,
         "facts_given": facts is not None,
         "nonce": _nonce(),
         "schema_version": SCHEMA_VERSION,

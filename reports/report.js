@@ -4,6 +4,7 @@
   var nodeSelect = document.getElementById("node-filter");
   var filterable = Array.prototype.slice.call(document.querySelectorAll("[data-filterable]"));
   var shown = document.getElementById("shown");
+  var search = document.getElementById("node-search");
 
   function concerns(el, node) {
     if (!node) { return true; }
@@ -21,8 +22,14 @@
       el.classList.toggle("filtered-out", !keep);
       if (keep && el.classList.contains("result")) { visible += 1; }
     });
+    var text = search.value.trim().toLowerCase();
     document.querySelectorAll("#node-matrix tbody tr").forEach(function (row) {
-      row.classList.toggle("filtered-out", Boolean(node) && row.dataset.node !== node);
+      var keep = (!node || row.dataset.node === node) &&
+        (!text || row.dataset.node.toLowerCase().indexOf(text) >= 0) &&
+        Array.prototype.some.call(row.querySelectorAll("td"), function (td) {
+          return wanted[td.dataset.status] !== false;
+        });
+      row.classList.toggle("filtered-out", !keep);
     });
     shown.textContent = visible + " of " + document.querySelectorAll("tr.result").length + " results shown";
   }
@@ -30,6 +37,7 @@
   function clearFilters() {
     statusBoxes.forEach(function (box) { box.checked = true; });
     nodeSelect.value = "";
+    search.value = "";
     applyFilters();
   }
 
@@ -76,6 +84,7 @@
 
   statusBoxes.forEach(function (box) { box.addEventListener("change", applyFilters); });
   nodeSelect.addEventListener("change", applyFilters);
+  search.addEventListener("input", applyFilters);
   document.addEventListener("click", onJump);
   document.querySelectorAll("table.sortable thead th").forEach(function (th) {
     th.addEventListener("click", function () { sortBy(th); });

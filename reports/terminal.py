@@ -1,16 +1,21 @@
-"""The closing summary printed after a run: verdict, counts, one line per failing subject."""
+"""The closing summary: one line per finding, each hint once, the verdict, the exclude line.
+
+It fits a screen at any cluster size: nodes are a Slurm hostlist (`gpu-[001-016,033]`) and
+past MAX_FINDINGS the rest is one line; `-v` lists every subject under its finding.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+import hostlist
 from rich.console import Console
 from rich.markup import escape
 
-from preflight.results import Result, RunRecord, Status
+from preflight.findings import Finding
+from preflight.results import RunRecord
 
-from .blame import counted_against, pair_blame
-from .formatting import SEVERITY, STATUS_ORDER, fmt_duration, host_key, subject
+from .formatting import STATUS_ORDER, fmt_duration, fmt_measure, fmt_number, subject
 
 STYLES: dict[str, str] = {
     "pass": "green",
@@ -20,30 +25,31 @@ STYLES: dict[str, str] = {
     "blocked": "bold red",
     "skip": "dim",
 }
+MAX_FINDINGS = 20
+MAX_HINTS = 8
+MAX_NODES_TEXT = 60
 
 
-@dataclass(frozen=True)
-class Line:
-    status: str
-    subject: str
-    label: str  # "gpu_count", "gpu_count [error]", "blocked (12 checks)"
-    message: str
-    hint: str
-
-
-def render_summary(run: RunRecord, console: Console) -> None:
+def render_summary(run: RunRecord, console: Console, *, verbose: bool = False) -> None:
     """Print the summary; every piece of remote text goes through rich.markup.escape."""
-    console.print(_verdict_line(run), highlight=False, soft_wrap=True)
-    lines = summary_lines(run)
-    width = max((len(line.subject) for line in lines), default=0)
-    for line in lines:
-        console.print(_format(line, width), highlight=False, soft_wrap=True)
-    bad = run.bad_nodes()
-    if bad:
-        nodes = ", ".join(escape(n) for n in bad)
-        console.print(f"[bold]Exclude:[/bold] {nodes}", highlight=False, soft_wrap=True)
-    for note in run.matrices.get("suspects", {}).get("notes", []):
-        console.print(f"[dim]suspect:[/dim] {escape(str(note))}", highlight=False, soft_wrap=True)
+    findings = run.findings()
+    out = []
+    shown = findings if verbose else findings[:MAX_FINDINGS]
+    for finding in shown:
+        out.append(finding_line(finding))
+        if verbose:
+            out += [f"    {escape(subject(r))}  {escape(r.check)}: {escape(r.message)}"
+                    for r in run.results if r.finding == finding.id]
+    if len(findings) > len(shown):
+        out.append(f"[dim]… {len(findings) - len(shown)} more findings (results.json, "
+                   "report.html, or -v)[/dim]")
+    out += hint_lines(shown)
+    out.append(_verdict_line(run))
+    out += exclude_lines(run, findings)
+    for note in run.matrices.get("suspects", {}).get("notes", [])[:3]:
+        out.append(f"[dim]suspect:[/dim] {escape(str(note))}")
+    for line in out:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _verdict_line(run: RunRecord) -> str:
@@ -58,60 +64,80 @@ def _verdict_line(run: RunRecord) -> str:
     return f"{verdict}{partial}  {' · '.join(shown)}  [dim]({tail})[/dim]"
 
 
-def summary_lines(run: RunRecord) -> list[Line]:
-    """Gating results worst first, one line per subject.
-
-    A blocked node is one line however many checks it blocked, and the bad pairs of one
-    check that blame the same node(s) (reports.blame) are one line about those nodes.
-    """
-    gate = {s.value for s in run.gate_statuses()}
-    order = host_key(run.hosts)
-    blame = pair_blame(run.results)
-    ranked = sorted(
-        (ir for ir in enumerate(run.results) if ir[1].status.value in gate),
-        key=lambda ir: (-SEVERITY[ir[1].status.value], order(ir[1].subject), ir[1].check),
-    )
-    lines: list[Line] = []
-    blocked: dict[str, list[Result]] = {}
-    pairs: dict[tuple[str, str, tuple[str, ...]], list[Result]] = {}
-    for index, result in ranked:
-        blamed = counted_against(result, blame.get(index))
-        if result.status is Status.BLOCKED:
-            blocked.setdefault(blamed[0] if blamed else subject(result), []).append(result)
-        elif result.pair:
-            pairs.setdefault((result.check, result.status.value, blamed), []).append(result)
-        else:
-            lines.append(_line(result))
-    lines += [_pairs_line(key[2], group) for key, group in pairs.items()]
-    lines += [_blocked_line(name, group) for name, group in blocked.items()]
-    return sorted(lines, key=lambda line: -SEVERITY[line.status])
+def finding_line(finding: Finding) -> str:
+    """`FAIL memlock_limit  cluster  16 nodes  node-[01-16]  8 MiB, expected >= 64 → fix-config`"""
+    style = STYLES[finding.status]
+    what = "pairs" if finding.scope == "links" else "nodes"
+    count = f"{finding.count} {what if finding.count != 1 else what[:-1]}"
+    who = node_list(finding.nodes) if finding.scope != "links" else _pairs_text(finding)
+    values = _values(finding)
+    return (f"[{style}]{finding.status.upper():7}[/] {escape(finding.check)} "
+            f"[dim]({escape(finding.reason)})[/dim]  {finding.scope}  {count}  "
+            f"{escape(who)}{values}  → {finding.action}")
 
 
-def _line(result: Result) -> Line:
-    tag = "" if result.status is Status.FAIL else f" [{result.status.value}]"
-    return Line(
-        result.status.value, subject(result), result.check + tag, result.message, result.hint or ""
-    )
+def node_list(nodes: Sequence[str]) -> str:
+    """A Slurm hostlist, shortened past MAX_NODES_TEXT characters."""
+    if not nodes:
+        return "cluster"
+    try:
+        text = str(hostlist.collect_hostlist(list(nodes)))
+    except hostlist.BadHostlist:  # a name with [ ] or , in it: listed as it is
+        text = ",".join(nodes)
+    if len(text) <= MAX_NODES_TEXT:
+        return text
+    return text[:MAX_NODES_TEXT].rsplit(",", 1)[0] + ",…"
 
 
-def _pairs_line(blamed: tuple[str, ...], group: list[Result]) -> Line:
-    first = group[0]
-    if len(group) == 1:
-        return _line(first)
-    line = _line(first)
-    who = ", ".join(blamed or first.nodes)
-    return Line(line.status, who, f"{line.label} ({len(group)} pairs)", line.message, line.hint)
+def _pairs_text(finding: Finding) -> str:
+    shown = [f"{a}→{b}" for a, b in finding.pairs[:3]]
+    more = f" +{finding.count - len(shown)}" if finding.count > len(shown) else ""
+    return ", ".join(shown) + more
 
 
-def _blocked_line(name: str, group: list[Result]) -> Line:
-    checks = "check" if len(group) == 1 else "checks"
-    first = group[0]
-    label = f"blocked ({len(group)} {checks})"
-    return Line(Status.BLOCKED.value, name, label, first.message, first.hint or "")
+def _values(finding: Finding) -> str:
+    measured = _value(finding.measured, finding.unit)
+    expected = _value(finding.expected, finding.unit)
+    if measured and expected:
+        return f"  {escape(measured)}, expected {escape(expected)}"
+    return f"  {escape(measured)}" if measured else ""
 
 
-def _format(line: Line, width: int) -> str:
-    hint = f" — hint: {escape(line.hint)}" if line.hint else ""
-    message = f": {escape(line.message)}" if line.message else ""
-    who = escape(line.subject.ljust(width))
-    return f"[{STYLES[line.status]}]{who}[/]  {escape(line.label)}{message}{hint}"
+def _value(value: object, unit: str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict) and set(value) == {"min", "max"}:
+        low, high = value["min"], value["max"]
+        text = f"{fmt_number(low)}–{fmt_number(high)}"
+        return f"{text} {unit}" if unit else text
+    if isinstance(value, str):
+        return value if len(value) <= 60 else value[:57] + "…"
+    if isinstance(value, list):
+        text = ", ".join(fmt_measure(v) for v in value[:4])
+        return text + (", …" if len(value) > 4 else "")
+    text = fmt_measure(value, unit)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def hint_lines(findings: Sequence[Finding]) -> list[str]:
+    """Each distinct hint once, naming the checks it answers."""
+    hints: dict[str, list[str]] = {}
+    for finding in findings:
+        if finding.hint:
+            hints.setdefault(finding.hint, []).append(finding.check)
+    lines = [f"  [dim]hint ({escape(', '.join(dict.fromkeys(checks)))}):[/dim] {escape(hint)}"
+             for hint, checks in list(hints.items())[:MAX_HINTS]]
+    return (["Hints:"] + lines) if lines else []
+
+
+def exclude_lines(run: RunRecord, findings: Sequence[Finding]) -> list[str]:
+    bad = run.bad_nodes(list(findings))
+    if not bad:
+        return []
+    plural = "s" if len(bad) != 1 else ""
+    line = f"[bold]Exclude:[/bold] {escape(node_list(bad))} ({len(bad)} node{plural})"
+    limit = run.exclude_limit()
+    if len(bad) <= limit:
+        return [line]
+    return [line, f"[bold yellow]{len(bad)} bad nodes is more than --max-exclude ({limit}) of "
+                  f"{len(run.hosts)}: this looks systemic; excluding them is not advised[/]"]

@@ -119,8 +119,13 @@ def _row(index: int, result: Result, blame: tuple[str, ...] | None) -> ResultRow
     )
 
 
-def listed_rows(rows: Sequence[ResultRow]) -> tuple[list[ResultRow], int]:
-    """The rows the full table lists, and how many passing pair rows it leaves out."""
+def listed_rows(rows: Sequence[ResultRow], *,
+                problems_only: bool = False) -> tuple[list[ResultRow], int]:
+    """The rows the full table lists, and how many passing rows it leaves out: passing pair
+    rows past PASSING_PAIRS_LISTED_MAX, every passing or skipped row with problems_only."""
+    if problems_only:
+        kept = [row for row in rows if row.severity >= SEVERITY[Status.WARN.value]]
+        return kept, len(rows) - len(kept)
     passing_pairs = sum(1 for row in rows if row.peer and row.status == Status.PASS.value)
     if passing_pairs <= PASSING_PAIRS_LISTED_MAX:
         return list(rows), 0
@@ -225,17 +230,22 @@ def node_matrix(run: RunRecord, rows: Sequence[ResultRow]) -> list[MatrixRow]:
         if not row.node:
             own[(CLUSTER_ROW, row.family)].append(row)
             continue
-        for node in row.involved:
+        for node in dict.fromkeys((*row.involved, *row.blame)):
             (own if node in row.blame else peer)[(node, row.family)].append(row)
     nodes = all_nodes(run.hosts, run.results)
     if any(not row.node for row in rows):
         nodes.append(CLUSTER_ROW)
     columns = families(run)
-    return [
+    matrix = [
         MatrixRow(node, [_cell(node, fam, own[(node, fam)], peer[(node, fam)])
                          for fam in columns])
         for node in nodes
     ]
+    return sorted(matrix, key=lambda row: not _has_problem(row))  # stable: inventory order
+
+
+def _has_problem(row: MatrixRow) -> bool:
+    return any(SEVERITY.get(c.status, 0) >= SEVERITY[Status.WARN.value] for c in row.cells)
 
 
 def _cell(node: str, family: str, rows: list[ResultRow], peers: list[ResultRow]) -> MatrixCell:

@@ -94,7 +94,7 @@ def test_master_port_dropped_names_every_rank_that_cannot_reach_it(
     assert run.bad_summary() == {
         ("torch_rendezvous", "node-1", "fail"), ("torch_rendezvous", "node-2", "fail"),
         ("torch_rendezvous", "node-3", "fail"),
-        ("tcp_ports", "node-2->node-1", "fail"), ("tcp_ports", "node-3->node-1", "fail"),
+        ("tcp_ports", "node-2", "fail"), ("tcp_ports", "node-3", "fail"),
         ("firewall_consistent", "node-1", "fail"),  # the only node with a rule
     }, explain(run)
     master = f"{cluster.address('node-1')}:29500"

@@ -84,10 +84,14 @@ def test_drop_on_29500_filters_exactly_the_pairs_into_that_host(four: SimCluster
     finally:
         four.iptables_clear("node-3")
     assert run.rc == 1
-    assert run.bad_summary() == failing("tcp_ports", into("node-3")) | {
+    sources = [n for n in FOUR if n != "node-3"]
+    assert run.bad_summary() == failing("tcp_ports", sources) | {
         ("firewall_consistent", "node-3", "fail")}, explain(run)  # the odd ruleset too
     for message in messages(run, "tcp_ports"):
-        assert message.endswith("-> node-3: TCP 29500 (MASTER_PORT) filtered (expected open)")
+        assert message.endswith(": TCP 29500 (MASTER_PORT) filtered to node-3 (expected open)")
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["nodes"], finding["reason"]) == (
+        "nodes", ["node-3"], "tcp-29500-filtered")
     cells = run.record["matrices"]["ports:29500"]["cells"]
     assert {(c["src"], c["dst"]) for c in cells if c["value"] != "open"} == {
         (src, "node-3") for src in FOUR if src != "node-3"}
@@ -100,9 +104,10 @@ def test_reject_on_29500_is_refused(four: SimCluster, run_on: Any) -> None:
         run = run_on("-k", "tcp_ports")
     finally:
         four.iptables_clear("node-2")
-    assert run.bad_summary() == failing("tcp_ports", into("node-2")), explain(run)
+    assert run.bad_summary() == failing("tcp_ports", [n for n in FOUR if n != "node-2"]), \
+        explain(run)
     for message in messages(run, "tcp_ports"):
-        assert message.endswith("-> node-2: TCP 29500 (MASTER_PORT) refused (expected open)")
+        assert message.endswith(": TCP 29500 (MASTER_PORT) refused to node-2 (expected open)")
 
 
 # Bandwidth -------------------------------------------------------------------------------
@@ -159,6 +164,10 @@ def test_shaped_link_is_one_bad_link_and_no_node(four: SimCluster, run_on: Any) 
     assert iperf["suspects"]["links"] == [["node-1", "node-3"]]
     assert all(m.endswith("; this link only") for m in messages(run, "iperf3_bandwidth"))
     assert {r["status"] for r in run.of("bandwidth_isolation")} == {"pass"}
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["action"]) == ("links", "check-link")
+    assert sorted(finding["pairs"]) == [["node-1", "node-3"], ["node-3", "node-1"]]
+    assert run.record["bad_nodes"] == []
 
 
 # Path MTU and SSH mesh -------------------------------------------------------------------
@@ -170,17 +179,21 @@ def test_smaller_mtu_fails_only_that_hosts_pairs(four: SimCluster, run_on: Any) 
         run = run_on()
     finally:
         four.set_mtu("node-2", 1500)
-    expected = failing("path_mtu", touching("node-2")) | failing("mtu_consistent", ["node-2"])
+    expected = failing("path_mtu", FOUR) | failing("mtu_consistent", ["node-2"])
     assert run.bad_summary() == expected, explain(run)
     for result in run.bad():
         if result["check"] != "path_mtu":
             continue
-        src, dst = result["pair"]
-        if src == "node-2":
-            assert "cannot leave node-2: node-2's eth0 MTU is 1400" in result["message"]
+        if result["node"] == "node-2":
+            assert "local-mtu-smaller to node-[1,3-4]" in result["message"]
+            assert result["targets"] == {"mtu-local-smaller": ["node-1", "node-3", "node-4"]}
         else:
-            assert "(black-hole:" in result["message"]
-            assert "node-2's eth0 MTU is 1400 (expected 1500)" in result["message"]
+            assert "black-hole to node-2" in result["message"]
+            assert list(result["targets"].values()) == [["node-2"]]
+        assert "node-2's eth0 MTU is 1400" in result["message"]
+    mtu = [f for f in run.record["findings"] if f["check"] == "path_mtu"]
+    assert {f["reason"] for f in mtu} == {"mtu-local-smaller", "mtu-packets-lost"}
+    assert all((f["scope"], f["nodes"]) == ("nodes", ["node-2"]) for f in mtu), mtu
 
 
 def test_missing_mesh_key_fails_that_direction_only(four: SimCluster, run_on: Any) -> None:
@@ -189,9 +202,11 @@ def test_missing_mesh_key_fails_that_direction_only(four: SimCluster, run_on: An
         run = run_on()
     finally:
         four.restore_mesh_key("node-1", "node-4")
-    assert run.bad_summary() == failing("ssh_mesh", ["node-1->node-4"]), explain(run)
+    assert run.bad_summary() == failing("ssh_mesh", ["node-1"]), explain(run)
     (message,) = messages(run, "ssh_mesh")
-    assert message.startswith("node-1 -> node-4: ssh auth-denied")
+    assert message.startswith("node-1: ssh auth-denied to node-4")
+    (finding,) = run.record["findings"]
+    assert (finding["scope"], finding["pairs"]) == ("links", [["node-1", "node-4"]])
 
 
 # ib_write_bw -----------------------------------------------------------------------------

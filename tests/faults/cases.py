@@ -2,7 +2,8 @@
 must report, and its hint. test_fault_matrix.py runs it, docs/faults.md is rendered from it.
 
 Results are named by their test id without the `check_` prefix: `gpu_count[node-3]`,
-`version_consistent[node-3-driver]`, `path_mtu[node-1-to-node-3]`.
+`version_consistent[node-3-driver]`, `iperf3_bandwidth[node-1-to-node-3]`; the all-to-all
+checks (TCP ports, SSH mesh, path MTU) have one result per source node: `path_mtu[node-1]`.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ class FaultCase:
 
 
 def _pairs_with(node: str, check: str) -> dict[str, str]:
-    return {f"{check}[{a}-to-{b}]": "fail" for a in NAMES for b in NAMES
-            if a != b and node in (a, b)}
+    """Every source of an all-to-all check with a pair touching `node`: all of them."""
+    return {f"{check}[{a}]": "fail" for a in NAMES if any(node in (a, b) for b in NAMES
+                                                           if b != a)}
 
 
 def _directed(node: str, checks: tuple[str, ...], *, into: bool) -> dict[str, str]:
@@ -296,8 +298,8 @@ CASES: list[FaultCase] = [
         "`cluster.resolve_differently(node-3, node-5, <unused address>)`",
         f"names_resolve[{FAULTY}]", "fail", (f"{PEER} -> ", ", others get "),
         "fix /etc/hosts or DNS on this node: ranks must agree on every address",
-        also={f"tcp_ports[{FAULTY}-to-{PEER}]": "fail", f"ssh_mesh[{FAULTY}-to-{PEER}]": "fail",
-              f"path_mtu[{FAULTY}-to-{PEER}]": "fail"},  # no reply even to small pings
+        also={f"tcp_ports[{FAULTY}]": "fail", f"ssh_mesh[{FAULTY}]": "fail",
+              f"path_mtu[{FAULTY}]": "fail"},  # no reply even to small pings
         inject=_resolve),
     FaultCase(
         "site-check-raises", "a site check raises", "`--checks DIR` with a check that raises",
@@ -371,13 +373,13 @@ CASES: list[FaultCase] = [
     # Proven by the pairwise tests; listed here so the table is complete.
     FaultCase(
         "port-filtered", "MASTER_PORT filtered (iptables DROP)",
-        "`cluster.iptables(node-3, 29500, \"DROP\")`", f"tcp_ports[node-1-to-{FAULTY}]", "fail",
+        "`cluster.iptables(node-3, 29500, \"DROP\")`", "tcp_ports[node-1]", "fail",
         ("TCP 29500 (MASTER_PORT) filtered",),
         check_ports.HINTS["filtered"].format(src="node-1", dst=FAULTY),
         covered_by=PAIRWISE_TESTS + "test_drop_on_29500_filters_exactly_the_pairs_into_that_host"),
     FaultCase(
         "port-refused", "MASTER_PORT refused (iptables REJECT)",
-        "`cluster.iptables(node-3, 29500, \"REJECT\")`", f"tcp_ports[node-1-to-{FAULTY}]",
+        "`cluster.iptables(node-3, 29500, \"REJECT\")`", "tcp_ports[node-1]",
         "fail", ("TCP 29500 (MASTER_PORT) refused",),
         check_ports.HINTS["refused"].format(src="node-1", dst=FAULTY),
         covered_by=PAIRWISE_TESTS + "test_reject_on_29500_is_refused"),
@@ -393,7 +395,7 @@ CASES: list[FaultCase] = [
     FaultCase(
         "host-dies-mid-run", "host dying mid-run (link down after gather)",
         "`cluster.link_down(node-3)` once the first probe is measured",
-        f"ssh_mesh[node-1-to-{FAULTY}]", "fail", ("ssh unreachable",),
+        "ssh_mesh[node-1]", "fail", ("ssh unreachable",),
         check_ssh.MESH_HINTS["unreachable"].format(src="node-1", dst=FAULTY),
         covered_by=NETWORK_TESTS + "test_host_dying_mid_run_is_named_and_the_run_completes"),
     FaultCase(
@@ -406,7 +408,7 @@ CASES: list[FaultCase] = [
         + "test_master_port_dropped_names_every_rank_that_cannot_reach_it"),
     FaultCase(
         "mesh-direction", "SSH mesh broken in one direction",
-        "`cluster.mesh_key_missing(node-3, node-5)`", f"ssh_mesh[{FAULTY}-to-{PEER}]", "fail",
+        "`cluster.mesh_key_missing(node-3, node-5)`", f"ssh_mesh[{FAULTY}]", "fail",
         ("ssh auth-denied",),
         check_ssh.MESH_HINTS["auth-denied"].format(src=FAULTY, dst=PEER),
         covered_by=PAIRWISE_TESTS + "test_missing_mesh_key_fails_that_direction_only"),

@@ -51,8 +51,7 @@ def _also(case: FaultCase) -> str:
         grouped[(check, status)].append(subject)
     parts = []
     for (check, status), subjects in grouped.items():
-        many = (f"{len(subjects)} pairs with {FAULTY}" if "-to-" in subjects[0]
-                else ", ".join(subjects))
+        many = f"{len(subjects)} results with pairs touching {FAULTY}"
         where = ", ".join(subjects) if len(subjects) <= 2 else many
         parts.append(f"`{check}` **{status}** ({where})")
     if case.blocks:

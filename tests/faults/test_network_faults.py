@@ -95,8 +95,9 @@ def test_host_dying_mid_run_is_named_and_the_run_completes(
     for result in run.bad():
         assert FAULTY in result["message"], result
     for other in (n for n in NAMES if n != FAULTY):
-        mesh = run.of("ssh_mesh", f"{other}->{FAULTY}")[0]
-        assert (mesh["status"], mesh["measured"]) == ("fail", "unreachable"), mesh
+        mesh = run.of("ssh_mesh", other)[0]
+        assert (mesh["status"], mesh["measured"], mesh["targets"]) == (
+            "fail", ["unreachable"], {"unreachable": [FAULTY]}), mesh
         assert run.of("ib_write_bw", f"{other}->{FAULTY}")[0]["status"] == "error"
     rendezvous = run.of("torch_rendezvous", FAULTY)[0]
     assert "did not start" in rendezvous["message"], rendezvous

@@ -134,3 +134,15 @@ def test_bad_expect_flag_is_exit_2_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert one_line_error(proc) == (
         "ERROR: --expect: 'gpus_per_node' must be an integer, got a string 'eight'")
+
+
+def test_run_help_lists_preflight_options_in_groups_then_pytest() -> None:
+    proc = subprocess.run([sys.executable, "-m", "preflight", "run", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[0].startswith("usage: preflight run")
+    titles = [line for line in lines if line and not line.startswith(" ")][1:-1]
+    assert titles[:7] == ["targets:", "expectations:", "SSH:", "pairs and bandwidth:",
+                          "collectives:", "nccl-tests:", "output:"]
+    assert "--max-exclude" in proc.stdout and "--hostfile" in lines[3]
+    assert lines[-1].startswith("Any pytest option works") and len(lines) < 120
