@@ -12,6 +12,7 @@ from typing import Any
 
 from preflight.collective.plan import gpu_count
 from preflight.facts import NodeFacts
+from preflight.findings import compute_findings
 from preflight.golive.env import Setting, nccl_env
 from preflight.golive.runread import RunInputs
 from preflight.golive.verdicts import check_state
@@ -122,18 +123,19 @@ def select_nodes(record: RunRecord, exclude_bad: bool) -> tuple[list[str], list[
 
 
 def standing(record: RunRecord, excluded: set[str] | None = None) -> list[str]:
-    """One line per gating problem (the terminal summary's lines); given the excluded
-    nodes, only the problems that name none of them (cluster-wide ones, pairs of good
-    nodes): excluding nodes does not clear those."""
-    from preflight.reports.terminal import summary_lines
-
-    if excluded is not None:
-        gate = record.gate_statuses()
-        left = [r for r in record.results if r.status in gate and not excluded & set(r.nodes)]
-        record = RunRecord(record.preflight_version, record.command, record.started,
-                           hosts=record.hosts, results=left, fail_on=record.fail_on)
-    return [f"{line.subject}: {line.label}: {line.message}".rstrip(": ")
-            for line in summary_lines(record)]
+    """One line per gating finding, with a message of one of its results; given the
+    excluded nodes, only the findings left once their results naming those nodes are gone
+    (cluster-wide ones, pairs of good nodes): excluding nodes does not clear those."""
+    gate = record.gate_statuses()
+    results = [r for r in record.results if r.status in gate
+               and not (excluded or set()) & set(r.nodes)]
+    lines = []
+    for finding in compute_findings(results, record.hosts):
+        first = next(r for r in results if r.finding == finding.id)
+        who = compress_hostlist(finding.nodes) if finding.nodes else "cluster"
+        lines.append(f"{who}: {finding.check} ({finding.reason}, {finding.scope}): "
+                     f"{first.message}".rstrip(": "))
+    return lines
 
 
 def gpus_counted(record: RunRecord) -> dict[str, int]:

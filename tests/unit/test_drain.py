@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.drain import Plan, exclude_limit, nodes_to_drain, plan, report_lines
+from preflight.drain import Plan, nodes_to_drain, plan, report_lines
+from preflight.errors import UserError
+from preflight.findings import exclude_limit
 from preflight.results import Result, RunRecord, Status
 
 HOSTS = [f"n{i}" for i in range(1, 11)]
@@ -58,5 +60,5 @@ def test_max_exclude_is_a_count_or_a_share() -> None:
     assert exclude_limit("10%", 10) == 1 and exclude_limit("10%", 4) == 1
     assert exclude_limit("25%", 100) == 25 and exclude_limit("3", 100) == 3
     for bad in ("ten", "-1", "150%"):
-        with pytest.raises(pytest.UsageError, match="--max-exclude"):
+        with pytest.raises(UserError, match="--max-exclude"):
             exclude_limit(bad, 10)

@@ -174,7 +174,8 @@ def test_hca_down_on_one_node_refuses_then_excludes_that_node(hosts: Path) -> No
         plan_launch(inputs(facts, results))
     assert refused.value.headline == "NO-GO: these findings stand in the way"
     assert refused.value.reasons[0] == (
-        "node-3: ib_ports: node-3: mlx5_3 port 1: Down (expected Active)")
+        "node-3: ib_ports (ib-ports-fail, nodes): node-3: mlx5_3 port 1: Down "
+        "(expected Active)")
     plan = plan_launch(inputs(facts, results), exclude_bad=True)
     assert [n.name for n in plan.nodes] == ["node-1", "node-2"] and plan.excluded == ["node-3"]
     assert env_of(plan)["NCCL_IB_HCA"] == "=" + ",".join(f"mlx5_{i}:1" for i in range(8))
@@ -251,7 +252,8 @@ def test_cluster_wide_failure_is_not_cleared_by_excluding(hosts: Path) -> None:
     with pytest.raises(Refused) as refused:
         plan_launch(inputs(facts, results), exclude_bad=True)
     assert refused.value.headline == "NO-GO, and excluding no node is not enough"
-    assert refused.value.reasons == ["cluster: version_consistent: 2 NCCL versions"]
+    assert refused.value.reasons == [
+        "cluster: version_consistent (version-consistent-fail, cluster): 2 NCCL versions"]
 
 
 # Printers ------------------------------------------------------------------------------------
@@ -370,7 +372,8 @@ def test_launch_refuses_a_no_go_run_naming_what_stands_in_the_way(
     assert main(["launch", str(folder)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[:2] == ["preflight launch: refused: NO-GO: these findings stand in the way",
-                       "  node-2: gpu_count: node-2: 7 GPUs visible, expected 8"]
+                       "  node-2: gpu_count (gpu-count-fail, nodes): node-2: 7 GPUs "
+                       "visible, expected 8"]
     assert not (folder / "nccl.env").exists()
     assert main(["launch", str(folder), "--exclude-bad"]) == 0
     assert "--nnodes=2" in capsys.readouterr().out
