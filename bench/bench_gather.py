@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -142,32 +144,48 @@ def time_srun_gather(slurm: SimSlurm) -> float:
     return elapsed
 
 
+def timed(what: Callable[[], float], times: int = REPEATS) -> list[float]:
+    return [what() for _ in range(times)]
+
+
+def ssh_rows(cluster: SimCluster, runs: Path, frozen: bool) -> list[tuple[str, list[float]]]:
+    label = "frozen tools" if frozen else "stand-ins"
+    return [(f"gather, {label}", timed(partial(time_gather, cluster))),
+            (f"preflight run, {label}", timed(partial(time_preflight_run, cluster, runs)))]
+
+
+def srun_rows(slurm: SimSlurm, frozen: bool) -> list[tuple[str, list[float]]]:
+    return [(f"srun gather, {'frozen' if frozen else 'stand-ins'}",
+             timed(partial(time_srun_gather, slurm)))]
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [8, 32]
+    """Sizes as arguments; --ssh-only leaves Slurm out (at 200 simulated hosts one srun step
+    starts 200 probes, 1,000 stand-in processes, at once on this one machine: more memory
+    than it has, where a real cluster spreads them over 200 machines)."""
+    ssh_only = "--ssh-only" in sys.argv
+    sizes = [int(a) for a in sys.argv[1:] if a != "--ssh-only"] or [8, 32]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, best and median of "
           f"{REPEATS} cold runs each")
     print(f"{'hosts':>5} {'what':<25} {'best':>7} {'median':>7} {'/ pdsh':>7}")
     for n in sizes:
-        with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as runs:
-            slurm = SimSlurm(cluster).start()
+        with SimCluster(n) as cluster, tempfile.TemporaryDirectory() as tmp:
+            runs = Path(tmp)
+            slurm = None if ssh_only else SimSlurm(cluster).start()
             try:
-                pdsh = [time_pdsh(cluster) for _ in range(REPEATS)]
+                pdsh = timed(partial(time_pdsh, cluster))
                 rows = [("pdsh -R ssh true", pdsh),
-                        ("transport (true)", [time_transport(cluster) for _ in range(REPEATS)]),
-                        ("srun true", [time_srun_true(slurm) for _ in range(REPEATS)]),
-                        ("gather, stand-ins", [time_gather(cluster) for _ in range(REPEATS)]),
-                        ("srun gather, stand-ins",
-                         [time_srun_gather(slurm) for _ in range(REPEATS)]),
-                        ("preflight run, stand-ins",
-                         [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
-                freeze_tools(cluster)
-                rows += [("gather, frozen tools", [time_gather(cluster) for _ in range(REPEATS)]),
-                         ("srun gather, frozen",
-                          [time_srun_gather(slurm) for _ in range(REPEATS)]),
-                         ("preflight run, frozen",
-                          [time_preflight_run(cluster, Path(runs)) for _ in range(REPEATS)])]
+                        ("transport (true)", timed(partial(time_transport, cluster)))]
+                if slurm is not None:
+                    rows.append(("srun true", timed(partial(time_srun_true, slurm))))
+                for frozen in (False, True):
+                    if frozen:
+                        freeze_tools(cluster)
+                    rows += ssh_rows(cluster, runs, frozen)
+                    rows += srun_rows(slurm, frozen) if slurm is not None else []
             finally:
-                slurm.stop()
+                if slurm is not None:
+                    slurm.stop()
         base = statistics.median(pdsh)
         for label, times in rows:
             median = statistics.median(times)
