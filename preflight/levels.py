@@ -6,7 +6,7 @@
   a sampled schedule (master, ring neighbours, K random peers), the cross-node fingerprints,
   iperf3 / ib_write_bw on the ring and the torch all_reduce.
 - ``full`` (bring-up, burn-in): every pair for the all-to-all probes, the bandwidth mesh,
-  longer iperf3, nccl-tests where found.
+  longer iperf3, nccl-tests where found, the shared filesystem's throughput smoke.
 
 MIN_LEVEL is the one table of which check runs from which level; a check it does not name
 is node-local and runs at every level. Explicit choices still win: `-k` selects by itself,
@@ -71,7 +71,7 @@ def selected(check: str, level: str, flags: frozenset[str] = frozenset()) -> boo
 def level_values(values: dict[str, Any]) -> dict[str, Any]:
     """`values` (every key set by a profile, preflight.toml or a flag) plus the level's
     settings for the keys left unset: the bandwidth schedule (ring below full, the mesh at
-    full), iperf3's length and nccl-tests."""
+    full), iperf3's length, nccl-tests and the shared filesystem's throughput smoke."""
     level = parse_level(str(values.get("level", DEFAULT_LEVEL)))
     chosen = {**values, "level": level}
     if values.get("pair_mode", "auto") == "auto":
@@ -79,6 +79,7 @@ def level_values(values: dict[str, Any]) -> dict[str, Any]:
     if level == "full":
         chosen.setdefault("iperf_seconds", FULL_IPERF_SECONDS)
         chosen.setdefault("nccl_tests", True)
+        chosen.setdefault("shared_fs_throughput", True)
     return chosen
 
 

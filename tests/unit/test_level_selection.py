@@ -54,6 +54,10 @@ def test_level_settings_fill_only_what_was_not_given() -> None:
     assert level_values({"level": "quick"})["pair_mode"] == "ring"
     full = level_values({"level": "full"})
     assert (full["pair_mode"], full["iperf_seconds"], full["nccl_tests"]) == ("mesh", 10.0, True)
+    assert full["shared_fs_throughput"] is True
+    assert level_values({"level": "full", "shared_fs_throughput": False})[
+        "shared_fs_throughput"] is False
+    assert "shared_fs_throughput" not in level_values({"level": "standard"})
     given = level_values({"level": "full", "pair_mode": "ring", "iperf_seconds": 2.0,
                           "nccl_tests": False})
     assert (given["pair_mode"], given["iperf_seconds"], given["nccl_tests"]) == (
