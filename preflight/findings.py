@@ -139,19 +139,22 @@ def _group_findings(check: str, reason: str, group: list[Entry], total: int,
 
 
 def split_pairs(pairs: Iterable[Pair], known_bad: set[str]) -> tuple[set[str], set[Pair]]:
-    """(outlier nodes, link pairs): a node blamed for bad pairs with two or more peers, or
-    a known suspect, is an outlier; pairs none of whose ends is one are links."""
+    """(outlier nodes, link pairs): a node blamed for this check's bad pairs with two or
+    more peers is an outlier; a pair none of them explains is explained by a known suspect
+    at one of its ends (a node another check already blamed), else it is a link. The
+    suspects come second: a node slow in iperf3 is no reason to blame it for a port that
+    its peer filters from everyone."""
     pairs = {p for p in pairs if p[0] != p[1]}
-    covered = {p for p in pairs if known_bad & set(p)}
-    cover = blamed(pairs - covered)
+    cover = blamed(pairs)
     peers: dict[str, set[str]] = defaultdict(set)
-    for a, b in pairs - covered:
+    for a, b in pairs:
         if a in cover:
             peers[a].add(b)
         if b in cover:
             peers[b].add(a)
     outliers = {n for n, seen in peers.items() if len(seen) >= 2}
-    outliers |= {n for p in covered for n in p if n in known_bad}
+    unexplained = [p for p in pairs if not outliers & set(p)]
+    outliers |= {n for p in unexplained for n in p if n in known_bad}
     links = {p for p in pairs if not outliers & set(p)}
     return outliers, links
 

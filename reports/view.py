@@ -137,8 +137,8 @@ def failures(rows: Sequence[ResultRow]) -> list[Failure]:
     """Fail, blocked, error and warn rows, worst first.
 
     Blocked rows fold into one entry per unreachable node, and the bad pairs of one check
-    that blame the same node(s) into one entry: a node dropping a port is one entry, not
-    one per peer.
+    (pair results, or per-source results whose targets are blamed) that blame the same
+    node(s) into one entry: a node dropping a port is one entry, not one per peer.
     """
     shown: list[Failure] = []
     blocked: dict[str, list[ResultRow]] = defaultdict(list)
@@ -147,7 +147,7 @@ def failures(rows: Sequence[ResultRow]) -> list[Failure]:
         if row.status == Status.BLOCKED.value:
             blocked[(row.blame or (row.node,))[0]].append(row)
         elif row.status in (Status.FAIL.value, Status.ERROR.value, Status.WARN.value):
-            if row.peer:
+            if row.peer or row.blame != row.involved:  # a pair, or a source blaming peers
                 pairs[(row.check, row.status, row.blame)].append(row)
             else:
                 shown.append(_failure(row))

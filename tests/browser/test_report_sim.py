@@ -125,9 +125,10 @@ def test_matrix_fails_only_the_faulty_cells(page: Any) -> None:
     assert set(by_cell.values()) <= {"pass", "skip", "fail", "none"}
     title = page.get_attribute('#node-matrix td[data-node="node-2"][data-family="gpu"]', "title")
     assert "[fail] gpu_count: node-2: GPUs visible: 7, expected 8" in title
-    # The healthy end of a bad pair keeps its colour and carries a mark naming the culprit.
+    # The healthy end of a bad pair is not coloured by it (its one tcp_ports result, per
+    # source, counts against node-3) and carries a mark naming the culprit.
     peer = page.locator('#node-matrix td[data-node="node-1"][data-family="ports"]')
-    assert peer.get_attribute("data-status") == "pass"
+    assert peer.get_attribute("data-status") == "none"
     assert peer.get_attribute("data-peer-bad") == "1"
     assert "blamed on node-3" in str(peer.get_attribute("title"))
 
@@ -138,10 +139,10 @@ def test_failures_fold_pairs_onto_the_blamed_node(page: Any) -> None:
         "els => els.map(e => [e.dataset.node, e.dataset.family, +e.dataset.count])",
     )
     assert sorted(map(tuple, entries)) == [
-        ("node-2", "gpu", 1), ("node-3", "ports", 3), ("node-4", "bandwidth", 1),
-        ("node-4", "bandwidth", 6),
+        ("node-2", "gpu", 1), ("node-3", "fingerprints", 1), ("node-3", "ports", 3),
+        ("node-4", "bandwidth", 1), ("node-4", "bandwidth", 6),
     ]
-    ports = page.locator('.failure[data-node="node-3"]')
+    ports = page.locator('.failure[data-node="node-3"][data-family="ports"]')
     assert "TCP 29500 (MASTER_PORT) filtered" in ports.inner_text()
     assert "firewall" in ports.locator(".hint").inner_text()
     # The exclude list (node-3 only fails pairs, so it is named as "also point at" for now).
@@ -197,7 +198,7 @@ def test_screenshot(page: Any, faulty_run: Run) -> None:
 
 def test_page_ran_clean(page: Any, problems: list[str]) -> None:
     page.click('#node-matrix td[data-node="node-3"][data-family="ports"] a')
-    target = 'tr.result[data-node="node-1"][data-peer="node-3"][data-family="ports"]'
+    target = 'tr.result[data-node="node-1"][data-family="ports"]'
     assert page.locator(target).is_visible()
     assert problems == []
 
