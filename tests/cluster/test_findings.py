@@ -43,7 +43,7 @@ def test_one_host_dropping_29500_is_the_only_node_to_exclude(eight: SimCluster,
     eight.iptables("node-3", 29500, "DROP")
     try:
         run = run_preflight(*eight.preflight_args(), "-k", "tcp_ports", "--bad-nodes", str(bad),
-                            out=tmp_path / "run", timeout=600)
+                            "--level", "full", out=tmp_path / "run", timeout=600)  # every pair
     finally:
         eight.iptables_clear("node-3")
     (finding,) = run.record["findings"]
@@ -64,7 +64,8 @@ def test_five_of_eight_bad_nodes_trip_the_brake(eight: SimCluster, tmp_path: Pat
     eight.set_mtu("node-8", 1400)
     try:
         run = run_preflight(*eight.preflight_args(), "-k", "tcp_ports or mtu_consistent",
-                            "--bad-nodes", str(bad), out=tmp_path / "run", timeout=600)
+                            "--bad-nodes", str(bad), "--level", "full", out=tmp_path / "run",
+                            timeout=600)
     finally:
         for name in ("node-2", "node-4", "node-6", "node-7"):
             eight.iptables_clear(name)
