@@ -82,7 +82,7 @@ def check_tcp_ports(node: NodeFacts, ports_probe: dict[str, Any]) -> None:
         for port, (kind, detail) in verdicts.items():
             if kind == "error":
                 unknown.setdefault(dst, f"{_name(int(port), ephemeral)}: {detail}")
-            elif kind != "open":
+            elif kind not in ("open", "untested"):
                 closed.setdefault((int(port), kind), []).append(dst)
     targets = sorted({dst for dsts in closed.values() for dst in dsts})
     observe(len(entries) - len(targets), expected=f"{len(entries)} peers open", unit="peers")

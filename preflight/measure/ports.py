@@ -11,6 +11,7 @@ and stop when their stdin closes (or at their deadline, whatever happens here).
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -101,8 +102,8 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
         looked = second_look(targets, verdicts, closed,
                              lambda again: _connect_all(ctx, again, ports)[0])
     finally:
-        for spawned in listeners.values():
-            spawned.finish(5)
+        for name, spawned in listeners.items():
+            listener_status[name]["ports"] = bound_ports(spawned.finish(5).text())
     mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "ephemeral": ephemeral, "ephemeral_range": ephemeral_range,
             "listeners": listener_status, "pairs": verdicts,
@@ -117,14 +118,34 @@ def closed(per_port: dict[str, Any]) -> bool:
     return any(verdict[0] not in ("open", "error") for verdict in per_port.values())
 
 
+def bound_ports(listener_output: str) -> dict[str, str]:
+    """The listener's own word on each port: "listening", "in-use" (another socket of the
+    node has it: a random ephemeral port can be a live connection's), or why bind failed."""
+    for line in listener_output.splitlines():
+        if line.startswith("READY "):
+            try:
+                found: dict[str, str] = json.loads(line[6:])
+            except ValueError:
+                return {}
+            return found
+    return {}
+
+
 def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) -> None:
-    """A target whose listener never started cannot be judged: refused would be a lie."""
+    """A target whose listener never started cannot be judged: refused would be a lie. A
+    port its listener could not bind is untested there (refused would blame the node for a
+    port another of its sockets holds)."""
     for key, per_port in verdicts.items():
-        error = listeners.get(key.split("|")[1], {}).get("error")
-        if error:
-            for port in per_port:
-                if per_port[port][0] != "open":
-                    per_port[port] = ["error", f"no listener: {error}"]
+        listener = listeners.get(key.split("|")[1], {})
+        error = listener.get("error")
+        for port in per_port:
+            if per_port[port][0] == "open":
+                continue
+            bound = (listener.get("ports") or {}).get(str(port), "listening")
+            if error:
+                per_port[port] = ["error", f"no listener: {error}"]
+            elif bound != "listening" and per_port[port][0] == "refused":
+                per_port[port] = ["untested", f"the node could not listen on it: {bound}"]
 
 
 def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list[int],
@@ -165,7 +186,7 @@ def _matrices(names: list[str], ports: list[int], verdicts: dict[str, Any]) -> d
         for key, per_port in verdicts.items():
             src, dst = key.split("|")
             value = per_port[str(port)][0]
-            cells.append({"src": src, "dst": dst, "value": value,
-                          "status": "pass" if value == "open" else "fail"})
+            status = {"open": "pass", "untested": "skip"}.get(value, "fail")
+            cells.append({"src": src, "dst": dst, "value": value, "status": status})
         matrices[f"ports:{port}"] = reachability_matrix(f"TCP {port}", names, cells)
     return matrices

@@ -147,7 +147,8 @@ def test_no_go_refuses_naming_the_finding_then_excludes_the_node(sim_cluster: An
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.startswith(
         "preflight launch: refused: NO-GO: these findings stand in the way\n"
-        "  node-3: tcp_ports (2 pairs): node-1 -> node-3: TCP 29500 (MASTER_PORT) filtered"), \
+        "  node-3: tcp_ports (tcp-29500-filtered, nodes): node-1: TCP 29500 (MASTER_PORT) "
+        "filtered to node-3"), \
         refused.stderr
     kept = launch(run, "--launcher", "torchrun", "--exclude-bad")
     assert kept.returncode == 0, kept.stderr

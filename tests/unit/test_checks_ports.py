@@ -48,3 +48,18 @@ def test_all_outbound_failing_points_at_the_source_not_its_peers() -> None:
     assert hint == check_ports.DIRECTION_HINTS["source"].format(src="node-3", dst="node-1")
     assert not {"node-1", "node-2", "node-4"} & set(str(hint).replace("'", " ").split())
     assert {verdict(found, peer)[0] for peer in ("node-1", "node-2", "node-4")} == {"pass"}
+
+
+def test_a_port_the_target_could_not_bind_is_untested_not_refused() -> None:
+    from preflight.measure.ports import bound_ports, mark_missing_listeners
+
+    listening = bound_ports('pid 7\nREADY {"22": "listening", "29500": "listening", '
+                            '"41000": "in-use"}\n')
+    assert listening["41000"] == "in-use"
+    found = probe({(a, "node-3"): {"41000": "refused"} for a in NODES if a != "node-3"})
+    mark_missing_listeners(found["pairs"], {"node-3": {"address": "x", "ports": listening}})
+    assert found["pairs"]["node-1|node-3"]["41000"][0] == "untested"
+    assert {verdict(found, n)[0] for n in NODES} == {"pass"}
+    still = probe({("node-1", "node-3"): {"29500": "refused"}})  # bound, so really refused
+    mark_missing_listeners(still["pairs"], {"node-3": {"address": "x", "ports": listening}})
+    assert verdict(still, "node-1")[0] == "fail"
