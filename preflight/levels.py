@@ -84,8 +84,9 @@ def level_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # Phases of a run, in order: measurements by name -> the phase they belong to.
-PHASES = ("gather", "reach", "bandwidth", "collectives", "nccl_tests")
+PHASES = ("gather", "reach", "bandwidth", "collectives", "nccl_tests", "filesystem")
 _PHASE_OF_PREFIX = (("ports", "reach"), ("ssh_mesh", "reach"), ("path_mtu", "reach"),
+                    ("ssh_burst", "reach"), ("shared_fs", "filesystem"),
                     ("iperf3", "bandwidth"), ("ib_write_bw", "bandwidth"),
                     ("torch", "collectives"), ("launcher", "collectives"), ("nccl", "nccl_tests"))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from preflight.collective.plan import gpu_count
 from preflight.facts import NodeFacts
-from preflight.findings import compute_findings
+from preflight.findings import bad_pairs, compute_findings
 from preflight.golive.env import Setting, nccl_env
 from preflight.golive.runread import RunInputs
 from preflight.golive.verdicts import check_state
@@ -127,8 +127,9 @@ def standing(record: RunRecord, excluded: set[str] | None = None) -> list[str]:
     excluded nodes, only the findings left once their results naming those nodes are gone
     (cluster-wide ones, pairs of good nodes): excluding nodes does not clear those."""
     gate = record.gate_statuses()
-    results = [r for r in record.results if r.status in gate
-               and not (excluded or set()) & set(r.nodes)]
+    gone = excluded or set()
+    results = [r for r in record.results if r.status in gate and not gone & set(r.nodes)
+               and not (bad_pairs(r) and all(gone & set(p) for p in bad_pairs(r)))]
     lines = []
     for finding in compute_findings(results, record.hosts):
         first = next(r for r in results if r.finding == finding.id)
