@@ -60,12 +60,16 @@ def test_healthy_six_hosts_pass_every_pairwise_probe(sim_cluster: Any, tmp_path:
     run = run_preflight(*cluster.preflight_args(), "--pairs", "mesh", out=tmp_path / "run",
                         timeout=420)
     assert run.rc == 0 and run.bad() == [], explain(run)
-    for check in ("tcp_ports", "ssh_mesh", "path_mtu", "iperf3_bandwidth", "ib_write_bw"):
+    for check in ("tcp_ports", "ssh_mesh", "path_mtu"):  # one result per source node
+        assert [r["status"] for r in run.of(check)] == ["pass"] * 6, check
+    for check in ("iperf3_bandwidth", "ib_write_bw"):  # one per measured pair: the mesh
         assert [r["status"] for r in run.of(check)] == ["pass"] * 30, check
     matrices = run.record["matrices"]
     assert set(matrices) >= PAIRWISE_MATRICES
-    for name in PAIRWISE_MATRICES:
-        assert [c["status"] for c in matrices[name]["cells"]] == ["pass"] * 30, name
+    for name in PAIRWISE_MATRICES:  # the reach probes' pairs are sampled at standard
+        cells = [c["status"] for c in matrices[name]["cells"]]
+        assert cells and set(cells) == {"pass"}, name
+        assert len(cells) == 30 or not name.startswith(("iperf3", "ib_write_bw")), name
     for probe in ("iperf3", "ib_write_bw"):
         assert measurement(run, probe)["rounds"] == 5  # N-1 rounds for a mesh of 6
     ib = measurement(run, "ib_write_bw")["pairs"]
