@@ -74,6 +74,15 @@ def _pairs_with(node: str, check: str) -> dict[str, str]:
                                                            if b != a)}
 
 
+PER_SOURCE = ("tcp_ports", "ssh_mesh", "path_mtu")  # all-to-all: one result per source node
+
+
+def _sources_into(node: str, checks: tuple[str, ...]) -> dict[str, str]:
+    """Every other node's per-source result of these all-to-all checks: fail (they fail
+    their pairs into node)."""
+    return {f"{check}[{other}]": "fail" for check in checks for other in NAMES if other != node}
+
+
 def _directed(node: str, checks: tuple[str, ...], *, into: bool) -> dict[str, str]:
     """Every check's result for each pair into (or out of) node: fail."""
     return {f"{check}[{other}-to-{node}]" if into else f"{check}[{node}-to-{other}]": "fail"
@@ -310,9 +319,10 @@ CASES: list[FaultCase] = [
         "firewall-only-ssh-and-master-port",
         "a firewall admitting only TCP 22 and 29500 (as security groups often are)",
         "`cluster.firewall_only(node-3, [22, 29500])` (stateful iptables)",
-        f"tcp_ports[node-1-to-{FAULTY}]", "fail", ("(ephemeral) filtered (expected open)",),
+        "tcp_ports[node-1]", "fail", (f"(ephemeral) filtered to {FAULTY}",),
         check_ports.EPHEMERAL_HINT.format(low=32768, high=60999, dst=FAULTY),
-        also={**_directed(FAULTY, ("tcp_ports", "iperf3_bandwidth", "ib_write_bw"), into=True),
+        also={**_sources_into(FAULTY, ("tcp_ports",)),
+              **_directed(FAULTY, ("iperf3_bandwidth", "ib_write_bw"), into=True),
               # gloo's ranks after node-3 connect to its listener on an ephemeral port
               **{f"torch_rendezvous[node-{i}]": "fail" for i in range(3, 7)}},
         inject=_firewall),
@@ -340,10 +350,11 @@ CASES: list[FaultCase] = [
     FaultCase(
         "one-way-partition", "one-way partition: node-3 drops what node-5 opens to it",
         "`cluster.drop_new_from(node-3, node-5)` (iptables conntrack NEW)",
-        f"tcp_ports[{PEER}-to-{FAULTY}]", "fail", ("filtered (expected open) (one-way)",),
+        f"tcp_ports[{PEER}]", "fail", ("(expected open) (one-way)",),
         check_ports.DIRECTION_HINTS["one-way"].format(src=PEER, dst=FAULTY),
-        also={**{f"{check}[{PEER}-to-{FAULTY}]": "fail" for check in (
-            "ssh_mesh", "path_mtu", "iperf3_bandwidth", "ib_write_bw")},
+        also={f"ssh_mesh[{PEER}]": "fail", f"path_mtu[{PEER}]": "fail",
+              **{f"{check}[{PEER}-to-{FAULTY}]": "fail" for check in (
+                  "iperf3_bandwidth", "ib_write_bw")},
               # gloo's rank on node-5 cannot connect to node-3's: init stalls from node-3 on
               **{f"torch_rendezvous[node-{i}]": "fail" for i in (3, 4, 5)}},
         inject=_one_way),
@@ -354,8 +365,8 @@ CASES: list[FaultCase] = [
         f"source_address[{FAULTY}]", "fail",
         ("sends towards 5 nodes from 198.19.255.3, but the other nodes reach it at ",),
         check_network.SOURCE_HINT,
-        also={**_directed(FAULTY, ("tcp_ports", "ssh_mesh", "path_mtu", "iperf3_bandwidth",
-                                   "ib_write_bw"), into=False),
+        also={**{f"{check}[{FAULTY}]": "fail" for check in PER_SOURCE},
+              **_directed(FAULTY, ("iperf3_bandwidth", "ib_write_bw"), into=False),
               f"torch_rendezvous[{FAULTY}]": "fail"},  # it cannot reach MASTER_ADDR either
         inject=_other_subnet),
     FaultCase(
