@@ -28,7 +28,28 @@ def firewall_rules(text: str) -> list[str]:
         line = _IPT_RULE_COUNTERS.sub("", line)
         line = _IPT_C_OPTION.sub("", line)
         rules.append(_NFT_COUNTER.sub("counter", line))
-    return rules
+    return _without_empty_tables(rules)
+
+
+def _without_empty_tables(rules: list[str]) -> list[str]:
+    """iptables-save prints a table once anything touched it, also after its rules were
+    deleted: a table with no rules and ACCEPT policies filters nothing, as no table."""
+    kept: list[str] = []
+    table: list[str] = []
+    for line in rules:
+        if line.startswith("*"):
+            table = [line]
+        elif table:
+            table.append(line)
+            if line == "COMMIT":
+                body = table[1:-1]
+                empty = all(rule.startswith(":") and rule.split()[1:2] in (["ACCEPT"], ["-"])
+                            for rule in body)
+                kept += [] if empty else table
+                table = []
+        else:
+            kept.append(line)
+    return kept + table
 
 
 def settings(text: str, keys: Iterable[str]) -> dict[str, str]:

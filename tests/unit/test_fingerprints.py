@@ -118,3 +118,13 @@ def test_no_majority_is_a_warning_not_a_no_go() -> None:
     assert {status for status, _ in found.values()} == {"warn"}
     assert found["node-2"][1] == (
         "node-2: firewall ruleset not the same on all nodes, and no majority")
+
+
+def test_an_emptied_table_is_no_table() -> None:
+    """iptables-save keeps printing a table whose rules were deleted: it filters nothing."""
+    from preflight.parsers.fingerprint import firewall_rules
+
+    emptied = "# Generated\n*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    assert firewall_rules(emptied) == firewall_rules("") == []
+    assert firewall_rules("*filter\n:INPUT DROP [0:0]\nCOMMIT\n") == [
+        "*filter", ":INPUT DROP", "COMMIT"]
