@@ -93,9 +93,10 @@ def test_drop_on_29500_filters_exactly_the_pairs_into_that_host(four: SimCluster
         ("firewall_consistent", "node-3", "fail")}, explain(run)  # the odd ruleset too
     for message in messages(run, "tcp_ports"):
         assert message.endswith(": TCP 29500 (MASTER_PORT) filtered to node-3 (expected open)")
-    (finding,) = run.record["findings"]
-    assert (finding["scope"], finding["nodes"], finding["reason"]) == (
-        "nodes", ["node-3"], "tcp-29500-filtered")
+    findings = {(f["check"], f["scope"], tuple(f["nodes"]), f["reason"])
+                for f in run.record["findings"]}
+    assert findings == {("tcp_ports", "nodes", ("node-3",), "tcp-29500-filtered"),
+                        ("firewall_consistent", "nodes", ("node-3",), "firewall-differs")}
     cells = run.record["matrices"]["ports:29500"]["cells"]
     assert {(c["src"], c["dst"]) for c in cells if c["value"] != "open"} == {
         (src, "node-3") for src in FOUR if src != "node-3"}
