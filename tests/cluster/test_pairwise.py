@@ -255,7 +255,7 @@ def test_gpudirect_runs_each_rail_on_its_nearest_gpu(four: SimCluster, run_on: A
 def test_rdma_skips_nodes_without_device_or_perftest(sim_cluster: Any, tmp_path: Path) -> None:
     cluster = sim_cluster(4, specs={"node-4": HostSpec(ib_ports=[])})
     (cluster.host("node-3").bin_dir / "ib_write_bw").unlink()  # perftest not installed
-    run = run_preflight(*cluster.preflight_args(), "-k", "ib_write_bw",
+    run = run_preflight(*cluster.preflight_args(), "-k", "ib_write_bw", "--pairs", "mesh",
                         out=tmp_path / "run", timeout=300)
     assert run.rc == 0 and run.bad() == [], explain(run)
     statuses = {f"{r['pair'][0]}->{r['pair'][1]}": r["status"] for r in run.of("ib_write_bw")}
