@@ -20,6 +20,9 @@ def _nofile_floor() -> int:
     return 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
 
 
+NOFILE_FLOOR = _nofile_floor()
+
+
 # This sandbox cannot raise RLIMIT_MEMLOCK (a real GPU node runs unlimited) nor
 # RLIMIT_NOFILE above its hard limit (20000 here, the floor is 65536), so a healthy
 # simulated node is one at the sandbox's hard limits; a lower soft limit is still caught.
@@ -27,7 +30,7 @@ def _nofile_floor() -> int:
 # by half with whatever else runs, so the median rule is loosened from 0.7 to 0.25 here. A
 # shaped (faulty) host is 30x slower than the others and is still caught.
 SIM_EXPECT = ("--expect", f"memlock_min_bytes={resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]}",
-              "--expect", f"nofile_min={_nofile_floor()}",
+              "--expect", f"nofile_min={NOFILE_FLOOR}",
               "--expect", "iperf_median_fraction=0.25", "--expect", "iperf_seconds=2")
 
 

@@ -77,7 +77,8 @@ def test_hostile_input_is_data_escaped_and_secrets_are_redacted(
     set_session_env(cluster, "node-4", {"NCCL_SOCKET_IFNAME": f"eth0;touch${{IFS}}{marker};"})
     args = cluster.preflight_args()
     args[args.index("--hostfile") + 1] = str(hostfile)
-    run = full_run(cluster, tmp_path / "run", *args, "--config", str(config))
+    # -v: every subject's message in the summary, the hostile one among them
+    run = full_run(cluster, tmp_path / "run", *args, "--config", str(config), "-v")
 
     assert not marker.exists()
     real = set(cluster.names)

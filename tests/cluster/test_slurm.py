@@ -92,11 +92,10 @@ def test_drain_dry_run_then_apply_then_undrain(sim_slurm, tmp_path: Path) -> Non
 
 def test_the_brake_stops_a_drain_of_too_many_nodes(sim_slurm, tmp_path: Path) -> None:
     slurm: SimSlurm = sim_slurm(4)
-    for name in ("node-2", "node-3"):
-        slurm.cluster.update_spec(name, gpus=7)
-    run = _gpu_run(slurm, tmp_path / "run", "--drain=apply",  # default 10% of 4: one node
+    slurm.cluster.update_spec("node-2", gpus=7)  # one outlier (two of four: cluster-wide)
+    run = _gpu_run(slurm, tmp_path / "run", "--drain=apply", "--max-exclude", "0",
                    "--expect", "gpus_per_node=8")
-    assert run.rc == 1 and run.bad_nodes() == {"node-2", "node-3"}, explain(run)
-    assert "not draining 2 of 4 nodes: more than --max-exclude allows (1)" in run.stdout
+    assert run.rc == 1 and run.bad_nodes() == {"node-2"}, explain(run)
+    assert "not draining 1 of 4 nodes: more than --max-exclude allows (0)" in run.stdout
     assert "scontrol update" not in run.stdout
     assert set(slurm.states().values()) == {"idle"}

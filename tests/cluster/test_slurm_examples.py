@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.helpers import NOFILE_FLOOR
 from tests.sim.slurm import SimSlurm
 
 pytestmark = pytest.mark.cluster
@@ -79,7 +80,8 @@ def test_sbatch_gates_resubmits_without_the_bad_node_then_trains(sim_slurm,
 def _healthcheck_env(slurm: SimSlurm, tmp_path: Path) -> Path:
     """The site's wrapper (slurm.conf Prolog=): the node's tool paths, then the example."""
     config = tmp_path / "preflight.toml"
-    config.write_text(f"[expect]\ngpus_per_node = 8\nmemlock_min_bytes = {MEMLOCK}\n")
+    config.write_text(f"[expect]\ngpus_per_node = 8\nmemlock_min_bytes = {MEMLOCK}\n"
+                      f"nofile_min = {NOFILE_FLOOR}\n")
     wrapper = tmp_path / "prolog.sh"
     wrapper.write_text(
         "#!/bin/sh\n"
