@@ -1,5 +1,6 @@
 #!/bin/bash
-# Single-node preflight for Slurm: the node checks itself (GPUs, system) before it takes work.
+# Single-node preflight for Slurm at --level quick: the node checks itself (GPUs, system)
+# before it takes work, in seconds (Slurm gives a prolog or health check 60 s).
 #
 # As a Prolog (slurm.conf: Prolog=/etc/slurm/preflight-healthcheck.sh, with
 # PrologFlags=Alloc so it runs when the job is allocated, not inside the first step's
@@ -23,7 +24,7 @@ NODE=${SLURMD_NODENAME:-$(hostname -s)}
 config=()
 [[ -f $CONFIG ]] && config=(--config "$CONFIG")
 mkdir -p "$STATE_DIR"
-"$PREFLIGHT" run --local -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" --overwrite \
+"$PREFLIGHT" run --local --level quick -k 'gpu or system' "${config[@]}" --out "$RUN_DIR" --overwrite \
     >"$STATE_DIR/summary.txt" 2>&1
 status=$?
 [[ $status -eq 0 ]] && exit 0
