@@ -20,13 +20,6 @@ def test_healthy_cluster_five_runs_in_a_row(six_hosts: Callable[..., SimCluster]
     five_clean_runs(six_hosts(), tmp_path)
 
 
-def test_healthy_sixteen_hosts_five_runs_in_a_row(sim_cluster: Callable[..., SimCluster],
-                                                  tmp_path: Path) -> None:
-    # Ephemeral ports, the ssh burst and source addresses are new each run: at 16 hosts
-    # none of them may cry wolf either (a 2-core machine: give each run room).
-    five_clean_runs(sim_cluster(16), tmp_path, timeout=1200)
-
-
 def five_clean_runs(cluster: SimCluster, tmp_path: Path, timeout: float = 300) -> None:
     for attempt in range(1, RUNS + 1):
         run = full_run(cluster, tmp_path / f"run{attempt}", timeout=timeout)
