@@ -252,7 +252,8 @@ def test_healthcheck_example_drains_or_fails_the_prolog(tmp_path: Path) -> None:
         code, calls = _run_example("slurm/healthcheck.sh", tmp_path / case, rc,
                                    SLURMD_NODENAME="node-2", **env)
         (check,) = _called(calls, "preflight")
-        assert check.startswith("preflight run --local --level quick -k gpu or system --out "), check
+        assert check.startswith(
+            "preflight run --local --level quick -k gpu or system --out "), check
         drains = _called(calls, "scontrol")
         if case == "check":  # HealthCheckProgram: drains the node itself, exits 0
             assert code == 0

@@ -21,7 +21,11 @@ def result_key(result: dict[str, Any]) -> str:
 
 
 def involves(result: dict[str, Any], node: str) -> bool:
-    return node in (result.get("pair") or [result.get("node")])
+    """The result is about node: its node, an end of its pair, or (a per-source result of
+    an all-to-all check) one of its failing targets."""
+    targets = (result.get("targets") or {}).values()
+    return node in (result.get("pair") or [result.get("node")]) or any(
+        node in nodes for nodes in targets)
 
 
 def full_run(cluster: SimCluster, out: Path, *args: str, timeout: float = 300) -> Run:
