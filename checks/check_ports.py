@@ -90,6 +90,8 @@ def check_tcp_ports(node: NodeFacts, ports_probe: dict[str, Any]) -> None:
         _fail_closed(src, closed, ports_probe, ephemeral)
     if unknown:
         dst, detail = next(iter(unknown.items()))
+        if not closed:  # the peers it could not test are what this result is about
+            against({"ports-not-tested": sorted(unknown)})
         raise Unavailable(f"{src}: {len(unknown)} peer(s) not tested, e.g. {dst}: {detail}",
                           reason="ports-not-tested")
 
