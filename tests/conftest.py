@@ -18,6 +18,7 @@ SIM_FIXTURES = {"sim_cluster", "sim_cluster_module", "sim_session", "sim_slurm",
                 "sim_slurm_module"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests_root = Path(__file__).resolve().parent
     for item in items:
@@ -25,3 +26,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_sim = SIM_FIXTURES & set(getattr(item, "fixturenames", ()))
         if folder in SLOW_FOLDERS or uses_sim or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.cluster)
+        if _shares_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
+def _shares_module_fixture(item: pytest.Item) -> bool:
+    """Whether the item uses a module-scoped fixture (a simulated cluster built once for the
+    module): under `-n N --dist loadgroup` such a module runs on one worker and builds it once,
+    while tests with their own cluster (the fault matrix) spread over the workers."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
