@@ -4,20 +4,14 @@ import pytest
 
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority
-from preflight.gather import NodeOutcome
+from preflight.gather import FAILURE_HINTS, NodeOutcome
 from preflight.measure.sharedfs import stat_of
 from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
 
 GIB = 1 << 30
 HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
              "evictions), the network to the file server, then `umount -l` and remount")
-PROBE_HINTS = {
-    "python-missing": "install python3 on the node, or point --remote-python at one",
-    "probe-timeout": "a tool on the node hangs (often nvidia-smi): check the driver and dmesg",
-    "probe-failed": "run the probe by hand: preflight parse or python3 - on the node",
-    "probe-truncated": "its output stopped half-way: look for an OOM kill or a restarted "
-                       "slurmd on the node (dmesg, slurmd log)",
-}
+PROBE_HINTS = FAILURE_HINTS  # by kind, beside the kinds (gather.py); the fault cases read it
 
 
 @pytest.mark.reachability
@@ -26,10 +20,10 @@ def check_probe_ran(node_outcome: NodeOutcome) -> None:
     if error is None:
         observe("ok", expected="facts gathered")
         return
-    if error.kind not in PROBE_HINTS:
-        raise Blocked(f"{node_outcome.name}: unreachable ({error.kind}): {error.detail}")
+    if not error.reached:
+        raise Blocked(error.blocked_text(node_outcome.name))
     fail(f"{node_outcome.name}: probe could not run: {error.detail}", measured=error.kind,
-         expected="facts gathered", hint=PROBE_HINTS[error.kind], reason=error.kind)
+         expected="facts gathered", hint=error.hint, reason=error.kind)
 
 
 def check_memlock(node: NodeFacts, expect: Expectations) -> None:

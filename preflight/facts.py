@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
-from preflight.gather import NodeError, NodeOutcome
+from preflight.gather import GatherFailure, NodeError, NodeOutcome
 from preflight.verdict import Blocked, Unavailable
 
 HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs usually means a "
@@ -30,7 +30,7 @@ class NodeFacts:
     def __init__(self, outcome: NodeOutcome, slots: int | None = None) -> None:
         self.slots = slots
         if outcome.facts is None:
-            error = outcome.error or NodeError("unknown", "no facts")
+            error = outcome.error or NodeError(GatherFailure.UNKNOWN, "no facts")
             raise Blocked(error.blocked_text(outcome.name))
         self.name = outcome.name
         self.outcome = outcome
