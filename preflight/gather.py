@@ -1,4 +1,7 @@
-"""Gather: one probe per node, one round trip each, bounded fan-out → facts.json."""
+"""Gather: the gather script (preflight/probe/remote.py) once per node, one round trip
+each, bounded fan-out → facts.json. ("probe" alone means an active measurement between
+nodes; the script's package, `ProbeOptions` and the `probe-*` reason codes keep the older
+name.)"""
 
 from __future__ import annotations
 
@@ -134,7 +137,7 @@ class ProbeOptions:
         })
 
 
-def probe_node(
+def gather_node(
     name: str, connections: Connections, options: ProbeOptions, remote_python: str
 ) -> NodeOutcome:
     started = time.monotonic()
@@ -157,7 +160,7 @@ def probe_node(
 
 
 def interpret(name: str, result: CommandResult, remote_python: str) -> NodeOutcome:
-    """Turn the probe's raw result into facts, or into the reason there are none."""
+    """Turn the gather script's raw result into facts, or into the reason there are none."""
     stderr = result.stderr.decode("utf-8", errors="replace").strip()
     if result.timed_out:
         return NodeOutcome(name, error=NodeError(
@@ -196,7 +199,7 @@ def gather(
 ) -> dict[str, NodeOutcome]:
     outcomes = fan_out(
         names,
-        lambda name: probe_node(name, connections, options, remote_python),
+        lambda name: gather_node(name, connections, options, remote_python),
         max_workers=fanout,
         deadline_s=deadline_s,
         on_done=on_done,

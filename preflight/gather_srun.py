@@ -1,9 +1,9 @@
 """Gather through one `srun` step instead of one SSH session per node.
 
 For large allocations (beyond a few thousand nodes, SSH fan-out from one head is the
-bottleneck): Slurm starts the probe on every node at once, one task per node. Each task
-frames its output: a begin line naming its node (SLURMD_NODENAME), the probe's one JSON
-line, an end line with the probe's exit code. srun delivers that in labelled 1,024-byte
+bottleneck): Slurm starts the gather script on every node at once, one task per node. Each
+task frames its output: a begin line naming its node (SLURMD_NODENAME), the script's one
+JSON line, an end line with its exit code. srun delivers that in labelled 1,024-byte
 pieces (preflight.srun), so the frame is reassembled per task before it is parsed, and a
 node that started nothing, stopped half-way or printed garbage is an error naming it.
 """
