@@ -64,7 +64,7 @@ FAILURE_HINTS: dict[str, str] = {kind.value: kind.hint for kind in (*FailureKind
 
 @dataclass
 class NodeError:
-    kind: str  # a FailureKind (SSH) or a GatherFailure, as its value (facts.json)
+    kind: str  # a FailureKind (SSH) or a GatherFailure; its plain value once read back
     detail: str
 
     @property
