@@ -141,7 +141,7 @@ def _is_loopback(iface: dict[str, Any]) -> bool:
 
 def _socket_problem(var: str, value: str, node: NodeFacts, expect: Expectations) -> str | None:
     """Why the interfaces NCCL (or gloo) would bind cannot carry the job, or None."""
-    interfaces = {str(i.get("name")): i for i in node.get("interfaces") or []
+    interfaces = {str(i.get("name")): i for i in node.interfaces
                   if i.get("addresses")}  # NCCL only considers interfaces with an address
     if var == "GLOO_SOCKET_IFNAME":  # gloo: exact names, each must exist
         missing = [n for n in value.split(",") if n and n not in interfaces]
@@ -171,7 +171,7 @@ def _hca_problem(value: str, node: NodeFacts) -> str | None:
 
 
 def check_nccl_env_devices(node: NodeFacts, expect: Expectations) -> None:
-    env = node.get("env") or {}
+    env = node.env
     wanted = [v for v in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA")
               if v in env]
     if not wanted:  # before reading ibstat: an unset variable needs no device list

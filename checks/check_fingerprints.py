@@ -24,7 +24,7 @@ SHOWN = 3  # differing lines named in a message
 
 
 def _text(node: NodeFacts, part: str) -> str | None:
-    result = (node.get("fingerprint") or {}).get(part) or {}
+    result = node.fingerprint(part)
     if result.get("missing") or result.get("rc") != 0:
         return None  # not installed or not readable (not root): nothing to compare
     return str(result.get("stdout") or "")

@@ -123,7 +123,7 @@ def check_retired_pages(node: NodeFacts, expect: Expectations) -> None:
 def check_xid_errors(node: NodeFacts, expect: Expectations) -> None:
     if node.tool_output("dmesg") is None:
         skip("no kernel log access on this node")
-    now = node.get("time")
+    now = node.clock
     recent = [e for e in node.xids if HARDWARE_XIDS.get(e.get("xid", -1))
               and within_hours(e.get("time"), now, expect.xid_window_hours)]
     observe(len(recent), expected=0, unit="hardware Xids")

@@ -4,16 +4,10 @@ alias, `node01` and `node01.ib`, a typo'd address) make mpirun put twice the ran
 from collections import defaultdict
 from collections.abc import Callable
 
-from preflight.facts import ClusterFacts, NodeFacts
+from preflight.facts import ClusterFacts
 from preflight.verdict import fail, observe, skip, warn
 
 Key = tuple[str, ...]
-
-
-def _identity(node: NodeFacts) -> dict[str, str | None]:
-    found = node.get("identity") or {}
-    return {"machine_id": found.get("machine_id"), "boot_id": found.get("boot_id"),
-            "hostname": node.get("hostname")}
 
 
 def _groups(cluster: ClusterFacts, key: Callable[[dict[str, str | None]], Key | None],
@@ -21,7 +15,7 @@ def _groups(cluster: ClusterFacts, key: Callable[[dict[str, str | None]], Key | 
     """Entries sharing a key, in hostfile order; only groups of two or more."""
     shared: dict[Key, list[str]] = defaultdict(list)
     for node in cluster.reachable():
-        value = key(_identity(node))
+        value = key(node.identity)
         if value is not None:
             shared[value].append(node.name)
     return [names for names in shared.values() if len(names) > 1]
@@ -44,7 +38,7 @@ def _listing(groups: list[list[str]]) -> str:
 
 
 def check_machines_distinct(cluster: ClusterFacts) -> None:
-    if not any(_same_image(_identity(n)) for n in cluster.reachable()):
+    if not any(_same_image(n.identity) for n in cluster.reachable()):
         skip("no node reported /etc/machine-id")
     twice = _groups(cluster, _same_machine)
     observe(len(twice), expected=0, unit="machines listed twice")
@@ -55,7 +49,7 @@ def check_machines_distinct(cluster: ClusterFacts) -> None:
              hint="keep one entry per machine: mpirun would start both entries' ranks on it",
              reason="machine-listed-twice")
     clones = [names for names in _groups(cluster, _same_image)
-              if len({_identity(cluster.node(n))["boot_id"] for n in names}) > 1]
+              if len({cluster.node(n).identity["boot_id"] for n in names}) > 1]
     if clones:
         warn(f"machines share one machine-id (a cloned image, different boot_ids): "
              f"{_listing(clones)}", measured=clones, expected="a machine-id per machine",
@@ -69,7 +63,7 @@ def check_hostnames_distinct(cluster: ClusterFacts) -> None:
     def hostname(i: dict[str, str | None]) -> Key | None:
         return (i["hostname"],) if i["hostname"] else None
 
-    machines = {n.name: _same_machine(_identity(n)) or (n.name,) for n in cluster.reachable()}
+    machines = {n.name: _same_machine(n.identity) or (n.name,) for n in cluster.reachable()}
     shared = [names for names in _groups(cluster, hostname)
               if len({machines[name] for name in names}) > 1]
     observe(len(shared), expected=0, unit="hostnames shared")

@@ -11,6 +11,7 @@ from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.nccl_tests import judge
 from preflight.nccl_tests.thresholds import Floor, compute_nic_gbps, internode_floor
+from preflight.results import Status
 from preflight.verdict import Unavailable, fail, observe, skip, warn
 
 
@@ -43,11 +44,11 @@ def _report(verdict: judge.Verdict) -> None:
     unit = verdict.unit if verdict.measured is not None else None
     observe(verdict.measured, expected=verdict.expected, unit=unit, hint=verdict.hint,
             reason=verdict.reason)
-    if verdict.status == judge.SKIP:
+    if verdict.status is Status.SKIP:
         skip(verdict.message)
-    if verdict.status == judge.ERROR:
+    if verdict.status is Status.ERROR:
         raise Unavailable(verdict.message, hint=verdict.hint, reason=verdict.reason)
-    if verdict.status == judge.WARN:
+    if verdict.status is Status.WARN:
         warn(verdict.message)
-    if verdict.status == judge.FAIL:
+    if verdict.status is Status.FAIL:
         fail(verdict.message)

@@ -87,7 +87,7 @@ SOURCE_HINT = ("route the cluster subnet out of the address the other nodes know
 
 
 def check_source_address(node: NodeFacts, cluster: ClusterFacts) -> None:
-    sources = (node.get("network") or {}).get("sources") or {}
+    sources = node.source_addresses
     known = cluster.resolved_address(node.name)
     if not sources or known is None:
         skip("no source addresses gathered, or no agreed address for this node")

@@ -7,33 +7,18 @@ import pytest
 from preflight.checks.check_ports import pointed
 from preflight.facts import NodeFacts
 from preflight.fixtures import source_entries, targets_text
-from preflight.gather import NodeOutcome
+from preflight.gather import FAILURE_HINTS, NodeOutcome
 from preflight.verdict import Unavailable, against, fail, observe, skip, warn
 
-CONNECT_HINTS = {
-    "connection-refused": "start sshd on the node, or check the port in your ssh config",
-    "connect-timeout": "the node is down or a firewall drops port 22: check power and rules",
-    "unreachable": "no route to the node: check its network link and address",
-    "name-unknown": "the name does not resolve: fix DNS, /etc/hosts or HostName in ssh config",
-    "auth-denied": "add your public key to the node's authorized_keys (ssh-copy-id)",
-    "host-key-unknown": "verify the key, then ssh-keyscan it into known_hosts, "
-                        "or rerun with --accept-new-host-keys",
-    "host-key-changed": "if the node was reinstalled, ssh-keygen -R it and re-add the key; "
-                        "otherwise treat it as an attack",
-    "key-unusable": "fix the IdentityFile in your ssh config (path, permissions, key format)",
-    "gather-deadline": "the node answered too slowly: check its load and network",
-}
-NOT_CONNECTION = {"python-missing", "probe-timeout", "probe-failed"}
+CONNECT_HINTS = FAILURE_HINTS  # by kind, beside the kinds (gather.py); the fault cases read it
 
 
 @pytest.mark.reachability
 def check_ssh_reachable(node_outcome: NodeOutcome) -> None:
     error = node_outcome.error
-    if error is not None and error.kind not in NOT_CONNECTION:
+    if error is not None and not error.reached:
         fail(f"{node_outcome.name}: {error.kind}: {error.detail}",
-             measured=error.kind, expected="ssh session",
-             hint=CONNECT_HINTS.get(error.kind, "check the node and your ssh config"),
-             reason=error.kind)
+             measured=error.kind, expected="ssh session", hint=error.hint, reason=error.kind)
     observe(round(node_outcome.gather_s, 3), expected="ssh session", unit="s")
 
 

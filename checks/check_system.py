@@ -4,20 +4,14 @@ import pytest
 
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority
-from preflight.gather import NodeOutcome
+from preflight.gather import FAILURE_HINTS, NodeOutcome
 from preflight.measure.sharedfs import stat_of
 from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
 
 GIB = 1 << 30
 HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
              "evictions), the network to the file server, then `umount -l` and remount")
-PROBE_HINTS = {
-    "python-missing": "install python3 on the node, or point --remote-python at one",
-    "probe-timeout": "a tool on the node hangs (often nvidia-smi): check the driver and dmesg",
-    "probe-failed": "run the probe by hand: preflight parse or python3 - on the node",
-    "probe-truncated": "its output stopped half-way: look for an OOM kill or a restarted "
-                       "slurmd on the node (dmesg, slurmd log)",
-}
+PROBE_HINTS = FAILURE_HINTS  # by kind, beside the kinds (gather.py); the fault cases read it
 
 
 @pytest.mark.reachability
@@ -26,14 +20,14 @@ def check_probe_ran(node_outcome: NodeOutcome) -> None:
     if error is None:
         observe("ok", expected="facts gathered")
         return
-    if error.kind not in PROBE_HINTS:
-        raise Blocked(f"{node_outcome.name}: unreachable ({error.kind}): {error.detail}")
+    if not error.reached:
+        raise Blocked(error.blocked_text(node_outcome.name))
     fail(f"{node_outcome.name}: probe could not run: {error.detail}", measured=error.kind,
-         expected="facts gathered", hint=PROBE_HINTS[error.kind], reason=error.kind)
+         expected="facts gathered", hint=error.hint, reason=error.kind)
 
 
 def check_memlock(node: NodeFacts, expect: Expectations) -> None:
-    memlock = (node.get("ulimits") or {}).get("memlock")
+    memlock = node.ulimits.memlock
     if memlock is None:
         skip("memlock limit not reported")
     hint = ("set memlock unlimited (limits.conf / systemd LimitMEMLOCK / "
@@ -55,10 +49,10 @@ NOFILE_HINT = ("raise the open-files limit (limits.conf nofile / systemd LimitNO
 
 
 def check_nofile(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -> None:
-    nofile = (node.get("ulimits") or {}).get("nofile")
+    nofile = node.ulimits.nofile
     if nofile is None:
         skip("open-files limit not reported")
-    others = cluster.values(lambda n: (n.get("ulimits") or {}).get("nofile")
+    others = cluster.values(lambda n: n.ulimits.nofile
                             if n.name != node.name else None)
     common, count, total = majority(others.values())
     usual = f" ({count} of the other {total} nodes have {common})" if common is not None else ""
@@ -84,7 +78,7 @@ def is_loopback(address: str) -> bool:
 
 
 def check_hostname_not_loopback(node: NodeFacts, cluster: ClusterFacts) -> None:
-    hostname, answer = node.get("hostname"), node.get("hostname_resolves")
+    hostname, answer = node.hostname, node.hostname_resolves
     if len(cluster.names) < 2:
         skip("one node: no peer connects to what its hostname resolves to")
     if answer is None:
@@ -101,22 +95,22 @@ def check_hostname_not_loopback(node: NodeFacts, cluster: ClusterFacts) -> None:
 
 
 def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
-    shm = node.get("shm") or {}
-    if "total_bytes" not in shm:
-        fail(f"{node.name}: /dev/shm missing ({shm.get('error', 'not mounted')})",
+    shm = node.shm
+    if shm.total_bytes is None:
+        fail(f"{node.name}: /dev/shm missing ({shm.error or 'not mounted'})",
              hint="mount a tmpfs on /dev/shm; NCCL and dataloaders use it", reason="shm-missing")
-    at_least(round(shm["total_bytes"] / GIB, 2), expect.shm_min_bytes / GIB,
+    at_least(round(shm.total_bytes / GIB, 2), expect.shm_min_bytes / GIB,
              f"{node.name}: /dev/shm size", unit="GiB",
              hint="enlarge /dev/shm (containers: --shm-size or --ipc=host)", reason="shm-small")
 
 
 def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
     low = []
-    for disk in node.get("disks") or []:
-        free = disk.get("free_bytes")
+    for disk in node.disks:
+        free = disk.free_bytes
         if free is not None and free < expect.disk_min_bytes:
-            low.append(f"{disk['path']} {free / GIB:.1f} GiB")
-    observe([d.get("path") for d in node.get("disks") or []],
+            low.append(f"{disk.path} {free / GIB:.1f} GiB")
+    observe([d.path for d in node.disks],
             expected=f">= {expect.disk_min_bytes / GIB:g} GiB free")
     if low:
         fail(f"{node.name}: low free space: {', '.join(low)} "
@@ -141,14 +135,14 @@ def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:
 
 
 def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
-    answers = node.get("resolve") or {}
+    answers = node.resolve
     if not answers:
         skip("no names to resolve")
     problems = []
     for name in cluster.names:
         usual = _usual_answer(cluster, name, node.name)
         mine = answers.get(name)
-        if name == node.get("hostname") and isinstance(mine, list) and all(
+        if name == node.hostname and isinstance(mine, list) and all(
                 map(is_loopback, mine)):
             continue  # hostname_not_loopback's finding
         if isinstance(mine, dict) and usual is not None:
@@ -163,7 +157,7 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
 
 
 def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | None:
-    answers = cluster.values(lambda n: n.get("resolve", {}).get(name) if n.name != asker else None)
+    answers = cluster.values(lambda n: n.resolve.get(name) if n.name != asker else None)
     lists = [tuple(a) for a in answers.values() if isinstance(a, list)]
     common, count, total = majority(lists)
     return list(common) if common is not None and count * 2 > len(answers) else None
@@ -174,7 +168,7 @@ def check_required_paths(node: NodeFacts, expect: Expectations) -> None:
     wanted = list(expect.require_paths) + shared
     if not wanted:
         skip("no require_paths, shared_dir or shared_paths configured")
-    found = node.get("paths") or {}
+    found = node.paths
     stats = {p: stat_of(node, p) for p in shared}
     missing = [p for p in expect.require_paths if not (found.get(p) or {}).get("exists")]
     missing += [p for p in shared if stats[p].get("exists") is False]
@@ -197,7 +191,7 @@ def check_required_paths(node: NodeFacts, expect: Expectations) -> None:
 
 
 def _is_mount_point(node: NodeFacts, path: str) -> bool:
-    entry = (node.get("shared_mounts") or {}).get(path)
+    entry = node.shared_mounts.get(path)
     if entry is None:  # facts recorded before shared_mounts: the old paths fact
-        return bool(((node.get("paths") or {}).get(path) or {}).get("mount", True))
+        return bool((node.paths.get(path) or {}).get("mount", True))
     return bool(entry.get("is_mount_point"))

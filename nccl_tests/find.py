@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from preflight.errors import PreflightError
 from preflight.transport.base import Transport
 
 FIND_TIMEOUT_S = 30.0
@@ -50,7 +51,7 @@ printf 'timeout-flag\t%s\n' "$flag"
 """.replace("DEFAULT_DIRS", " ".join(DEFAULT_DIRS)).replace("HELP_TIMEOUT", str(HELP_TIMEOUT_S))
 
 
-class FindError(Exception):
+class FindError(PreflightError):
     """The finder itself could not run on the node."""
 
 

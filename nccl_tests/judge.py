@@ -14,11 +14,10 @@ from typing import Any
 
 from preflight.parsers.common import ParseError
 from preflight.parsers.nccl_tests import NcclTestsRun, parse
+from preflight.results import Status
 
 from .settings import BINARIES
 from .thresholds import Floor, Plateau, plateau, single_node_floor
-
-PASS, WARN, FAIL, ERROR, SKIP = "pass", "warn", "fail", "error", "skip"
 
 MISSING_HINT = ("build nccl-tests (make MPI=1) on every node and point preflight at it: "
                 "NCCL_TESTS_HOME on the node, or --nccl-tests-home")
@@ -37,7 +36,7 @@ _NCCL_TESTS_TIMEOUT = re.compile(r"Test timeout \((\d+)s\)")
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str
+    status: Status
     message: str
     measured: float | None = None
     expected: str | None = None
@@ -70,20 +69,20 @@ def judge(subject: str, collective: str, record: dict[str, Any],
           floor: Floor | None) -> Verdict:
     binary = BINARIES[collective]
     if record.get("missing"):
-        return Verdict(ERROR, f"{subject}: {binary} not found (looked in --nccl-tests-home, "
+        return Verdict(Status.ERROR, f"{subject}: {binary} not found (looked in --nccl-tests-home, "
                        "$NCCL_TESTS_HOME, PATH, /opt/nccl-tests/build)", hint=MISSING_HINT,
                        reason="nccl-tests-missing")
     if record.get("timed_out"):
-        return Verdict(ERROR, f"{subject}: {binary} did not finish within "
+        return Verdict(Status.ERROR, f"{subject}: {binary} did not finish within "
                        f"{record.get('timeout_s', 0):g} s and was killed", hint=HANG_HINT,
                        reason="nccl-tests-timeout")
     output = record.get("output") or ""
     if match := _NCCL_TESTS_TIMEOUT.search(output):
-        return Verdict(ERROR, f"{subject}: {collective} hung: nccl-tests aborted it after "
+        return Verdict(Status.ERROR, f"{subject}: {collective} hung: nccl-tests aborted it after "
                        f"{match.group(1)} s (-T)", hint=HANG_HINT, reason="nccl-tests-hung")
     run = parsed(record)
     if run is None:
-        return Verdict(ERROR, f"{subject}: {binary} printed no nccl-tests results "
+        return Verdict(Status.ERROR, f"{subject}: {binary} printed no nccl-tests results "
                        f"(rc {record.get('rc')}): {_last_line(record)}", hint=FAILURE_HINT,
                        reason="nccl-tests-no-results")
     return _judge_table(subject, collective, record, run, floor)
@@ -92,21 +91,21 @@ def judge(subject: str, collective: str, record: dict[str, Any],
 def _judge_table(subject: str, collective: str, record: dict[str, Any], run: NcclTestsRun,
                  floor: Floor | None) -> Verdict:
     if run.errors:
-        return Verdict(FAIL, f"{subject}: {collective} failed: {run.errors[0][:200]}",
+        return Verdict(Status.FAIL, f"{subject}: {collective} failed: {run.errors[0][:200]}",
                        hint=FAILURE_HINT, reason="nccl-tests-failed")
     if run.wrong or run.out_of_bounds:
-        return Verdict(FAIL, f"{subject}: {collective} returned wrong data: "
+        return Verdict(Status.FAIL, f"{subject}: {collective} returned wrong data: "
                        f"{run.wrong or 0} wrong values (#wrong), {run.out_of_bounds or 0} "
                        "out of bounds (expected 0)", measured=float(run.wrong or 0),
                        expected="0", unit="wrong values", hint=WRONG_HINT,
                        reason="nccl-tests-wrong-data")
     if record.get("rc") != 0:
-        return Verdict(FAIL, f"{subject}: {BINARIES[collective]} exited with rc "
+        return Verdict(Status.FAIL, f"{subject}: {BINARIES[collective]} exited with rc "
                        f"{record.get('rc')} after its table: {_last_line(record)}",
                        hint=FAILURE_HINT, reason="nccl-tests-exit")
     best = plateau(run)
     if best is None:
-        return Verdict(ERROR, f"{subject}: {collective} printed no result rows",
+        return Verdict(Status.ERROR, f"{subject}: {collective} printed no result rows",
                        hint=FAILURE_HINT, reason="nccl-tests-no-rows")
     return _judge_busbw(subject, collective, run, best, floor)
 
@@ -116,17 +115,17 @@ def _judge_busbw(subject: str, collective: str, run: NcclTestsRun, best: Plateau
     ranks = run.ranks or 0
     measured = round(best.gbps, 2)
     if ranks < 2:
-        return Verdict(PASS, f"{subject}: {collective} on {ranks or 'one'} rank: correct; "
+        return Verdict(Status.PASS, f"{subject}: {collective} on {ranks or 'one'} rank: correct; "
                        "busbw is 0 by definition with one GPU", measured=measured)
     what = f"{collective} busbw {best.gbps:.4g} GB/s at {best.size_text} ({ranks} ranks)"
     if floor is None:
-        return Verdict(PASS, f"{subject}: {what}; no floor known", measured=measured)
+        return Verdict(Status.PASS, f"{subject}: {what}; no floor known", measured=measured)
     expected = f">= {floor.gbps:.4g}"
     if best.gbps < floor.gbps:
-        return Verdict(FAIL, f"{subject}: {what}, expected >= {floor.gbps:.4g} GB/s "
+        return Verdict(Status.FAIL, f"{subject}: {what}, expected >= {floor.gbps:.4g} GB/s "
                        f"({floor.basis})", measured=measured, expected=expected,
                        hint=SLOW_HINT, reason="busbw-low")
-    return Verdict(PASS, f"{subject}: {what}", measured=measured, expected=expected)
+    return Verdict(Status.PASS, f"{subject}: {what}", measured=measured, expected=expected)
 
 
 def _last_line(record: dict[str, Any]) -> str:
@@ -155,15 +154,17 @@ def single_node_verdict(single: dict[str, Any], node: str, collective: str,
                         floor: Floor | None) -> Verdict:
     entry = single.get("nodes", {}).get(node)
     if entry is None:
-        return Verdict(ERROR, f"{node}: nccl-tests were not run there (unreachable when "
+        return Verdict(Status.ERROR, f"{node}: nccl-tests were not run there (unreachable when "
                        "they started?)", reason="nccl-tests-not-run")
     if entry.get("error"):
-        return Verdict(ERROR, str(entry["error"]), hint=FAILURE_HINT, reason="nccl-tests-error")
+        return Verdict(Status.ERROR, str(entry["error"]), hint=FAILURE_HINT,
+                       reason="nccl-tests-error")
     if entry.get("skipped"):
-        return Verdict(SKIP, str(entry["skipped"]))
+        return Verdict(Status.SKIP, str(entry["skipped"]))
     record = (entry.get("runs") or {}).get(collective)
     if record is None:
-        return Verdict(ERROR, f"{node}: {collective} was not run", reason="nccl-tests-not-run")
+        return Verdict(Status.ERROR, f"{node}: {collective} was not run",
+                       reason="nccl-tests-not-run")
     return judge(node, collective, record, floor)
 
 
@@ -172,19 +173,19 @@ def multi_node_verdict(multi: dict[str, Any], single: dict[str, Any], collective
     record = multi.get("runs", {}).get(collective) or {"error": f"{collective} was not run"}
     left_out = record.get("left_out") or {}
     if record.get("skipped"):
-        return Verdict(SKIP, f"{record['skipped']}{_left_out_text(left_out)}")
+        return Verdict(Status.SKIP, f"{record['skipped']}{_left_out_text(left_out)}")
     if record.get("error"):
-        return Verdict(ERROR, f"multi-node {collective}: {record['error']}", hint=FAILURE_HINT,
-                       reason="nccl-tests-error")
+        return Verdict(Status.ERROR, f"multi-node {collective}: {record['error']}",
+                       hint=FAILURE_HINT, reason="nccl-tests-error")
     subject = f"{len(record['nodes'])} nodes via {record.get('launcher', multi.get('launcher'))}"
     verdict = judge(subject, collective, record, floor)
-    if verdict.status in (FAIL, ERROR):
+    if verdict.status in (Status.FAIL, Status.ERROR):
         blamed = suspects(single, collective, single_floor, record["nodes"])
         named = f"; single-node trouble on {', '.join(blamed)}" if blamed else \
             "; every node passed alone: suspect the network between them"
         return replace(verdict, message=verdict.message + named + _left_out_text(left_out))
-    if verdict.status == PASS and left_out:
-        return replace(verdict, status=WARN, hint="see those nodes' single_node results",
+    if verdict.status is Status.PASS and left_out:
+        return replace(verdict, status=Status.WARN, hint="see those nodes' single_node results",
                        reason="nodes-left-out",
                        message=f"{verdict.message}; not every node took part"
                        f"{_left_out_text(left_out)}")
@@ -194,8 +195,9 @@ def multi_node_verdict(multi: dict[str, Any], single: dict[str, Any], collective
 def suspects(single: dict[str, Any], collective: str, floor: Floor | None,
              nodes: Iterable[str]) -> list[str]:
     """The nodes whose own single-node run of the collective did not pass."""
+    fine = (Status.PASS, Status.SKIP)
     return [name for name in nodes
-            if single_node_verdict(single, name, collective, floor).status not in (PASS, SKIP)]
+            if single_node_verdict(single, name, collective, floor).status not in fine]
 
 
 def _left_out_text(left_out: dict[str, str]) -> str:

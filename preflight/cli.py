@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from preflight.console import make_console, write_line
-from preflight.errors import UserError
+from preflight.errors import PreflightError, UserError
 
 INVENTORY_FLAGS = ("--hostfile", "--hosts", "--slurm", "--local", "--from")
 USAGE_EXIT = 2
@@ -27,9 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         return dispatch(args)
-    except UserError as exc:
+    except PreflightError as exc:
         write_line(f"preflight: error: {exc}")
-        return USAGE_EXIT
+        return exc.exit_code
     except KeyboardInterrupt:
         write_line("preflight: interrupted")
         return INTERRUPTED_EXIT

@@ -10,11 +10,12 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
-from preflight.gather import NodeError, NodeOutcome
+from preflight.gather import GatherFailure, NodeError, NodeOutcome
 from preflight.verdict import Blocked, Unavailable
 
 HUNG_TOOL_HINT = ("run `{command}` on {node}: a GPU or fabric tool that hangs usually means a "
@@ -24,20 +25,113 @@ FAILED_TOOL_HINT = "run `{command}` on {node} to see the whole error"
 
 T = TypeVar("T", bound=Hashable)
 V = TypeVar("V")
+# What a name resolves to on a node: its addresses, or {"error": ...} when it does not.
+Resolved = list[str] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ulimits:
+    """The gather script's soft limits; -1 is unlimited, None not reported."""
+
+    memlock: int | None  # bytes
+    nofile: int | None
+
+
+@dataclass(frozen=True)
+class Space:
+    """A filesystem's size (statvfs), or why it could not be read."""
+
+    path: str
+    total_bytes: int | None = None
+    free_bytes: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str = "") -> Space:
+        return cls(str(data.get("path") or path), data.get("total_bytes"),
+                   data.get("free_bytes"), data.get("error"))
 
 
 class NodeFacts:
     def __init__(self, outcome: NodeOutcome, slots: int | None = None) -> None:
         self.slots = slots
         if outcome.facts is None:
-            error = outcome.error or NodeError("unknown", "no facts")
+            error = outcome.error or NodeError(GatherFailure.UNKNOWN, "no facts")
             raise Blocked(error.blocked_text(outcome.name))
         self.name = outcome.name
         self.outcome = outcome
         self.raw: dict[str, Any] = outcome.facts
 
     def get(self, key: str, default: Any = None) -> Any:
+        """A raw fact by name; prefer the typed accessors below."""
         return self.raw.get(key, default)
+
+    @property
+    def hostname(self) -> str | None:
+        return self.raw.get("hostname")
+
+    @property
+    def hostname_resolves(self) -> Resolved | None:
+        """What the node's own hostname resolves to there (None: not asked)."""
+        return self.raw.get("hostname_resolves")
+
+    @property
+    def resolve(self) -> dict[str, Resolved]:
+        """What each name asked for (the hostfile's) resolves to on this node."""
+        return dict(self.raw.get("resolve") or {})
+
+    @property
+    def ulimits(self) -> Ulimits:
+        found = self.raw.get("ulimits") or {}
+        return Ulimits(memlock=found.get("memlock"), nofile=found.get("nofile"))
+
+    @property
+    def shm(self) -> Space:
+        return Space.from_dict(self.raw.get("shm") or {}, "/dev/shm")
+
+    @property
+    def disks(self) -> list[Space]:
+        return [Space.from_dict(disk) for disk in self.raw.get("disks") or []]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The node's NCCL_*, GLOO_* ... environment (secrets redacted by the script)."""
+        return {str(k): str(v) for k, v in (self.raw.get("env") or {}).items()}
+
+    @property
+    def clock(self) -> float | None:
+        """The node's clock (epoch seconds) when the gather script ended."""
+        return self.raw.get("time")
+
+    @property
+    def identity(self) -> dict[str, str | None]:
+        """machine-id, boot_id and hostname: the same machine listed twice shares them."""
+        found = self.raw.get("identity") or {}
+        return {"machine_id": found.get("machine_id"), "boot_id": found.get("boot_id"),
+                "hostname": self.hostname}
+
+    @property
+    def interfaces(self) -> list[dict[str, Any]]:
+        return list(self.raw.get("interfaces") or [])
+
+    @property
+    def paths(self) -> dict[str, dict[str, Any]]:
+        """Each required path: {"exists", "mount", ...}."""
+        return dict(self.raw.get("paths") or {})
+
+    @property
+    def shared_mounts(self) -> dict[str, dict[str, Any]]:
+        """Each shared path, stat'ed in an abandoned child: {"is_mount_point", ...}."""
+        return dict(self.raw.get("shared_mounts") or {})
+
+    @property
+    def source_addresses(self) -> dict[str, Any]:
+        """The source address the node sends from to its peers ({"others": ...})."""
+        return dict((self.raw.get("network") or {}).get("sources") or {})
+
+    def fingerprint(self, part: str) -> dict[str, Any]:
+        """One raw fingerprint (firewall, sshd, ssh_client) as the gather script ran it."""
+        return dict((self.raw.get("fingerprint") or {}).get(part) or {})
 
     def tool_output(self, tool: str) -> str | None:
         """A tool's stdout; None when the tool is not installed on the node."""
@@ -143,14 +237,14 @@ class NodeFacts:
         return (smi or {}).get(key) or (probed if component == "driver" else None)
 
     def interface_with(self, address: str) -> dict[str, Any] | None:
-        for iface in self.raw.get("interfaces") or []:
+        for iface in self.interfaces:
             if address in (iface.get("addresses") or []):
                 return dict(iface)
         return None
 
     def cluster_interface(self, expect: Expectations) -> dict[str, Any] | None:
         """The named cluster interface, else the first up interface with an IPv4 address."""
-        interfaces = [i for i in self.raw.get("interfaces") or [] if i.get("name") != "lo"]
+        interfaces = [i for i in self.interfaces if i.get("name") != "lo"]
         if expect.cluster_interface:
             return next((i for i in interfaces if i.get("name") == expect.cluster_interface),
                         None)
@@ -183,7 +277,7 @@ class ClusterFacts:
 
     def resolved_address(self, name: str) -> str | None:
         """The address most other nodes resolve `name` to (None on a tie or no answer)."""
-        answers = self.values(lambda n: _first(n.get("resolve", {}).get(name))
+        answers = self.values(lambda n: _first(n.resolve.get(name))
                               if n.name != name else None)
         common, _, _ = majority(answers.values())
         return common

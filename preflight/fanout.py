@@ -6,10 +6,12 @@ import concurrent.futures as cf
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from preflight.errors import PreflightError
+
 T = TypeVar("T")
 K = TypeVar("K")
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(PreflightError):
     """The work for this key did not finish before the overall deadline."""
 
 

@@ -1,4 +1,7 @@
-"""Gather: one probe per node, one round trip each, bounded fan-out → facts.json."""
+"""Gather: the gather script (preflight/probe/remote.py) once per node, one round trip
+each, bounded fan-out → facts.json. ("probe" alone means an active measurement between
+nodes; the script's package, `ProbeOptions` and the `probe-*` reason codes keep the older
+name.)"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,24 +18,67 @@ from typing import Any
 from preflight.connections import Connections
 from preflight.fanout import DeadlineExceeded, fan_out
 from preflight.results import write_json
-from preflight.transport.base import CommandResult, ConnectError
+from preflight.transport.base import CommandResult, ConnectError, FailureKind
 
 FACTS_SCHEMA_VERSION = 1
 PROBE_SOURCE = resources.files("preflight.probe").joinpath("remote.py").read_bytes()
 
 
-# Kinds of NodeError where SSH reached the node but the probe could not run there.
-PROBE_ERRORS = ("python-missing", "probe-timeout", "probe-failed")
+class GatherFailure(StrEnum):
+    """Why gathering got no facts from a node, besides SSH's own (`FailureKind`)."""
+
+    PYTHON_MISSING = "python-missing"
+    PROBE_TIMEOUT = "probe-timeout"
+    PROBE_FAILED = "probe-failed"
+    PROBE_TRUNCATED = "probe-truncated"  # srun: its output stopped half-way
+    GATHER_DEADLINE = "gather-deadline"
+    SRUN_MISSING = "srun-missing"
+    NO_ANSWER = "no-answer"  # srun started nothing on the node
+    INTERNAL_ERROR = "internal-error"
+    UNKNOWN = "unknown"
+
+    @property
+    def hint(self) -> str:
+        return GATHER_HINTS[self]
+
+
+GATHER_HINTS = {
+    GatherFailure.PYTHON_MISSING: "install python3 on the node, or point --remote-python at one",
+    GatherFailure.PROBE_TIMEOUT: "a tool on the node hangs (often nvidia-smi): check the driver "
+                                 "and dmesg",
+    GatherFailure.PROBE_FAILED: "run the probe by hand: preflight parse or python3 - on the node",
+    GatherFailure.PROBE_TRUNCATED: "its output stopped half-way: look for an OOM kill or a "
+                                   "restarted slurmd on the node (dmesg, slurmd log)",
+    GatherFailure.GATHER_DEADLINE: "the node answered too slowly: check its load and network",
+    GatherFailure.SRUN_MISSING: "run inside a Slurm allocation (salloc, sbatch), or give "
+                                "--hostfile/--hosts",
+    GatherFailure.NO_ANSWER: "check the node's state (sinfo -n NODE) and its slurmd",
+    GatherFailure.INTERNAL_ERROR: "a preflight bug: report it with the run's facts.json",
+    GatherFailure.UNKNOWN: "check the node and your ssh config",
+}
+# The node was reached (by SSH or srun), but the gather script could not run there.
+SCRIPT_FAILURES = frozenset({GatherFailure.PYTHON_MISSING, GatherFailure.PROBE_TIMEOUT,
+                             GatherFailure.PROBE_FAILED, GatherFailure.PROBE_TRUNCATED})
+FAILURE_HINTS: dict[str, str] = {kind.value: kind.hint for kind in (*FailureKind, *GatherFailure)}
 
 
 @dataclass
 class NodeError:
-    kind: str
+    kind: str  # a FailureKind (SSH) or a GatherFailure; its plain value once read back
     detail: str
+
+    @property
+    def reached(self) -> bool:
+        """The node was reached; the gather script could not run there."""
+        return self.kind in SCRIPT_FAILURES
+
+    @property
+    def hint(self) -> str:
+        return FAILURE_HINTS.get(self.kind, GatherFailure.UNKNOWN.hint)
 
     def blocked_text(self, node: str) -> str:
         """Why the node's checks are blocked: 'unreachable' only when SSH could not reach it."""
-        what = "probe could not run" if self.kind in PROBE_ERRORS else "unreachable"
+        what = "probe could not run" if self.reached else "unreachable"
         return f"{node}: {what} ({self.kind}): {self.detail}"
 
 
@@ -90,7 +137,7 @@ class ProbeOptions:
         })
 
 
-def probe_node(
+def gather_node(
     name: str, connections: Connections, options: ProbeOptions, remote_python: str
 ) -> NodeOutcome:
     started = time.monotonic()
@@ -102,7 +149,7 @@ def probe_node(
             stdin=PROBE_SOURCE,
         )
     except ConnectError as exc:
-        return NodeOutcome(name, error=NodeError(exc.kind.value, exc.detail),
+        return NodeOutcome(name, error=NodeError(exc.kind, exc.detail),
                            gather_s=time.monotonic() - started)
     received_at = time.time()
     outcome = interpret(name, result, remote_python)
@@ -113,22 +160,25 @@ def probe_node(
 
 
 def interpret(name: str, result: CommandResult, remote_python: str) -> NodeOutcome:
-    """Turn the probe's raw result into facts, or into the reason there are none."""
+    """Turn the gather script's raw result into facts, or into the reason there are none."""
     stderr = result.stderr.decode("utf-8", errors="replace").strip()
     if result.timed_out:
         return NodeOutcome(name, error=NodeError(
-            "probe-timeout", f"the probe did not finish within {result.duration_s:.0f} s"))
+            GatherFailure.PROBE_TIMEOUT,
+            f"the probe did not finish within {result.duration_s:.0f} s"))
     if result.rc == 127 or (result.rc != 0 and "No such file" in stderr and not result.stdout):
         return NodeOutcome(name, error=NodeError(
-            "python-missing", f"{remote_python} not found on the node ({_first_line(stderr)})"))
+            GatherFailure.PYTHON_MISSING,
+            f"{remote_python} not found on the node ({_first_line(stderr)})"))
     try:
         facts = json.loads(result.stdout.decode("utf-8", errors="replace"))
     except ValueError:
         return NodeOutcome(name, error=NodeError(
-            "probe-failed",
+            GatherFailure.PROBE_FAILED,
             f"probe exit {result.rc}, no JSON: {_first_line(stderr or result.text())[:200]}"))
     if not isinstance(facts, dict):
-        return NodeOutcome(name, error=NodeError("probe-failed", "probe output is not an object"))
+        return NodeOutcome(name, error=NodeError(GatherFailure.PROBE_FAILED,
+                                                 "probe output is not an object"))
     return NodeOutcome(name, facts=facts, probe_stderr=stderr[:2000])
 
 
@@ -149,7 +199,7 @@ def gather(
 ) -> dict[str, NodeOutcome]:
     outcomes = fan_out(
         names,
-        lambda name: probe_node(name, connections, options, remote_python),
+        lambda name: gather_node(name, connections, options, remote_python),
         max_workers=fanout,
         deadline_s=deadline_s,
         on_done=on_done,
@@ -160,7 +210,8 @@ def gather(
 def _settle(name: str, outcome: NodeOutcome | Exception) -> NodeOutcome:
     if isinstance(outcome, NodeOutcome):
         return outcome
-    kind = "gather-deadline" if isinstance(outcome, DeadlineExceeded) else "internal-error"
+    kind = (GatherFailure.GATHER_DEADLINE if isinstance(outcome, DeadlineExceeded)
+            else GatherFailure.INTERNAL_ERROR)
     return NodeOutcome(name, error=NodeError(kind, f"{type(outcome).__name__}: {outcome}"))
 
 

@@ -1,9 +1,9 @@
 """Gather through one `srun` step instead of one SSH session per node.
 
 For large allocations (beyond a few thousand nodes, SSH fan-out from one head is the
-bottleneck): Slurm starts the probe on every node at once, one task per node. Each task
-frames its output: a begin line naming its node (SLURMD_NODENAME), the probe's one JSON
-line, an end line with the probe's exit code. srun delivers that in labelled 1,024-byte
+bottleneck): Slurm starts the gather script on every node at once, one task per node. Each
+task frames its output: a begin line naming its node (SLURMD_NODENAME), the script's one
+JSON line, an end line with its exit code. srun delivers that in labelled 1,024-byte
 pieces (preflight.srun), so the frame is reassembled per task before it is parsed, and a
 node that started nothing, stopped half-way or printed garbage is an error naming it.
 """
@@ -15,7 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from preflight.collective.launch import run_local
-from preflight.gather import PROBE_SOURCE, NodeError, NodeOutcome, ProbeOptions, interpret
+from preflight.gather import (
+    PROBE_SOURCE,
+    GatherFailure,
+    NodeError,
+    NodeOutcome,
+    ProbeOptions,
+    interpret,
+)
 from preflight.srun import by_task, srun_argv
 from preflight.transport.base import CommandResult
 
@@ -39,7 +46,8 @@ def gather_via_srun(
     started = time.monotonic()
     local = run_local(gather_argv(names, options, remote_python, timeout), timeout)
     if local.error is not None:
-        return _all_failed(names, "srun-missing", f"{local.error}: not inside a Slurm cluster?")
+        return _all_failed(names, GatherFailure.SRUN_MISSING,
+                           f"{local.error}: not inside a Slurm cluster?")
     received_at = time.time()
     elapsed = time.monotonic() - started
     framed = read_frames(local.stdout, local.stderr, remote_python, elapsed, local.timed_out)
@@ -47,7 +55,7 @@ def gather_via_srun(
     settled = {}
     for name in names:
         outcome = framed.get(name) or NodeOutcome(name, error=NodeError(
-            "no-answer", f"srun started no probe on {name}: {why(name)}"))
+            GatherFailure.NO_ANSWER, f"srun started no probe on {name}: {why(name)}"))
         outcome.gather_s = elapsed
         if outcome.facts and isinstance(outcome.facts.get("time"), (int, float)):
             outcome.clock_offset_s = round(float(outcome.facts["time"]) - received_at, 3)
@@ -72,7 +80,7 @@ def read_frames(stdout: str, stderr: str, remote_python: str, elapsed: float,
             cause = (f"srun stopped at its {elapsed:.0f} s deadline" if timed_out
                      else "no end line: the probe was killed or its output cut short")
             found[name] = NodeOutcome(name, error=NodeError(
-                "probe-timeout" if timed_out else "probe-truncated",
+                GatherFailure.PROBE_TIMEOUT if timed_out else GatherFailure.PROBE_TRUNCATED,
                 f"the probe's output from {name} stopped after {sum(map(len, rest))} "
                 f"bytes ({cause})"))
             continue
@@ -102,5 +110,5 @@ def srun_said(stderr: str, timed_out: bool, rc: int | None,
     return why
 
 
-def _all_failed(names: Sequence[str], kind: str, detail: str) -> dict[str, NodeOutcome]:
+def _all_failed(names: Sequence[str], kind: GatherFailure, detail: str) -> dict[str, NodeOutcome]:
     return {name: NodeOutcome(name, error=NodeError(kind, detail)) for name in names}

@@ -17,7 +17,7 @@ import pytest
 from preflight import __version__
 from preflight.config import load_config, parse_expect_options
 from preflight.console import make_console, progress
-from preflight.errors import UserError
+from preflight.errors import PreflightError, UserError
 from preflight.findings import exclude_limit
 from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
 from preflight.gather_srun import gather_via_srun
@@ -43,7 +43,7 @@ def build_context(options: Any, *, run_dir: str | None = None,
     (the controller's directory and id, given as run_dir and run_id)."""
     try:
         return _build_context(options, run_dir, run_id)
-    except UserError as exc:
+    except PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

@@ -109,9 +109,8 @@ def choose_backend(nodes: Sequence[NodeFacts]) -> tuple[str, str]:
 
 
 def user_env(node: NodeFacts) -> dict[str, str]:
-    env = node.get("env") or {}
-    return {str(k): str(v) for k, v in env.items()
-            if str(k).startswith(USER_ENV_PREFIXES) and v != REDACTED}
+    return {k: v for k, v in node.env.items()
+            if k.startswith(USER_ENV_PREFIXES) and v != REDACTED}
 
 
 def interface_name(node: NodeFacts, address: str | None, expect: Expectations) -> str | None:

@@ -18,9 +18,9 @@ from preflight.diagnose.collect import (
 from preflight.diagnose.incident import assemble
 from preflight.diagnose.lines import LogLine, log_files, read_lines
 from preflight.diagnose.model import ERROR, WARNING, Diagnosis, Finding
-from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.ranks import RankCollector
 from preflight.diagnose.summary import summarize
+from preflight.parsers.nccl_lines import TimeKey
 
 _VERSION_NUMBER = re.compile(r"\d+\.\d+(?:\.\d+)?")
 

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 
 from preflight.diagnose.lines import LogLine, ProcessKey
-from preflight.diagnose.normalize import TimeKey
 from preflight.diagnose.rules import LineMatch, looks_like_error, match_line
+from preflight.parsers.nccl_lines import TimeKey
 
 MAX_EVIDENCE = 20
 # Findings that no NCCL return-code wrapper can be repeating.

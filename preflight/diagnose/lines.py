@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from preflight.diagnose.normalize import TimeKey, normalize
 from preflight.errors import UserError
+from preflight.parsers.nccl_lines import TimeKey, normalize
 
 ProcessKey = tuple[str, int | None, int | None]  # host, pid, device
 

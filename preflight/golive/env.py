@@ -122,7 +122,7 @@ def ib_hca(inputs: RunInputs, ports: dict[str, list[dict[str, Any]]]) -> Setting
 
 def gid_index(facts: Sequence[NodeFacts]) -> Setting:
     """RoCE needs the RoCE v2 GID; the facts hold no GID table, only what the user set."""
-    values = {str((node.get("env") or {}).get("NCCL_IB_GID_INDEX")) for node in facts}
+    values = {str(node.env.get("NCCL_IB_GID_INDEX")) for node in facts}
     if len(values) == 1 and "None" not in values:
         return Setting("NCCL_IB_GID_INDEX", values.pop(),
                        "RoCE ports; the same value is set on every node")

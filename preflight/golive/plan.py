@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from preflight.collective.plan import gpu_count
+from preflight.errors import PreflightError
 from preflight.facts import NodeFacts
 from preflight.findings import bad_pairs, compute_findings
 from preflight.golive.env import Setting, nccl_env
@@ -21,8 +22,10 @@ from preflight.measure.base import node_address, pair_key
 from preflight.results import RunRecord
 
 
-class Refused(Exception):
+class Refused(PreflightError):
     """No plan: the run is NO-GO and excluding its bad nodes is not asked for or not enough."""
+
+    exit_code = 1
 
     def __init__(self, headline: str, reasons: list[str]) -> None:
         super().__init__(headline)

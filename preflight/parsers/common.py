@@ -13,6 +13,8 @@ import dataclasses
 import re
 from typing import Any
 
+from preflight.errors import PreflightError
+
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
 MPI_PREFIX = re.compile(r"^([ \t]*)(?:\[\d+,\d+\]<(?:stdout|stderr|stddiag)>:)+", re.MULTILINE)
 MARKDOWN_FENCE = re.compile(r"^\s*```[\w-]*\s*$")
@@ -21,8 +23,10 @@ NOT_AVAILABLE = frozenset(
 )
 
 
-class ParseError(ValueError):
+class ParseError(PreflightError, ValueError):
     """The text is not the output this parser reads (empty, another tool, garbage)."""
+
+    exit_code = 1
 
 
 def clean(text: str) -> str:

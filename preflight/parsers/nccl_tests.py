@@ -7,11 +7,13 @@ the newest ('# Collective test starting', 'NCCL version' inside the header), mpi
 in failures and tail fragments that start at the column header.
 
 Launchers and log collectors put their own prefix before every line (`node01: `, a
-timestamp, `[pod/x/launcher] `), alone or stacked before Open MPI's: the text before each
-nccl-tests header line is taken as a prefix shape (its digits free) and stripped wherever a
-line starts with it. `collective` is what the file names (the binary, the "Collective test
-starting" line) or None; `ranks` is the highest rank index + 1 (a listing elided with '...'
-still counts) or nranks where NCCL printed it.
+timestamp, `[pod/x/launcher] `), alone or stacked before Open MPI's: every line goes through
+the NCCL log line reader (`preflight.parsers.nccl_lines`, shared with `preflight diagnose`),
+and the text still before a nccl-tests header line is taken as a prefix shape (its digits
+free) and stripped wherever a line starts with it. Failure lines keep the host they name.
+`collective` is what the file names (the binary, the "Collective test starting" line) or
+None; `ranks` is the highest rank index + 1 (a listing elided with '...' still counts) or
+nranks where NCCL printed it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from preflight.parsers.common import ParseError, clean, require_text
+from preflight.parsers.nccl_lines import normalize
 
-_SRUN_LABEL = re.compile(r"^\d+: ")
 _PARAMS = re.compile(r"^#?\s*nThread\s+(\d+)\s+nGpus\s+(\d+)")
 _RANK_LINE = re.compile(r"^#\s*Rank\s+(\d+)\s")
 _COLUMNS = re.compile(r"^#\s*(?:size|bytes)\s+(?:count|N)\s+type\b")
@@ -122,7 +124,7 @@ def busbw_factor(collective: str, nranks: int) -> float:
 
 def parse(text: str) -> NcclTestsRun:
     """Parse one nccl-tests run; raise ParseError when the text is not nccl-tests output."""
-    lines = _lines(text)
+    lines, errors = _lines(text)
     if not any(_is_marker(line) for line in lines):
         raise ParseError("not nccl-tests output: no nThread/Rank/column header/Avg line found")
     header = _column_header(lines)
@@ -135,17 +137,24 @@ def parse(text: str) -> NcclTestsRun:
         out_of_bounds=_out_of_bounds(lines),
         nccl_version=_nccl_version(lines),
         rows=rows,
-        errors=tuple(line for line in lines if _ERROR.search(line)),
+        errors=errors,
     )
 
 
-def _lines(text: str) -> list[str]:
-    """Cleaned lines (common.clean), each also without indentation, an srun -l label or
-    the prefix a launcher repeats on the lines."""
-    cleaned = require_text(text, "nccl-tests")
-    lines = [_SRUN_LABEL.sub("", line.strip(), count=1).strip() for line in cleaned.splitlines()]
+def _lines(text: str) -> tuple[list[str], tuple[str, ...]]:
+    """Cleaned lines (common.clean) without the prefixes the NCCL line reader knows or a
+    launcher repeats on the lines; and the failure lines, each after the host it names."""
+    read = [normalize(line) for line in require_text(text, "nccl-tests").splitlines()]
+    lines = [line.body.strip() for line in read]
     shapes = _prefix_shapes(lines)
-    return [_unprefixed(line, shapes) for line in lines] if shapes else lines
+    if shapes:
+        lines = [_unprefixed(line, shapes) for line in lines]
+    errors = tuple(
+        f"{line.host}: {body}" if line.host else body
+        for line, body in zip(read, lines, strict=True)
+        if _ERROR.search(body)
+    )
+    return lines, errors
 
 
 def _prefix_shapes(lines: Iterable[str]) -> list[re.Pattern[str]]:

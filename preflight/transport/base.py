@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from preflight.errors import PreflightError
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -39,8 +41,30 @@ class FailureKind(StrEnum):
     KEY_UNUSABLE = "key-unusable"
     SSH_ERROR = "ssh-error"
 
+    @property
+    def hint(self) -> str:
+        return CONNECT_HINTS[self]
 
-class ConnectError(Exception):
+
+CONNECT_HINTS = {
+    FailureKind.UNREACHABLE: "no route to the node: check its network link and address",
+    FailureKind.REFUSED: "start sshd on the node, or check the port in your ssh config",
+    FailureKind.CONNECT_TIMEOUT: "the node is down or a firewall drops port 22: check power "
+                                 "and rules",
+    FailureKind.NAME_UNKNOWN: "the name does not resolve: fix DNS, /etc/hosts or HostName in "
+                              "ssh config",
+    FailureKind.AUTH_DENIED: "add your public key to the node's authorized_keys (ssh-copy-id)",
+    FailureKind.HOST_KEY_UNKNOWN: "verify the key, then ssh-keyscan it into known_hosts, "
+                                  "or rerun with --accept-new-host-keys",
+    FailureKind.HOST_KEY_CHANGED: "if the node was reinstalled, ssh-keygen -R it and re-add "
+                                  "the key; otherwise treat it as an attack",
+    FailureKind.KEY_UNUSABLE: "fix the IdentityFile in your ssh config (path, permissions, key "
+                              "format)",
+    FailureKind.SSH_ERROR: "check the node and your ssh config",
+}
+
+
+class ConnectError(PreflightError):
     """The node could not be reached or would not let us in."""
 
     def __init__(self, host: str, kind: FailureKind, detail: str) -> None:

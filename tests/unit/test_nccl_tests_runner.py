@@ -30,6 +30,7 @@ from preflight.nccl_tests.thresholds import (
     single_node_floor,
 )
 from preflight.parsers.nccl_tests import parse
+from preflight.results import Status
 from preflight.runctx import RunContext
 from preflight.transport.base import CommandResult
 from tests.corpus import CORPUS
@@ -287,6 +288,7 @@ FLOOR = Floor(400.0, "profile dgx-h100 floor")
 def test_a_good_run_passes_with_its_busbw() -> None:
     verdict = judge.judge("node-1", "all_reduce", record(table(470.0)), FLOOR)
     assert (verdict.status, verdict.measured, verdict.expected) == ("pass", 470.0, ">= 400")
+    assert verdict.status is Status.PASS  # one status vocabulary: results.Status
 
 
 def test_a_slow_run_fails_naming_node_measured_and_floor() -> None:

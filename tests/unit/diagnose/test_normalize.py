@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preflight.diagnose.lines import read_lines
-from preflight.diagnose.normalize import iso_time, normalize
+from preflight.parsers.nccl_lines import iso_time, normalize
 
 NCCL_WARN = "NCCL WARN NET/IB : Got completion from peer 10.0.0.5<1234> with error 12"
 

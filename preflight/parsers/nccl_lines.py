@@ -1,4 +1,4 @@
-"""Normalise one log line: strip every stable prefix, keep who printed it and when.
+"""The one reader of NCCL log lines: strip every stable prefix, keep who printed it and when.
 
 Prefix families, in any nesting: markdown quoting ('> '), Kubernetes/ISO timestamps (one
 or two), '[2025-11-24 11:20:21]', glog ('E1229 16:47:25.333'), Open MPI '[1,N]<stdout>:',
@@ -9,8 +9,9 @@ pdsh/DeepSpeed 'host: ', then NCCL's 'host:pid:tid [dev] ' (pid and tid may be m
 
 Launchers that report a failed process name its host and rank in the text (mpirun's
 'process rank 3 with PID 0 on node node-3', 'srun: error: node-3: task 3:'); those are
-kept too. Pure text in, record out; it imports nothing of ours, so any reader of NCCL
-logs (nccl_tests' parser too) can use it.
+kept too. Pure text in, record out; it imports nothing of ours. `preflight diagnose`
+(preflight/diagnose/lines.py) and the nccl-tests parser (preflight/parsers/nccl_tests.py)
+both read their lines through `normalize`.
 """
 
 from __future__ import annotations
