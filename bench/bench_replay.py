@@ -30,9 +30,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from preflight.gather import NodeOutcome, write_facts  # noqa: E402
-from preflight.measure.pairwise import PairProbe, measure_pairs
-from preflight.pairjudge import Floors  # noqa: E402
+from preflight.measure.pairwise import PairProbe, measure_pairs  # noqa: E402
 from preflight.measure.ports import _matrices as port_matrices  # noqa: E402
+from preflight.pairjudge import Floors  # noqa: E402
 from preflight.parsers import iperf3  # noqa: E402
 from preflight.schedule import directed, parse_mode, rounds  # noqa: E402
 from tests.faults.recorded import probe_facts  # noqa: E402

@@ -11,8 +11,8 @@ from preflight.config import Expectations
 from preflight.gather import NodeOutcome
 from preflight.inventory import Node
 from preflight.measure.pairwise import PairProbe, measure_pairs
-from preflight.pairjudge import Floors
 from preflight.pair_params import all_pairs, pair_params, scheduled_pairs
+from preflight.pairjudge import Floors
 from preflight.runctx import RunContext
 from preflight.schedule import reach_targets
 
