@@ -17,16 +17,9 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from preflight import isolate as iso
 from preflight.config import Expectations
-from preflight.isolate import (
-    Isolation,
-    confirm,
-    describe,
-    isolate,
-    link,
-    natural_key,
-    retest_plan,
-)
+from preflight.isolate import Isolation, link
 from preflight.measure.rails import Settings, rail_floor, settings_from
 from preflight.schedule import Pair
 from preflight.verdict import Unavailable, fail, observe
@@ -112,11 +105,11 @@ def isolation(results: Mapping[Pair, Entry], rule: Rule,
     """Per-pair verdicts after retests, and which nodes and links are to blame."""
     passed = {p: rule.passes(e) for p, e in results.items()}
     measured = {p: ok for p, ok in passed.items() if results[p].get("gbps") is not None}
-    found = isolate(measured, {p: results[p]["gbps"] for p in measured}, failure="slow",
+    found = iso.isolate(measured, {p: results[p]["gbps"] for p in measured}, failure="slow",
                     unit="Gbit/s")
     if found.suspect_nodes:
-        plan = retest_plan(found, found.healthy)
-        found = confirm(found, _verdicts(retest("nodes", plan), rule))
+        plan = iso.retest_plan(found, found.healthy)
+        found = iso.confirm(found, _verdicts(retest("nodes", plan), rule))
     found, cleared = _retest_links(found, rule, retest)
     passed.update({p: True for p in passed if link(*p) in cleared})
     return passed, found
@@ -210,7 +203,7 @@ def recorded_retests(recording: dict[str, Any]) -> Retest:
 def suspects_of(found: Isolation) -> dict[str, Any]:
     nodes = [s.node for s in found.suspect_nodes if s.confirmed or not s.retested_with]
     return {"nodes": nodes, "links": [list(p) for p in found.bad_links],
-            "notes": describe(found)}
+            "notes": iso.describe(found)}
 
 
 def _pair(key: str) -> Pair:
@@ -241,7 +234,7 @@ def report_view(tool: str, recording: dict[str, Any], expect: Expectations) -> d
 
 def _nodes(recording: dict[str, Any]) -> list[str]:
     named = {node for key in recording.get("pairs", {}) for node in _pair(key)}
-    return sorted(named, key=natural_key)
+    return sorted(named, key=iso.natural_key)
 
 
 # What the checks say -------------------------------------------------------------------
