@@ -32,6 +32,7 @@ from preflight.measure.iperf import measure_iperf  # noqa: E402
 from preflight.measure.mesh import measure_mesh  # noqa: E402
 from preflight.measure.mtu import measure_mtu  # noqa: E402
 from preflight.measure.ports import measure_ports  # noqa: E402
+from preflight.pairjudge import judge  # noqa: E402
 from preflight.runctx import RunContext  # noqa: E402
 from preflight.transport.ssh import SshSettings, SshTransport  # noqa: E402
 from tests.cluster.helpers import run_preflight  # noqa: E402
@@ -57,8 +58,9 @@ def gbps(result: dict[str, Any]) -> list[float]:
     return [e["gbps"] for e in result["pairs"].values() if e["gbps"] is not None]
 
 
-def bad(result: dict[str, Any]) -> str:
-    slow = sum(e["gbps"] is not None and not e["passed"] for e in result["pairs"].values())
+def bad(result: dict[str, Any], expect: Expectations) -> str:
+    passed = judge(result, expect).passed
+    slow = sum(e["gbps"] is not None and not passed[k] for k, e in result["pairs"].items())
     errors = Counter(e["error"] for e in result["pairs"].values() if e["error"])
     said = "; ".join(f"{count}x {error}" for error, count in errors.most_common(3))
     return f"{slow} below the floor, {sum(errors.values())} errors" + (f" ({said})" if said else "")
@@ -84,7 +86,7 @@ def bench_size(n: int) -> None:
                 print(f"{n:>5} {'iperf3 ' + mode:<12} {result['rounds']:>6} "
                       f"{n - 1 if mode == 'mesh' else '-':>6} {seconds:>8.1f} s   "
                       f"{len(values)} directions, median {statistics.median(values):.1f} "
-                      f"Gbit/s (min {min(values):.1f}), {bad(result)}")
+                      f"Gbit/s (min {min(values):.1f}), {bad(result, ctx.expect)}")
         finally:
             ctx.close()
 

@@ -30,8 +30,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from preflight.gather import NodeOutcome, write_facts  # noqa: E402
-from preflight.measure.pairwise import Floors, PairProbe, measure_pairs  # noqa: E402
+from preflight.measure.pairwise import PairProbe, measure_pairs  # noqa: E402
 from preflight.measure.ports import _matrices as port_matrices  # noqa: E402
+from preflight.pairjudge import Floors  # noqa: E402
 from preflight.parsers import iperf3  # noqa: E402
 from preflight.schedule import directed, parse_mode, rounds  # noqa: E402
 from tests.faults.recorded import probe_facts  # noqa: E402
@@ -110,7 +111,7 @@ def measure_iperf(names: list[str], faults: Faults) -> dict[str, Any]:
     def test(src: str, dst: str) -> float:
         return gbps * (0.02 if faults.slow(src, dst) else 1.0)
 
-    probe = PairProbe("iperf3", test, Floors(None, 0.9, 0.5).judge, per_test_s=1, width=64)
+    probe = PairProbe("iperf3", test, Floors(None, 0.9, 0.5).rule, per_test_s=1, width=64)
     return measure_pairs(names, "auto", probe)
 
 

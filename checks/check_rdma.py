@@ -1,15 +1,13 @@
 """RDMA write bandwidth (ib_write_bw) per pair and rail, and which node or link is slow."""
 
-from dataclasses import replace
 from typing import Any
 
 from preflight.checks.check_ports import fail_unconnected
 from preflight.config import Expectations
 from preflight.facts import NodeFacts
 from preflight.fixtures import pair_entry
-from preflight.measure.pairwise import blame, judge_node
-from preflight.measure.rails import Settings, floor_basis, rail_floor, settings_from
-from preflight.measure.rdma import slow_rails
+from preflight.measure.rails import floor_basis, rail_floor
+from preflight.pairjudge import blame, judge, judge_node, rail_settings, slow_rails
 from preflight.verdict import Unavailable, fail, observe, skip
 
 HINT = ("a slow node: check its HCAs' PCIe width/speed (lspci -vv), firmware, NUMA/GPU "
@@ -25,12 +23,6 @@ def _skip_untestable(probe: dict[str, Any], pair: tuple[str, ...]) -> None:
         reason = probe.get("skipped", {}).get(node)
         if reason:
             skip(reason)
-
-
-def _settings(expect: Expectations, probe: dict[str, Any]) -> Settings:
-    """The floors of the expectations this check runs under; how the rails were measured
-    (one way or both at once) from the recording."""
-    return replace(settings_from(expect), bidirectional=bool(probe.get("bidirectional")))
 
 
 def _rail_text(device: str, rail: dict[str, Any], floor: float | None) -> str:
@@ -58,7 +50,7 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any],
     if entry.get("error"):
         raise Unavailable(f"{src} -> {dst}: ib_write_bw: {entry['error']}",
                           reason="ib-write-bw-error")
-    settings = _settings(expect, ib_write_bw_probe)
+    settings = rail_settings(ib_write_bw_probe, expect)
     rails = entry["rails"]
     floors = {dev: rail_floor(r["port_rate_gbps"], settings) for dev, r in rails.items()}
     lowest = min(floors.values())
@@ -69,7 +61,7 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any],
                  else "below their floors")
         fail(f"{src} -> {dst}: {len(bad)}/{len(rails)} rails {below} "
              f"({floor_basis(settings)}): {_listed(bad, floors)}"
-             f"{blame(ib_write_bw_probe, src, dst)}",
+             f"{blame(judge(ib_write_bw_probe, expect), src, dst)}",
              measured={dev: r["gbps"] for dev, r in bad.items()}, hint=HINT,
              reason="rail-slow")
 
@@ -77,18 +69,6 @@ def check_ib_write_bw(pair: tuple[str, str], ib_write_bw_probe: dict[str, Any],
 def check_ib_write_bw_isolation(node: NodeFacts, ib_write_bw_probe: dict[str, Any],
                                 expect: Expectations) -> None:
     _skip_untestable(ib_write_bw_probe, (node.name,))
-    pairs = ib_write_bw_probe.get("pairs")
-    if not pairs:
+    if not ib_write_bw_probe.get("pairs"):
         skip("no ib_write_bw pair measured (fewer than two nodes with IB and perftest)")
-    if node.name in ib_write_bw_probe.get("suspects", {}).get("nodes", []) and not _still_slow(
-            node.name, pairs, _settings(expect, ib_write_bw_probe)):
-        observe("ok", expected="ok")  # blamed when measured, but no slow pair under these floors
-        return
-    judge_node(ib_write_bw_probe, node.name, HINT)
-
-
-def _still_slow(name: str, pairs: dict[str, Any], settings: Settings) -> bool:
-    """Whether a pair of `name` is slow under `settings` (asked of the few suspects only:
-    every node scanning every pair would be N x pairs)."""
-    return any(name in key.split("|") and slow_rails(entry.get("rails") or {}, settings)
-               for key, entry in pairs.items())
+    judge_node(ib_write_bw_probe, expect, node.name, HINT)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from preflight import __version__
-from preflight.config import load_config, parse_expect_options
+from preflight.config import Expectations, load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import PreflightError, UserError
 from preflight.findings import exclude_limit
@@ -30,6 +30,7 @@ from preflight.inventory import (
     parse_hosts_arg,
 )
 from preflight.levels import phase_walls
+from preflight.pairjudge import JUDGED_PAIRWISE, report_view
 from preflight.results import RunRecord, load_run, write_json
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
 from preflight.transport.base import Transport
@@ -263,7 +264,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         max_exclude=config.option.max_exclude,
-        matrices=collect_matrices(measurements),
+        matrices=collect_matrices(measurements, ctx.expect),
     )
     if ctx.facts_path.is_file():
         users = {n.name: n.user for n in ctx.nodes}
@@ -280,10 +281,13 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
 RECORD = pytest.StashKey[RunRecord]()
 
 
-def collect_matrices(measurements: dict[str, Any]) -> dict[str, Any]:
-    """Each measurement may carry report matrices under "matrices" and suspects."""
+def collect_matrices(measurements: dict[str, Any], expect: Expectations) -> dict[str, Any]:
+    """Each measurement may carry report matrices under "matrices" and suspects; a pairwise
+    bandwidth recording's are judged here, under the run's expectations."""
     matrices: dict[str, Any] = {}
-    for data in measurements.values():
+    for name, data in measurements.items():
+        if name in JUDGED_PAIRWISE:
+            data = {**data, **report_view(name, data, expect)}
         matrices.update(data.get("matrices", {}))
         suspects = data.get("suspects")
         if suspects:

@@ -1,5 +1,6 @@
 """iperf3 between pairs: a one-shot server on the target's cluster address,
-a client on the source.
+a client on the source. Each pair records its figure, never a verdict: the run's floors
+only plan the isolation retests, and checks/check_bandwidth.py judges.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from preflight.measure.base import (
     reachable,
     run_script,
 )
-from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
+from preflight.measure.pairwise import PairProbe, measure_pairs
+from preflight.pairjudge import Floors
 from preflight.parsers import iperf3
 from preflight.runctx import RunContext
 
@@ -26,10 +28,9 @@ IPERF_OUTPUT_MAX = 4 << 20  # iperf3 -J is one JSON document: all of it or nothi
 def measure_iperf(ctx: RunContext) -> dict[str, Any]:
     expect = ctx.expect
     names = reachable(ctx)
-    floors = Floors(expect.nic_gbps, expect.iperf_line_rate_fraction,
-                    expect.iperf_median_fraction)
     addresses = cluster_addresses(ctx, names)
-    probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d, addresses[d]), floors.judge,
+    probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d, addresses[d]),
+                      Floors.of(expect).rule,
                       per_test_s=expect.iperf_seconds + 15, width=ctx.fanout)
     return measure_pairs(names, expect.pair_mode, probe)
 

@@ -3,16 +3,15 @@
 For one pair test the target starts a server per rail (remote/serve.py, TCP port 18515+i),
 the source runs every rail's client at once (remote/runmany.py), and the pair's figure is
 its slowest rail. Nodes without an IB/RoCE device or without perftest are skipped, with
-the reason; a pair passes when every rail reaches its floor. Each rail records its figure
-and its ports' rate, never a floor: the check computes floors from the expectations it
-runs under, so `preflight check --from RUN` re-judges a recording under another profile
-(the floors here only pick what the isolation retests).
+the reason. Each rail records its figure and its ports' rate, never a floor or a verdict:
+the check computes floors from the expectations it runs under (`preflight.pairjudge`), so
+`preflight check --from RUN` re-judges a recording under another profile (the floors here
+only plan what the isolation retests, recorded as the plan).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts
@@ -28,7 +27,7 @@ from preflight.measure.base import (
     run_script,
     spawn_script,
 )
-from preflight.measure.pairwise import Entry, Judge, PairProbe, measure_pairs
+from preflight.measure.pairwise import PairProbe, measure_pairs
 from preflight.measure.rails import (
     TOOL,
     Rail,
@@ -37,11 +36,11 @@ from preflight.measure.rails import (
     client_argv,
     match_rails,
     node_rails,
-    rail_floor,
     rail_gbps,
     server_argv,
     settings_from,
 )
+from preflight.pairjudge import Entry, rails_rule
 from preflight.runctx import RunContext
 from preflight.schedule import Pair, parse_mode
 from preflight.verdict import Unavailable
@@ -58,14 +57,14 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     nodes = schedule_nodes(ctx)
     testable = [name for name in nodes if name in rails]
     if len(testable) < 2:
-        return {**base, "pairs": {}, "matrices": {}}
+        return {**base, "pairs": {}}
     mode = parse_mode(ctx.expect.pair_mode, len(nodes))
     # A mesh pairs the testable nodes only; a ring or sample keeps the schedule that the
     # pair checks were parametrized with (preflight.pair_params): every node with ports.
     names = testable if mode.kind == "mesh" else nodes
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
-                      lambda results: Judge(lambda e: rails_pass(e, settings)),
+                      lambda results: rails_rule(settings),
                       per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
                       both_ways=not settings.bidirectional)
     return {**measure_pairs(names, str(mode), probe), **base}
@@ -83,19 +82,6 @@ def _has_ports(node: NodeFacts) -> bool:
         return bool(node.ib_ports)
     except Unavailable:
         return False
-
-
-def rails_pass(entry: Entry, settings: Settings) -> bool:
-    """Every rail reached its floor (floors are per rail, from port rates: the cluster's
-    values do not move them)."""
-    rails = entry.get("rails") or {}
-    return bool(rails) and not slow_rails(rails, settings)
-
-
-def slow_rails(rails: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """The rails that failed or stayed below their floor under `settings`."""
-    return {dev: r for dev, r in rails.items()
-            if r["gbps"] is None or r["gbps"] < rail_floor(r["port_rate_gbps"], settings)}
 
 
 def plan(ctx: RunContext, settings: Settings) -> tuple[

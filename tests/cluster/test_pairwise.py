@@ -127,8 +127,8 @@ def test_shaped_host_is_the_slow_node_not_its_partners(four: SimCluster, run_on:
     expected = failing("iperf3_bandwidth", touching("node-4"))
     expected |= failing("bandwidth_isolation", ["node-4"])
     assert run.bad_summary() == expected, explain(run)
-    iperf = measurement(run, "iperf3")
-    assert iperf["suspects"]["nodes"] == ["node-4"] and iperf["suspects"]["links"] == []
+    suspects = run.record["matrices"]["suspects"]  # judged at check time, not recorded
+    assert suspects["nodes"] == ["node-4"] and suspects["links"] == []
     assert all(m.endswith("; node-4 is the slow node") for m in messages(run, "iperf3_bandwidth"))
     (isolation,) = messages(run, "bandwidth_isolation")
     assert isolation.startswith("node-4 (3/3 pairs slow, retested against 2 healthy nodes)")
@@ -164,9 +164,9 @@ def test_shaped_link_is_one_bad_link_and_no_node(four: SimCluster, run_on: Any) 
         four.shape_link("node-1", "node-3", None)
     expected = failing("iperf3_bandwidth", ["node-1->node-3", "node-3->node-1"])
     assert run.bad_summary() == expected, explain(run)
-    iperf = measurement(run, "iperf3")
-    assert iperf["suspects"]["nodes"] == []
-    assert iperf["suspects"]["links"] == [["node-1", "node-3"]]
+    suspects = run.record["matrices"]["suspects"]
+    assert suspects["nodes"] == []
+    assert suspects["links"] == [["node-1", "node-3"]]
     assert all(m.endswith("; this link only") for m in messages(run, "iperf3_bandwidth"))
     assert {r["status"] for r in run.of("bandwidth_isolation")} == {"pass"}
     (finding,) = run.record["findings"]
@@ -230,8 +230,7 @@ def test_slow_rdma_host_is_named_on_every_rail(four: SimCluster, run_on: Any) ->
     for message in messages(run, "ib_write_bw"):
         assert "8/8 rails below 360 Gbit/s (0.9 x the slower port's rate)" in message
         assert "mlx5_0 150 Gbit/s" in message and message.endswith("node-2 is the slow node")
-    ib = measurement(run, "ib_write_bw")
-    assert ib["suspects"]["nodes"] == ["node-2"]
+    assert run.record["matrices"]["suspects"]["nodes"] == ["node-2"]
     cells = run.record["matrices"]["ib_write_bw"]["cells"]
     assert {(c["src"], c["dst"]) for c in cells if c["status"] == "fail"} == {
         tuple(s.split("->")) for s in touching("node-2")}

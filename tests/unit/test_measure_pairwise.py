@@ -1,4 +1,5 @@
-"""Pairwise rounds, judging, isolation and retests, with fake pair tests (no cluster)."""
+"""Pairwise rounds, isolation retests and the check-time judging of what they recorded,
+with fake pair tests (no cluster)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from typing import Any
 import pytest
 
 from preflight import verdict
-from preflight.measure.pairwise import (
+from preflight.config import Expectations
+from preflight.measure.pairwise import PairProbe, measure_pairs
+from preflight.pairjudge import (
     Floors,
-    Judge,
-    PairProbe,
+    Judged,
+    Rule,
     blame,
+    judge,
     judge_node,
-    measure_pairs,
     node_verdict,
+    report_view,
 )
 
 NAMES = [f"node-{i}" for i in range(1, 7)]
 MEDIAN = Floors(None, 0.9, 0.5)
+AS_MEASURED = Expectations(iperf_median_fraction=0.5)  # what MEDIAN plans with
 
 
 class Recorder:
@@ -35,9 +40,13 @@ class Recorder:
         return self.speed(src, dst, attempt)
 
 
-def probe(test: Callable[[str, str], Any], judge_for: Callable[[Mapping[Any, Any]], Judge]
-          = MEDIAN.judge, both_ways: bool = True) -> PairProbe:
-    return PairProbe("fake", test, judge_for, per_test_s=5, width=8, both_ways=both_ways)
+def probe(test: Callable[[str, str], Any], plan_rule: Callable[[Mapping[Any, Any]], Rule]
+          = MEDIAN.rule, both_ways: bool = True) -> PairProbe:
+    return PairProbe("iperf3", test, plan_rule, per_test_s=5, width=8, both_ways=both_ways)
+
+
+def failing(judged: Judged) -> set[str]:
+    return {key for key, ok in judged.passed.items() if not ok}
 
 
 def slow_node(node: str) -> Callable[[str, str, int], float]:
@@ -49,33 +58,58 @@ def test_healthy_mesh_measures_every_direction_once_in_n_minus_1_rounds() -> Non
     result = measure_pairs(NAMES, "mesh", probe(test))
     assert result["rounds"] == 5
     assert sorted(test.calls) == sorted((a, b) for a in NAMES for b in NAMES if a != b)
-    assert all(entry["passed"] for entry in result["pairs"].values())
-    assert result["suspects"] == {"nodes": [], "links": [], "notes": []}
-    assert result["floor_gbps"] == 5.0 and "0.5 x cluster median 10" in result["floor_basis"]
     assert result["retests"] == {}
+    assert result["retest_plan"] == {"floor_gbps": 5.0,
+                                     "floor_basis": "0.5 x cluster median 10 Gbit/s"}
+    judged = judge(result, AS_MEASURED)
+    assert all(judged.passed.values()) and len(judged.passed) == 30
+    assert judged.suspects == {"nodes": [], "links": [], "notes": []}
+    assert judged.rule.floor_gbps == 5.0 and judged.rule.basis == \
+        "0.5 x cluster median 10 Gbit/s"
+
+
+def test_the_recording_holds_figures_and_outcomes_never_a_verdict() -> None:
+    result = measure_pairs(NAMES, "mesh", probe(Recorder(slow_node("node-3"))))
+    for entries in [result["pairs"], *result["retests"].values()]:
+        assert all(set(e) <= {"gbps", "error", "connect", "first_error"}
+                   for e in entries.values())
+    assert not {"suspects", "matrices", "floor_gbps", "passed"} & set(result)
 
 
 def test_slow_node_is_named_and_retested_against_healthy_nodes() -> None:
     test = Recorder(slow_node("node-3"))
     result = measure_pairs(NAMES, "mesh", probe(test))
-    assert result["suspects"]["nodes"] == ["node-3"]
-    assert result["suspects"]["links"] == []
-    failing = {k for k, e in result["pairs"].items() if not e["passed"]}
-    assert failing == {f"{a}|{b}" for a in NAMES for b in NAMES
-                       if a != b and "node-3" in (a, b)}
-    assert set(result["retests"]) == {"node-3|node-1", "node-1|node-3", "node-3|node-2",
-                                      "node-2|node-3"}
-    verdict = node_verdict(result, "node-3")
+    assert result["retest_plan"]["nodes"] == [["node-3", "node-1"], ["node-3", "node-2"]]
+    assert set(result["retests"]["nodes"]) == {"node-3|node-1", "node-1|node-3",
+                                               "node-3|node-2", "node-2|node-3"}
+    judged = judge(result, AS_MEASURED)
+    assert judged.suspects["nodes"] == ["node-3"]
+    assert judged.suspects["links"] == []
+    assert failing(judged) == {f"{a}|{b}" for a in NAMES for b in NAMES
+                               if a != b and "node-3" in (a, b)}
+    verdict = node_verdict(judged, "node-3")
     assert verdict is not None
     assert verdict.startswith("node-3 (5/5 pairs slow, retested against 2 healthy nodes)")
     assert "median 1 Gbit/s on its pairs, 10 Gbit/s between other nodes" in verdict
-    assert node_verdict(result, "node-1") is None
-    assert blame(result, "node-1", "node-3") == "; node-3 is the slow node"
+    assert node_verdict(judged, "node-1") is None
+    assert blame(judged, "node-1", "node-3") == "; node-3 is the slow node"
+
+
+def test_a_slow_node_under_a_lower_floor_is_not_blamed_and_a_floor_above_all_blames_all(
+) -> None:
+    result = measure_pairs(NAMES, "mesh", probe(Recorder(slow_node("node-3"))))
+    lenient = judge(result, Expectations(nic_gbps=1.0))  # floor 0.9 Gbit/s
+    assert not failing(lenient) and lenient.suspects["nodes"] == []
+    assert lenient.rule.basis == "0.9 x line rate 1 Gbit/s"
+    strict = judge(result, Expectations(nic_gbps=100.0))  # floor 90: nothing passes
+    assert len(failing(strict)) == 30
+    assert strict.suspects["nodes"] == NAMES  # not retested under this floor: unconfirmed
+    assert any("look bad: suspect a cluster-wide cause" in n for n in strict.suspects["notes"])
 
 
 def test_matrix_keeps_first_measurements_of_retested_pairs() -> None:
     result = measure_pairs(NAMES, "mesh", probe(Recorder(slow_node("node-3"))))
-    cells = result["matrices"]["fake"]["cells"]
+    cells = report_view("iperf3", result, AS_MEASURED)["matrices"]["iperf3"]["cells"]
     assert len(cells) == 30
     assert {(c["src"], c["dst"]): c["status"] for c in cells}[("node-3", "node-1")] == "fail"
 
@@ -84,25 +118,36 @@ def test_slow_link_stays_a_link_after_its_retest() -> None:
     link = {"node-2", "node-5"}
     test = Recorder(lambda s, d, attempt: 1.0 if {s, d} == link else 10.0)
     result = measure_pairs(NAMES, "mesh", probe(test))
-    assert result["suspects"]["nodes"] == []
-    assert result["suspects"]["links"] == [["node-2", "node-5"]]
-    assert "link node-2<->node-5 only" in result["suspects"]["notes"]
-    assert {k for k, e in result["pairs"].items() if not e["passed"]} == {
-        "node-2|node-5", "node-5|node-2"}
+    judged = judge(result, AS_MEASURED)
+    assert judged.suspects["nodes"] == []
+    assert judged.suspects["links"] == [["node-2", "node-5"]]
+    assert "link node-2<->node-5 only" in judged.suspects["notes"]
+    assert failing(judged) == {"node-2|node-5", "node-5|node-2"}
     assert test.calls.count(("node-2", "node-5")) == 2  # first pass and one retest
-    assert blame(result, "node-5", "node-2") == "; this link only"
+    assert result["retest_plan"]["links"] == [["node-2", "node-5"]]
+    assert blame(judged, "node-5", "node-2") == "; this link only"
 
 
 def test_one_off_dip_passes_on_retest_and_is_noted() -> None:
     test = Recorder(lambda s, d, attempt: 1.0 if (s, d) == ("node-4", "node-1")
                     and attempt == 0 else 10.0)
     result = measure_pairs(NAMES, "mesh", probe(test))
-    assert all(e["passed"] for e in result["pairs"].values())
+    judged = judge(result, AS_MEASURED)
+    assert all(judged.passed.values())
     assert result["pairs"]["node-4|node-1"]["gbps"] == 1.0  # what was measured first
-    assert result["retests"]["node-4|node-1"] == {"gbps": 10.0, "error": None, "passed": True}
-    assert result["suspects"]["links"] == []
-    assert result["suspects"]["notes"] == [
+    assert result["retests"]["links"]["node-4|node-1"] == {"gbps": 10.0, "error": None}
+    assert judged.suspects["links"] == []
+    assert judged.suspects["notes"] == [
         "link node-1<->node-4 was slow once and passed its retest: counted as passed"]
+
+
+def test_a_link_the_run_did_not_retest_stays_failing_at_check_time() -> None:
+    test = Recorder(lambda s, d, attempt: 6.0 if {s, d} == {"node-1", "node-4"} else 10.0)
+    result = measure_pairs(NAMES, "mesh", probe(test))
+    assert result["retests"] == {}  # above the run's floor of 5: nothing to retest
+    judged = judge(result, Expectations(nic_gbps=10.0))  # floor 9
+    assert failing(judged) == {"node-1|node-4", "node-4|node-1"}
+    assert judged.suspects["links"] == [["node-1", "node-4"]]
 
 
 def test_failing_test_is_an_error_entry_not_a_slow_pair() -> None:
@@ -113,11 +158,12 @@ def test_failing_test_is_an_error_entry_not_a_slow_pair() -> None:
 
     result = measure_pairs(NAMES[:4], "mesh", probe(test))
     entry = result["pairs"]["node-1|node-2"]
-    assert entry == {"gbps": None, "error": "iperf3: unable to connect to server",
-                     "passed": False}
-    assert result["suspects"]["nodes"] == []  # errors are not evidence of slowness
-    cell = next(c for c in result["matrices"]["fake"]["cells"]
-                if (c["src"], c["dst"]) == ("node-1", "node-2"))
+    assert entry == {"gbps": None, "error": "iperf3: unable to connect to server"}
+    judged = judge(result, AS_MEASURED)
+    assert not judged.passed["node-1|node-2"]
+    assert judged.suspects["nodes"] == []  # errors are not evidence of slowness
+    cell = next(c for c in report_view("iperf3", result, AS_MEASURED)["matrices"]["iperf3"]
+                ["cells"] if (c["src"], c["dst"]) == ("node-1", "node-2"))
     assert cell == {"src": "node-1", "dst": "node-2", "value": "error", "status": "error"}
 
 
@@ -132,10 +178,9 @@ def test_a_test_that_errors_once_runs_again() -> None:
 
     result = measure_pairs(NAMES[:4], "mesh", probe(test))
     assert result["pairs"]["node-2|node-1"] == {
-        "gbps": 10.0, "error": None, "first_error": "node-1: iperf3 server did not start",
-        "passed": True}
+        "gbps": 10.0, "error": None, "first_error": "node-1: iperf3 server did not start"}
     assert attempts.count(("node-2", "node-1")) == 2
-    assert all(e["passed"] for e in result["pairs"].values())
+    assert all(judge(result, AS_MEASURED).passed.values())
 
 
 def test_bidirectional_probe_tests_each_pair_once_and_stores_both_ways() -> None:
@@ -148,28 +193,31 @@ def test_bidirectional_probe_tests_each_pair_once_and_stores_both_ways() -> None
 
 def test_line_rate_floor_when_the_nic_speed_is_known() -> None:
     floors = Floors(100.0, 0.9, 0.7)
-    result = measure_pairs(NAMES[:2], "mesh", probe(lambda s, d: 95.0, floors.judge))
-    assert result["floor_gbps"] == pytest.approx(90.0)
-    assert result["floor_basis"] == "0.9 x line rate 100 Gbit/s"
+    result = measure_pairs(NAMES[:2], "mesh", probe(lambda s, d: 95.0, floors.rule))
+    assert result["retest_plan"]["floor_gbps"] == pytest.approx(90.0)
+    judged = judge(result, Expectations(nic_gbps=100.0))
+    assert judged.rule.floor_gbps == pytest.approx(90.0)
+    assert judged.rule.basis == "0.9 x line rate 100 Gbit/s"
 
 
 def test_entries_from_rail_tests_are_kept_whole() -> None:
     def test(src: str, dst: str) -> dict[str, Any]:
         return {"gbps": 5.0, "rails": {"mlx5_0": {"gbps": 5.0}}}
 
-    judge = Judge(lambda entry: entry["gbps"] > 1)
-    result = measure_pairs(NAMES[:2], "ring", probe(test, lambda results: judge))
+    rule = Rule(lambda entry: entry["gbps"] > 1)
+    result = measure_pairs(NAMES[:2], "ring", probe(test, lambda results: rule))
     assert result["pairs"]["node-1|node-2"] == {
-        "error": None, "gbps": 5.0, "rails": {"mlx5_0": {"gbps": 5.0}}, "passed": True}
+        "error": None, "gbps": 5.0, "rails": {"mlx5_0": {"gbps": 5.0}}}
 
 
 def test_one_slow_node_in_four_does_not_drag_the_reference_down() -> None:
     # Plain median of the 12 directions: (0.48 + 3) / 2 = 1.74, floor 0.435: 0.48 would pass.
     floors = Floors(None, 0.9, 0.25)
     test = Recorder(lambda s, d, attempt: 0.48 if "node-3" in (s, d) else 3.0)
-    result = measure_pairs(NAMES[:4], "mesh", probe(test, floors.judge))
-    assert result["floor_gbps"] == pytest.approx(0.75)
-    assert result["suspects"]["nodes"] == ["node-3"]
+    result = measure_pairs(NAMES[:4], "mesh", probe(test, floors.rule))
+    judged = judge(result, Expectations(iperf_median_fraction=0.25))
+    assert judged.rule.floor_gbps == pytest.approx(0.75)
+    assert judged.suspects["nodes"] == ["node-3"]
 
 
 def test_a_node_whose_every_pair_errored_is_not_passed_by_isolation() -> None:
@@ -181,5 +229,5 @@ def test_a_node_whose_every_pair_errored_is_not_passed_by_isolation() -> None:
     result = measure_pairs(NAMES[:4], "mesh", probe(test))
     verdict.reset()
     with pytest.raises(verdict.Unavailable, match="node-2: none of its 6 pairs was measured"):
-        judge_node(result, "node-2", "hint")
-    judge_node(result, "node-1", "hint")  # measured with two partners: judged, and fine
+        judge_node(result, AS_MEASURED, "node-2", "hint")
+    judge_node(result, AS_MEASURED, "node-1", "hint")  # measured with two partners: fine

@@ -20,7 +20,7 @@ from preflight.measure.rails import (
     server_argv,
     settings_from,
 )
-from preflight.measure.rdma import rails_pass
+from preflight.pairjudge import rails_rule
 from tests.corpus import CORPUS
 
 UNI = Settings(fraction=0.9, rate_gbps=None, gpudirect=False, bidirectional=False)
@@ -135,9 +135,10 @@ def test_a_pair_passes_only_when_every_rail_reaches_its_floor() -> None:
     ok = {"gbps": 392.0, "port_rate_gbps": 400.0, "error": None}
     slow = {"gbps": 150.0, "port_rate_gbps": 400.0, "error": None}
     broken = {"gbps": None, "port_rate_gbps": 400.0, "error": "Couldn't connect"}
-    assert rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": ok}}, UNI)
-    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": slow}}, UNI)
-    assert not rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": broken}}, UNI)
-    assert not rails_pass({"rails": {}}, UNI)
-    assert rails_pass({"rails": {"mlx5_0": ok, "mlx5_1": slow}},
-                      Settings(0.3, None, gpudirect=False, bidirectional=False))
+    passes = rails_rule(UNI).passes
+    assert passes({"rails": {"mlx5_0": ok, "mlx5_1": ok}})
+    assert not passes({"rails": {"mlx5_0": ok, "mlx5_1": slow}})
+    assert not passes({"rails": {"mlx5_0": ok, "mlx5_1": broken}})
+    assert not passes({"rails": {}})
+    assert rails_rule(Settings(0.3, None, gpudirect=False, bidirectional=False)).passes(
+        {"rails": {"mlx5_0": ok, "mlx5_1": slow}})

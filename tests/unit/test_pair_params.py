@@ -10,8 +10,9 @@ import pytest
 from preflight.config import Expectations
 from preflight.gather import NodeOutcome
 from preflight.inventory import Node
-from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
+from preflight.measure.pairwise import PairProbe, measure_pairs
 from preflight.pair_params import all_pairs, pair_params, scheduled_pairs
+from preflight.pairjudge import Floors
 from preflight.runctx import RunContext
 from preflight.schedule import reach_targets
 
@@ -44,7 +45,7 @@ def test_the_parameters_are_the_pairs_the_probe_measures(n: int, mode: str) -> N
         measured.append((src, dst))
         return 10.0
 
-    probe = PairProbe("fake", test, Floors(None, 0.9, 0.5).judge, per_test_s=5, width=8)
+    probe = PairProbe("fake", test, Floors(None, 0.9, 0.5).rule, per_test_s=5, width=8)
     measure_pairs(nodes, mode, probe)
     assert scheduled_pairs(nodes, mode) == set(measured)
 
