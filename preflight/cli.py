@@ -102,7 +102,10 @@ def cmd_check(args: list[str]) -> int:
     return cmd_run(args)
 
 
-XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+# A run started from an xdist worker is not a worker; and a CI job's PYTEST_ADDOPTS is meant
+# for its own test suite, not for preflight's checks (options for those go on the command line).
+FOREIGN_PYTEST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT",
+                      "PYTEST_XDIST_TESTRUNUID", "PYTEST_ADDOPTS")
 
 
 def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
@@ -130,7 +133,7 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     # A user's own plugin still loads with -p NAME.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     pytest_args[:0] = ["-p", "preflight.plugin", *_xdist_plugin(args)]
-    for name in XDIST_WORKER_ENV:  # a run started from an xdist worker is not a worker
+    for name in FOREIGN_PYTEST_ENV:
         os.environ.pop(name, None)
     code = int(pytest.main(pytest_args))
     return _exit_code(code, run_dir)

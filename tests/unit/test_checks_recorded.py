@@ -40,6 +40,18 @@ def test_recorded_healthy_cluster_passes(tmp_path: Path) -> None:
     assert len([r for r in run.results if r["status"] == "pass"]) >= 6 * 15, explain(run)
 
 
+def test_a_ci_jobs_pytest_addopts_does_not_reach_the_checks(tmp_path: Path) -> None:
+    """PYTEST_ADDOPTS is meant for the job's own tests: `-x` would stop preflight's checks at
+    the first fail and `--durations` would print pytest's lines into the findings summary."""
+    case = next(c for c in CASES if c.id == "nccl-mismatch")
+    run_dir = record_run(tmp_path / "recorded", specs_for(case), tmp_path / "hosts")
+    run = run_preflight("--from", str(run_dir), *case.args, *FACT_CHECKS, out=tmp_path / "run",
+                        command="check", timeout=120,
+                        env={"PYTEST_ADDOPTS": "-x --durations=5 -p no:preflight.plugin"})
+    assert {result_key(r): r["status"] for r in run.bad()} == case.expected, explain(run)
+    assert "slowest" not in run.stdout and run.rc == 1, explain(run)
+
+
 @pytest.mark.parametrize("case", OFFLINE)
 def test_recorded_fault_gives_the_live_verdict(case: FaultCase, tmp_path: Path) -> None:
     run_dir = record_run(tmp_path / "recorded", specs_for(case), tmp_path / "hosts")
