@@ -44,8 +44,9 @@ def measure_ssh_burst(ctx: RunContext) -> dict[str, Any]:
     names = reachable(ctx)
     found = per_node(ctx, names, lambda name: burst_node(ctx, name),
                      deadline_s=BANNER_WAIT_S * 2 * BURST + 30)
-    nodes = {name: ({"error": failure_text(answer)} if isinstance(answer, Exception)
-                    else answer) for name, answer in found.items()}
+    nodes: dict[str, dict[str, Any]] = {
+        name: ({"error": failure_text(answer)} if isinstance(answer, Exception) else answer)
+        for name, answer in found.items()}
     time.sleep(SETTLE_S)
     sources = peer_sources(names)
     for name, by_source in peer_burst(ctx, sources).items():

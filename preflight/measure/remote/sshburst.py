@@ -68,8 +68,8 @@ def open_burst(targets, hold_s, wait_s):
             if sock is not None:
                 sock.close()
     found = {}
-    for (key, _host, _port), answer in zip(slots, answers):
-        found.setdefault(key, []).append(answer or "timeout")
+    for index, (key, _host, _port) in enumerate(slots):
+        found.setdefault(key, []).append(answers[index] or "timeout")
     return found
 
 
