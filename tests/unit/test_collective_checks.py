@@ -124,7 +124,8 @@ def test_port_held_by_another_process_on_the_master_is_said() -> None:
     result = probe(runs)
     result["master_reachable"] = {"address": "10.0.0.1", "port": 29500, "listener": "in-use",
                                   "from": {"b": ["open", "10.0.0.1"]}}
-    message = judge(checks.check_torch_rendezvous, request=NO_PORTS, node=node("b"), torch_allreduce=result)[1]
+    message = judge(checks.check_torch_rendezvous, request=NO_PORTS, node=node("b"),
+                    torch_allreduce=result)[1]
     assert "TCP 29500 on a is held by another process" in message
 
 
