@@ -1,5 +1,7 @@
 """Node system facts a training job depends on: the probe, memlock, /dev/shm, disk."""
 
+from typing import Any
+
 import pytest
 
 from preflight.config import Expectations
@@ -110,18 +112,37 @@ def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
              hint="enlarge /dev/shm (containers: --shm-size or --ipc=host)", reason="shm-small")
 
 
+FULL_BYTES = 64 << 20  # less free than this: full for any writer, whatever the floor
+DISK_FULL_HINT = ("free space on {paths} (du -xh --max-depth=2; old logs, cores, caches): "
+                  "iperf3, mpirun's session directory and the tools' temporary files are "
+                  "written under /tmp, and a job's writes there fail or hang")
+DISK_LOW_HINT = "free space for checkpoints, logs and caches"
+
+
 def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
-    low = []
+    low: list[dict[str, Any]] = []
+    full: list[dict[str, Any]] = []
     for disk in node.get("disks") or []:
         free = disk.get("free_bytes")
         if free is not None and free < expect.disk_min_bytes:
-            low.append(f"{disk['path']} {free / GIB:.1f} GiB")
+            (full if free < FULL_BYTES else low).append(disk)
     observe([d.get("path") for d in node.get("disks") or []],
             expected=f">= {expect.disk_min_bytes / GIB:g} GiB free")
+    expected = f"expected >= {expect.disk_min_bytes / GIB:g} GiB"
+    if full:
+        listed = ", ".join(f"{d['path']} full ({_mib(d['free_bytes'])} free of "
+                           f"{_mib(d.get('total_bytes') or 0)})" for d in full + low)
+        fail(f"{node.name}: {listed} ({expected})", measured=_mib(full[0]["free_bytes"]),
+             expected=expected, hint=DISK_FULL_HINT.format(
+                 paths=" and ".join(d["path"] for d in full)), reason="disk-full")
     if low:
-        fail(f"{node.name}: low free space: {', '.join(low)} "
-             f"(expected >= {expect.disk_min_bytes / GIB:g} GiB)",
-             hint="free space for checkpoints, logs and caches", reason="disk-low")
+        listed = ", ".join(f"{d['path']} {d['free_bytes'] / GIB:.1f} GiB" for d in low)
+        fail(f"{node.name}: low free space: {listed} ({expected})", hint=DISK_LOW_HINT,
+             reason="disk-low")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size < GIB else f"{size / GIB:.1f} GiB"
 
 
 def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:

@@ -171,6 +171,11 @@ def _max_startups(cluster: SimCluster, tmp: Path) -> list[str]:
     return []
 
 
+def _full_tmp(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.fill_tmp(FAULTY)
+    return []
+
+
 def _no_python(cluster: SimCluster, tmp: Path) -> list[str]:
     from tests.cluster.test_bad_input import without_python
 
@@ -379,6 +384,12 @@ CASES: list[FaultCase] = [
         ("SSH connections opened at once were turned away: ", "opened at once from the head",
          "opened at once from 4 nodes", "sshd MaxStartups 2:30:2, MaxSessions 100"),
         check_ssh.BURST_HINT, inject=_max_startups),
+    FaultCase(
+        "tmp-full", "a full /tmp on one node",
+        "`cluster.fill_tmp(node-3)` (a filled 4 MiB tmpfs over /tmp in its mount namespace)",
+        f"disk_free[{FAULTY}]", "fail",
+        (f"{FAULTY}: /tmp full (0.0 MiB free of 4.0 MiB) (expected >= 10 GiB)",),
+        check_system.DISK_FULL_HINT.format(paths="/tmp"), inject=_full_tmp),
     FaultCase(
         "python-missing", "python3 missing on a node (SSH works)",
         "PATH without python3 on node-3 (`without_python`)", f"probe_ran[{FAULTY}]", "fail",
