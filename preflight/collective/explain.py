@@ -142,7 +142,7 @@ def port_suspects(ports_probe: dict[str, Any]) -> dict[str, tuple[str, str]]:
             for a, b in ((src, dst), (dst, src)):
                 suspects.setdefault(a, ("between", f"only with {b}, both ways"))
         else:
-            suspects.setdefault(dst, ("into", "connections into it fail"))
+            suspects.setdefault(dst, ("into", "the failing pairs point at its inbound side"))
     return suspects
 
 

@@ -230,8 +230,8 @@ def test_a_stall_in_init_blames_the_node_the_ports_probe_points_at_not_its_waiti
     into_c = ports({f"{s}|c": "filtered" for s in ("a", "b", "d")})
     status, message, hint = rendezvous(result, "c", ports_request(into_c))
     assert status == "fail"
-    assert ("the TCP ports check finds connections into c failing (connections into it "
-            "fail)") in message
+    assert ("the TCP ports check finds connections into c failing (the failing pairs point at "
+            "its inbound side)") in message
     assert hint is not None and hint.startswith("gloo and NCCL ranks connect")
     status, message, _ = rendezvous(result, "d", ports_request(into_c))
     assert status == "skip"
