@@ -133,7 +133,7 @@ def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
         listed = ", ".join(f"{d['path']} full ({_mib(d['free_bytes'])} free of "
                            f"{_mib(d.get('total_bytes') or 0)})" for d in full + low)
         fail(f"{node.name}: {listed} ({expected})", measured=_mib(full[0]["free_bytes"]),
-             expected=expected, hint=DISK_FULL_HINT.format(
+             expected=f">= {expect.disk_min_bytes / GIB:g} GiB", hint=DISK_FULL_HINT.format(
                  paths=" and ".join(d["path"] for d in full)), reason="disk-full")
     if low:
         listed = ", ".join(f"{d['path']} {d['free_bytes'] / GIB:.1f} GiB" for d in low)
