@@ -114,8 +114,8 @@ def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
 
 FULL_BYTES = 64 << 20  # less free than this: full for any writer, whatever the floor
 DISK_FULL_HINT = ("free space on {paths} (du -xh --max-depth=2; old logs, cores, caches): "
-                  "iperf3, mpirun's session directory and the tools' temporary files are "
-                  "written under /tmp, and a job's writes there fail or hang")
+                  "mpirun's session directory, Triton/compiler caches and most tools' "
+                  "temporary files go to /tmp ($TMPDIR), and a job's writes there fail or hang")
 DISK_LOW_HINT = "free space for checkpoints, logs and caches"
 
 
