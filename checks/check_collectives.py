@@ -3,6 +3,8 @@ launcher (srun / mpirun) reaching every node."""
 
 from typing import Any
 
+import pytest
+
 from preflight.collective import explain
 from preflight.collective.settings import TorchSettings, size_label
 from preflight.facts import NodeFacts
@@ -27,14 +29,29 @@ def _ran(probe: dict[str, Any], node: str | None = None) -> dict[str, Any]:
     return probe
 
 
-def check_torch_rendezvous(node: NodeFacts, torch_allreduce: dict[str, Any]) -> None:
+def check_torch_rendezvous(node: NodeFacts, torch_allreduce: dict[str, Any],
+                           request: pytest.FixtureRequest) -> None:
     probe = _ran(torch_allreduce, node.name)
     ranks = explain.node_ranks(probe, node.name)
     joined = [r for r, info in ranks if info["reached"] not in (None, "import")]
     observe(len(joined), expected=len(ranks), unit="ranks joined")
-    failure = explain.rendezvous_failure(probe, node.name)
+    suspects = _port_suspects(request) if node.name in explain.stalled_nodes(probe) else None
+    stall = explain.stall_blame(probe, node.name, suspects)
+    if stall is not None and not stall[1]:  # it only waited for the node that failed
+        skip(stall[0])
+    failure = explain.rendezvous_failure(probe, node.name, suspects)
     if failure is not None:
         fail(failure[0], hint=failure[1], reason="rendezvous-failed")
+
+
+def _port_suspects(request: pytest.FixtureRequest) -> dict[str, tuple[str, str]] | None:
+    """What the TCP ports probe points at (None when it did not measure): ranks that stall
+    in init only say they waited, the ports probe says whose connections fail."""
+    try:
+        ports: dict[str, Any] = request.getfixturevalue("ports_probe")
+    except (Exception, pytest.skip.Exception):  # noqa: BLE001 - no evidence: cannot tell
+        return None
+    return explain.port_suspects(ports)
 
 
 def check_torch_allreduce(node: NodeFacts, torch_allreduce: dict[str, Any]) -> None:

@@ -7,10 +7,9 @@ import pytest
 from preflight.checks.check_ports import pointed
 from preflight.facts import NodeFacts
 from preflight.fixtures import source_entries, targets_text
-from preflight.gather import FAILURE_HINTS, NodeOutcome
+from preflight.gather import NodeOutcome
+from preflight.measure.burst import TURNED_AWAY
 from preflight.verdict import Unavailable, against, fail, observe, skip, warn
-
-CONNECT_HINTS = FAILURE_HINTS  # by kind, beside the kinds (gather.py); the fault cases read it
 
 
 @pytest.mark.reachability
@@ -72,20 +71,41 @@ BURST_HINT = ("raise MaxStartups (e.g. 100:30:200) and MaxSessions in the node's
 
 
 def check_ssh_burst(node: NodeFacts, ssh_burst_probe: dict[str, Any]) -> None:
+    """Both bursts into the node: BURST connections from the head, and the mesh's sources
+    at once (its ring predecessors, a few connections each, held together)."""
     entry = ssh_burst_probe.get("nodes", {}).get(node.name)
-    if entry is None or "skipped" in entry:
-        pytest.skip((entry or {}).get("skipped", f"{node.name}: no burst tested"))
-    if "error" in entry:
+    peers = {src: answers for src, answers in (entry or {}).get("peers", {}).items()
+             if isinstance(answers, list)}
+    if entry is None or ("skipped" in entry and not peers):
+        skip((entry or {}).get("skipped", f"{node.name}: no burst tested"))
+    if "error" in entry and not peers:
         raise Unavailable(f"{node.name}: ssh burst not tested: {entry['error']}",
                           reason="not-measured")
-    answers = list(entry["answers"])
-    dropped = [answer for answer in answers if answer != "ok"]
-    observe(len(answers) - len(dropped), expected=len(answers), unit="connections answered")
-    if dropped:
-        counts = ", ".join(f"{dropped.count(k)} {k}" for k in sorted(set(dropped)))
-        fail(f"{node.name}: {len(dropped)} of {len(answers)} SSH connections opened at once "
-             f"were turned away ({counts}; expected none): sshd {_limits(entry.get('sshd'))}",
-             measured=len(dropped), expected=0, hint=BURST_HINT, reason="sshd-burst")
+    head = list(entry.get("answers", []))
+    from_peers = [a for answers in peers.values() for a in answers]
+    head_away = [a for a in head if a != "ok"]
+    # a peer whose connect failed is the mesh's and ports' finding, not sshd's
+    peers_away = [a for a in from_peers if a in TURNED_AWAY]
+    observe(len(head) + len(from_peers) - len(head_away) - len(peers_away),
+            expected=len(head) + len(from_peers), unit="connections answered")
+    parts = []
+    if head_away:
+        parts.append(f"{len(head_away)} of {len(head)} opened at once from the head "
+                     f"({_counts(head_away)})")
+    if peers_away:
+        turned = sorted(src for src, answers in peers.items()
+                        if any(a in TURNED_AWAY for a in answers))
+        parts.append(f"{len(peers_away)} of {len(from_peers)} opened at once from "
+                     f"{len(peers)} nodes ({_counts(peers_away)}; from {targets_text(turned)})")
+    if parts:
+        fail(f"{node.name}: SSH connections opened at once were turned away: "
+             f"{'; '.join(parts)} (expected none): sshd {_limits(entry.get('sshd'))}",
+             measured=len(head_away) + len(peers_away), expected=0, hint=BURST_HINT,
+             reason="sshd-burst")
+
+
+def _counts(answers: list[str]) -> str:
+    return ", ".join(f"{answers.count(k)} {k}" for k in sorted(set(answers)))
 
 
 def _limits(settings: Any) -> str:

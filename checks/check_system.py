@@ -1,17 +1,17 @@
 """Node system facts a training job depends on: the probe, memlock, /dev/shm, disk."""
 
+
 import pytest
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts, majority
-from preflight.gather import FAILURE_HINTS, NodeOutcome
+from preflight.facts import ClusterFacts, NodeFacts, Space, majority
+from preflight.gather import NodeOutcome
 from preflight.measure.sharedfs import stat_of
 from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
 
 GIB = 1 << 30
 HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
              "evictions), the network to the file server, then `umount -l` and remount")
-PROBE_HINTS = FAILURE_HINTS  # by kind, beside the kinds (gather.py); the fault cases read it
 
 
 @pytest.mark.reachability
@@ -104,18 +104,37 @@ def check_shm_size(node: NodeFacts, expect: Expectations) -> None:
              hint="enlarge /dev/shm (containers: --shm-size or --ipc=host)", reason="shm-small")
 
 
+FULL_BYTES = 64 << 20  # less free than this: full for any writer, whatever the floor
+DISK_FULL_HINT = ("free space on {paths} (du -xh --max-depth=2; old logs, cores, caches): "
+                  "mpirun's session directory, Triton/compiler caches and most tools' "
+                  "temporary files go to /tmp ($TMPDIR), and a job's writes there fail or hang")
+DISK_LOW_HINT = "free space for checkpoints, logs and caches"
+
+
 def check_disk_free(node: NodeFacts, expect: Expectations) -> None:
-    low = []
+    low: list[Space] = []
+    full: list[Space] = []
     for disk in node.disks:
         free = disk.free_bytes
         if free is not None and free < expect.disk_min_bytes:
-            low.append(f"{disk.path} {free / GIB:.1f} GiB")
+            (full if free < FULL_BYTES else low).append(disk)
     observe([d.path for d in node.disks],
             expected=f">= {expect.disk_min_bytes / GIB:g} GiB free")
+    expected = f"expected >= {expect.disk_min_bytes / GIB:g} GiB"
+    if full:
+        listed = ", ".join(f"{d.path} full ({_mib(d.free_bytes or 0)} free of "
+                           f"{_mib(d.total_bytes or 0)})" for d in full + low)
+        fail(f"{node.name}: {listed} ({expected})", measured=_mib(full[0].free_bytes or 0),
+             expected=f">= {expect.disk_min_bytes / GIB:g} GiB", hint=DISK_FULL_HINT.format(
+                 paths=" and ".join(d.path for d in full)), reason="disk-full")
     if low:
-        fail(f"{node.name}: low free space: {', '.join(low)} "
-             f"(expected >= {expect.disk_min_bytes / GIB:g} GiB)",
-             hint="free space for checkpoints, logs and caches", reason="disk-low")
+        listed = ", ".join(f"{d.path} {(d.free_bytes or 0) / GIB:.1f} GiB" for d in low)
+        fail(f"{node.name}: low free space: {listed} ({expected})", hint=DISK_LOW_HINT,
+             reason="disk-low")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size < GIB else f"{size / GIB:.1f} GiB"
 
 
 def check_clock_skew(node: NodeFacts, expect: Expectations) -> None:

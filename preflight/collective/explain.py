@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from preflight.blame import directions
 from preflight.collective import nccl_info
 from preflight.collective.progress import RENDEZVOUS_STEPS
 
@@ -102,8 +103,74 @@ def reach_words(probe: dict[str, Any], node: str) -> tuple[str, str | None]:
                               addr=reach["address"]) if hint else None
 
 
-def rendezvous_failure(probe: dict[str, Any], node: str) -> tuple[str, str] | None:
-    """(message, hint) when the node's ranks failed to join; None when they joined."""
+STALL_HINT = ("gloo and NCCL ranks connect to each other's listeners on ephemeral ports: "
+              "fix what the TCP ports check finds {where} {node} ({why}; see tcp_ports) and "
+              "init completes")
+CLOSED = ("filtered", "refused", "no-route")
+
+
+def stalled_nodes(probe: dict[str, Any]) -> list[str]:
+    """Nodes whose culprit ranks timed out in init_process_group without an error: they
+    waited for a peer's connection, which says nothing of whose connection failed."""
+    return sorted({info["node"] for info in probe["ranks"].values()
+                   if info["culprit"] and info["stopped_at"] == "init"
+                   and (info.get("failure") or {}).get("timed_out")})
+
+
+def port_suspects(ports_probe: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """node -> ("into"/"out of", why) for every node the TCP ports probe's failing pairs
+    point at: the destination that drops (all inbound, or one-way), or the source whose
+    every connection out fails."""
+    pairs = ports_probe.get("pairs") or {}
+
+    def passed(entry: Any) -> bool:
+        return not (isinstance(entry, dict)
+                    and any(v[0] in CLOSED for v in entry.values() if v))
+
+    sides = directions(pairs, "torch-any-port", passed)
+    suspects: dict[str, tuple[str, str]] = {}
+    for key, entry in pairs.items():
+        if passed(entry):
+            continue
+        src, _, dst = key.partition("|")
+        side = sides.blame(src, dst)
+        if side == "source":
+            suspects[src] = ("out of", "every connection out of it fails")
+        elif side == "one-way":
+            suspects.setdefault(dst, ("into", f"one-way: it drops what {src} opens to it"))
+        elif side == "both-ways":
+            for a, b in ((src, dst), (dst, src)):
+                suspects.setdefault(a, ("between", f"only with {b}, both ways"))
+        else:
+            suspects.setdefault(dst, ("into", "the failing pairs point at its inbound side"))
+    return suspects
+
+
+def stall_blame(probe: dict[str, Any], node: str,
+                suspects: dict[str, tuple[str, str]] | None) -> tuple[str, str] | None:
+    """For a node that only waited in init: (skip message, "") when the ports probe points
+    at other stalled nodes instead; (note, hint) when it points at this one; None when it
+    cannot tell (no ports measurement, or it points at none of the stalled nodes)."""
+    stalled = stalled_nodes(probe)
+    if node not in stalled or not suspects:
+        return None
+    blamed = [n for n in stalled if n in suspects]
+    if not blamed:
+        return None
+    if node not in blamed:
+        return (f"{node}: its ranks timed out in init waiting for their peers' connections; "
+                f"the TCP ports check points at {', '.join(blamed)} (see torch_rendezvous "
+                f"of {'that node' if len(blamed) == 1 else 'those nodes'})"), ""
+    where, why = suspects[node]
+    return (f"the TCP ports check finds connections {where} {node} failing ({why})",
+            STALL_HINT.format(where=where, node=node, why=why))
+
+
+def rendezvous_failure(probe: dict[str, Any], node: str,
+                       suspects: dict[str, tuple[str, str]] | None = None
+                       ) -> tuple[str, str] | None:
+    """(message, hint) when the node's ranks failed to join; None when they joined.
+    `suspects` (port_suspects) tells a node that stalled in init from one it waited on."""
     stuck = [(r, i) for r, i in node_ranks(probe, node)
              if i["culprit"] and i["stopped_at"] in RENDEZVOUS_STEPS]
     if not stuck:
@@ -118,6 +185,14 @@ def rendezvous_failure(probe: dict[str, Any], node: str) -> tuple[str, str] | No
     everyone = len(probe["culprits"]) == plan["world_size"]
     if node == plan["master"] and everyone and stuck[0][1]["stopped_at"] == "store":
         parts.append(f"no rank of any node reached the store on {plan['master']}")
+    stall = stall_blame(probe, node, suspects)
+    if stall is not None:
+        parts.append(stall[0])
+        hint = stall[1]
+    elif node in stalled_nodes(probe):
+        parts.append("every stalled rank only waited for its peers, so which node failed "
+                     "to connect cannot be told from torch alone: see tcp_ports (ephemeral "
+                     "ports, one-way) for the node that drops")
     parts.append(interface_words(probe, node))
     return "; ".join(parts), hint or STEP_HINTS.get(stuck[0][1]["stopped_at"], "")
 

@@ -22,6 +22,11 @@ from preflight.parsers import iperf3
 from preflight.runctx import RunContext
 
 IPERF_PORT = 5201
+# iperf3 maps each stream's buffer from a file in $TMPDIR (default /tmp): on a node whose
+# /tmp is full it dies with unrelated words ("failed to read /dev/urandom: Bad address").
+# Kept in /dev/shm (checked by shm_size), the pairs measure the network and disk_free
+# names the full /tmp.
+OFF_TMP = ("env", "TMPDIR=/dev/shm")
 IPERF_OUTPUT_MAX = 4 << 20  # iperf3 -J is one JSON document: all of it or nothing
 
 
@@ -40,14 +45,14 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
     if address is None:
         raise ProbeError(f"{dst}: no cluster address for the iperf3 server")
     server = ctx.connections.get(dst).spawn(
-        ["iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
+        [*OFF_TMP, "iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
         timeout=seconds + 30)
     try:
         if not server.wait_for(b"Server listening", 10):
             result = server.finish(2)
             raise ProbeError(f"{dst}: iperf3 server did not start: "
                              f"{_last(result.stderr) or _last(result.stdout)}")
-        argv = ["iperf3", "-c", address, "-p", str(IPERF_PORT),
+        argv = [*OFF_TMP, "iperf3", "-c", address, "-p", str(IPERF_PORT),
                 "-P", str(ctx.expect.iperf_streams), "-t", f"{seconds:g}", "-J"]
         payload = {"commands": [argv], "timeout": seconds + 20,
                    "connects": [[address, IPERF_PORT]], "connect_timeout": CONNECT_TIMEOUT_S,

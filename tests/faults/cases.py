@@ -24,6 +24,7 @@ from preflight.checks import (
     check_system,
 )
 from preflight.collective.explain import REACH_HINTS
+from preflight.gather import FAILURE_HINTS
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import GpuState, IbPort, Xid
 
@@ -171,6 +172,11 @@ def _max_startups(cluster: SimCluster, tmp: Path) -> list[str]:
     return []
 
 
+def _full_tmp(cluster: SimCluster, tmp: Path) -> list[str]:
+    cluster.fill_tmp(FAULTY)
+    return []
+
+
 def _no_python(cluster: SimCluster, tmp: Path) -> list[str]:
     from tests.cluster.test_bad_input import without_python
 
@@ -220,7 +226,7 @@ CASES: list[FaultCase] = [
     FaultCase(
         "host-down", "host down (sshd stopped)", "`cluster.stop_sshd(node-3)`",
         f"ssh_reachable[{FAULTY}]", "fail", ("connection-refused",),
-        check_ssh.CONNECT_HINTS["connection-refused"], blocks=FAULTY, inject=_stop_sshd),
+        FAILURE_HINTS["connection-refused"], blocks=FAULTY, inject=_stop_sshd),
     FaultCase(
         "host-key-changed", "host key changed", "`cluster.change_host_key(node-3)`",
         f"ssh_reachable[{FAULTY}]", "fail", ("host-key-changed",),
@@ -324,8 +330,9 @@ CASES: list[FaultCase] = [
         also={**_sources_into(FAULTY, ("tcp_ports",)),
               **_directed(FAULTY, ("iperf3_bandwidth", "ib_write_bw"), into=True),
               f"firewall_consistent[{FAULTY}]": "fail",  # its ruleset is the odd one
-              # gloo's ranks after node-3 connect to its listener on an ephemeral port
-              **{f"torch_rendezvous[node-{i}]": "fail" for i in range(3, 7)}},
+              # gloo's ranks after node-3 cannot connect to its listener on an ephemeral
+              # port: they stall waiting, and the ports probe says whose fault it is
+              f"torch_rendezvous[{FAULTY}]": "fail"},
         inject=_firewall),
     FaultCase(
         "hostname-on-loopback", "the node's own hostname resolves to 127.0.1.1 (Debian's default)",
@@ -356,8 +363,9 @@ CASES: list[FaultCase] = [
         also={f"ssh_mesh[{PEER}]": "fail", f"path_mtu[{PEER}]": "fail",
               **{f"{check}[{PEER}-to-{FAULTY}]": "fail" for check in (
                   "iperf3_bandwidth", "ib_write_bw")},
-              # gloo's rank on node-5 cannot connect to node-3's: init stalls from node-3 on
-              **{f"torch_rendezvous[node-{i}]": "fail" for i in (3, 4, 5)},
+              # gloo's rank on node-5 cannot connect to node-3's: init stalls from node-3
+              # on; node-3 drops, the others only waited
+              f"torch_rendezvous[{FAULTY}]": "fail",
               f"firewall_consistent[{FAULTY}]": "fail"},  # the rule makes its ruleset odd
         inject=_one_way),
     FaultCase(
@@ -374,14 +382,20 @@ CASES: list[FaultCase] = [
     FaultCase(
         "sshd-max-startups", "sshd `MaxStartups 2` (mpirun and pdsh connect in bursts)",
         "`cluster.sshd_option(node-3, \"MaxStartups\", \"2\")`", f"ssh_burst[{FAULTY}]", "fail",
-        ("SSH connections opened at once were turned away",
-         "sshd MaxStartups 2:30:2, MaxSessions 100"),
+        ("SSH connections opened at once were turned away: ", "opened at once from the head",
+         "opened at once from 4 nodes", "sshd MaxStartups 2:30:2, MaxSessions 100"),
         check_ssh.BURST_HINT, inject=_max_startups),
+    FaultCase(
+        "tmp-full", "a full /tmp on one node",
+        "`cluster.fill_tmp(node-3)` (a filled 4 MiB tmpfs over /tmp in its mount namespace)",
+        f"disk_free[{FAULTY}]", "fail",
+        (f"{FAULTY}: /tmp full (0.0 MiB free of 4.0 MiB) (expected >= 10 GiB)",),
+        check_system.DISK_FULL_HINT.format(paths="/tmp"), inject=_full_tmp),
     FaultCase(
         "python-missing", "python3 missing on a node (SSH works)",
         "PATH without python3 on node-3 (`without_python`)", f"probe_ran[{FAULTY}]", "fail",
         ("probe could not run: python3 not found on the node",),
-        check_system.PROBE_HINTS["python-missing"], blocks=FAULTY,
+        FAILURE_HINTS["python-missing"], blocks=FAULTY,
         passes=(f"ssh_reachable[{FAULTY}]",), inject=_no_python),
     # Proven by the pairwise tests; listed here so the table is complete.
     FaultCase(

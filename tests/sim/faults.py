@@ -270,6 +270,27 @@ class FaultsMixin:
             self.clear_mounts(name)
             raise SimError(f"{name}: no dead mount on {folder}: rc {holder.returncode}")
 
+    def fill_tmp(self: SimCluster, name: str, size: str = "4m") -> None:
+        """/tmp full on this host alone: a small tmpfs filled to the last block moved over
+        /tmp in its mount namespace, with the cluster's own folder (sshd's config, keys,
+        the stand-ins) bound back into it so SSH keeps working."""
+        host, workdir = self.host(name), self.workdir
+        stage = host.dir / "full-tmp"
+        stage.mkdir(exist_ok=True)
+        self._mount_in(name, ["mount", "-t", "tmpfs", "-o", f"size={size}", "pfsim-full",
+                              str(stage)], stage)
+        pid = str(self._sshd_pid(name))
+        inside = f"{stage}/{workdir.name}"
+        script = (f"mkdir {inside} && mount --bind {workdir} {inside} && "
+                  f"{{ cat /dev/zero > {stage}/fill 2>/dev/null; true; }} && "
+                  f"mount --move {stage} /tmp")
+        try:
+            sh(["nsenter", "-t", pid, "-m", "sh", "-c", script])
+        except SimError:
+            self.clear_mounts(name)
+            raise
+        host.mounts[-1] = Path("/tmp")  # what clear_mounts lazily unmounts now
+
     def clear_mounts(self: SimCluster, name: str) -> None:
         """Undo shadow_dir, read_only_dir and dead_mount on this host (newest first)."""
         host = self.host(name)

@@ -30,3 +30,61 @@ def test_host_key_checking_off_is_one_warning(probe: dict[str, object], status: 
     assert judge(check_ssh.check_ssh_host_key_checking, node=NODE, mesh_probe=probe)[0] == status
     if status == "warn":
         assert verdict.current().reason == "host-key-checking-off"
+
+
+SSHD = {"maxstartups": "2:30:2", "maxsessions": "100"}
+OK_PEERS = {"node-2": ["ok", "ok"], "node-4": ["ok", "ok"]}
+
+
+def burst(**entry: object) -> dict[str, object]:
+    return {"nodes": {"node-1": entry}}
+
+
+@pytest.mark.parametrize(("probe", "status"), [
+    (burst(answers=["ok"] * 10, peers=OK_PEERS), "pass"),
+    (burst(answers=["ok"] * 10), "pass"),  # recorded before the mesh round
+    # a peer that could not connect at all: the mesh and ports checks say so
+    (burst(answers=["ok"] * 10, peers={"node-2": ["timeout", "timeout"]}), "pass"),
+    (burst(answers=["ok"] * 10, peers={"node-2": {"error": "probe timed out"}}), "pass"),
+    (burst(skipped="behind ProxyJump node-2"), "skip"),
+    (burst(error="deadline"), "error"),
+    ({"nodes": {}}, "skip"),
+])
+def test_burst_without_drops(probe: dict[str, object], status: str) -> None:
+    assert judge(check_ssh.check_ssh_burst, node=NODE, ssh_burst_probe=probe)[0] == status
+
+
+def test_mesh_sources_at_once_fail_naming_maxstartups_when_the_head_cannot_burst() -> None:
+    """Behind a ProxyJump the head's round is skipped; the mesh round still finds it."""
+    probe = burst(skipped="behind ProxyJump node-2", sshd=SSHD,
+                  peers={"node-2": ["ok", "reset"], "node-4": ["closed", "closed"],
+                         "node-5": ["ok", "ok"]})
+    status, message, hint = judge(check_ssh.check_ssh_burst, node=NODE, ssh_burst_probe=probe)
+    assert status == "fail"
+    assert message.splitlines()[0] == (
+        "node-1: SSH connections opened at once were turned away: 3 of 6 opened at once "
+        "from 3 nodes (2 closed, 1 reset; from node-[2,4]) (expected none): sshd "
+        "MaxStartups 2:30:2, MaxSessions 100")
+    assert hint == check_ssh.BURST_HINT
+    assert verdict.current().reason == "sshd-burst"
+
+
+def test_head_and_mesh_drops_are_told_apart() -> None:
+    probe = burst(answers=["ok", "ok"] + ["reset"] * 8, sshd=SSHD,
+                  peers={"node-2": ["ok", "exceeded-MaxStartups"]})
+    message = judge(check_ssh.check_ssh_burst, node=NODE, ssh_burst_probe=probe)[1]
+    assert "8 of 10 opened at once from the head (8 reset); 1 of 2 opened at once from 1 " \
+           "nodes (1 exceeded-MaxStartups; from node-2)" in message
+
+
+def test_peer_sources_are_ring_predecessors_and_linear() -> None:
+    from preflight.measure.burst import PEER_SOURCES, peer_sources
+
+    names = [f"n{i}" for i in range(10)]
+    sources = peer_sources(names)
+    assert sources["n0"] == ["n9", "n8", "n7", "n6"]
+    assert all(len(s) == PEER_SOURCES and name not in s for name, s in sources.items())
+    outgoing = [src for froms in sources.values() for src in froms]
+    assert all(outgoing.count(name) == PEER_SOURCES for name in names)
+    assert peer_sources(["a", "b"]) == {"a": ["b"], "b": ["a"]}
+    assert peer_sources(["a"]) == {"a": []}

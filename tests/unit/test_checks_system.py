@@ -131,3 +131,22 @@ def test_a_node_sending_from_an_address_the_others_do_not_know_fails(
     assert hint == check_network.SOURCE_HINT
     assert judge(check_network.check_source_address, node=cluster.node("node-1"),
                  cluster=cluster)[0] == "pass"
+
+
+def disks(facts: dict[str, object], *free: tuple[str, int, int]) -> tuple[str, str, str | None]:
+    node = NodeFacts(outcome("node-2", {**facts, "disks": [
+        {"path": path, "free_bytes": left, "total_bytes": total} for path, left, total in free]}))
+    return judge(check_system.check_disk_free, node=node, expect=Expectations())
+
+
+def test_a_full_tmp_is_said_to_be_full_with_what_writes_there(facts: dict[str, object]) -> None:
+    gib = 1 << 30
+    status, message, hint = disks(facts, ("/", 80 * gib, 200 * gib), ("/tmp", 0, 4 << 20))
+    assert status == "fail"
+    assert message.splitlines()[0] == ("node-2: /tmp full (0.0 MiB free of 4.0 MiB) "
+                                       "(expected >= 10 GiB)")
+    assert hint == check_system.DISK_FULL_HINT.format(paths="/tmp")
+    status, message, hint = disks(facts, ("/", 5 * gib, 200 * gib), ("/tmp", 80 * gib, 0))
+    assert (status, hint) == ("fail", check_system.DISK_LOW_HINT)
+    assert "low free space: / 5.0 GiB" in message
+    assert disks(facts, ("/", 80 * gib, 200 * gib))[0] == "pass"
