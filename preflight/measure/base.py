@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from preflight.config import Expectations
+from preflight.errors import PreflightError
 from preflight.facts import ClusterFacts
 from preflight.fanout import DeadlineExceeded, fan_out
 from preflight.runctx import RunContext
@@ -17,7 +18,7 @@ from preflight.transport.base import ConnectError, Transport
 T = TypeVar("T")
 
 
-class ProbeError(Exception):
+class ProbeError(PreflightError):
     """A node-side probe could not run or answered garbage."""
 
 

@@ -35,13 +35,13 @@ MountKey = tuple[str, str, str]
 
 def mount_of(node: NodeFacts, path: str) -> dict[str, Any] | None:
     """The mount the node's probe found under `path` (mountinfo), or None."""
-    entry = (node.get("shared_mounts") or {}).get(path) or {}
+    entry = node.shared_mounts.get(path) or {}
     mount = entry.get("mount")
     return mount if isinstance(mount, dict) else None
 
 
 def stat_of(node: NodeFacts, path: str) -> dict[str, Any]:
-    entry = (node.get("shared_mounts") or {}).get(path) or {}
+    entry = node.shared_mounts.get(path) or {}
     stat = entry.get("stat")
     return stat if isinstance(stat, dict) else {}
 

@@ -237,9 +237,11 @@ def test_shape_holds_iperf3_to_the_rate(sim_cluster) -> None:
     print(f"iperf3 node-1 -> node-2: {before:.0f} Mbit/s unshaped; shaped 500mbit: "
           f"{to_shaped:.0f} in, {from_shaped:.0f} out")
     assert 400 < to_shaped < 520 and 400 < from_shaped < 520
-    assert before > 2000
+    # Unshaped: well above the shaped rate (not an absolute figure: the suite shares its cores
+    # with other tests' simulated clusters).
+    assert before > 1000
     cluster.shape("node-2", None)
-    assert iperf(cluster, "node-1", "node-2", seconds=1) > 2000
+    assert iperf(cluster, "node-1", "node-2", seconds=1) > 1000
 
 
 def test_shape_link_only_slows_that_pair(sim_cluster) -> None:
@@ -249,7 +251,7 @@ def test_shape_link_only_slows_that_pair(sim_cluster) -> None:
     other = iperf(cluster, "node-3", "node-1", seconds=1)
     print(f"shape_link 200mbit: node-2 -> node-1 {pair:.0f} Mbit/s, node-3 -> node-1 {other:.0f}")
     assert 150 < pair < 210
-    assert other > 2000
+    assert other > 1000
 
 
 def ping(cluster: SimCluster, src: str, dst: str, *extra: str) -> subprocess.CompletedProcess:
