@@ -32,6 +32,7 @@ from preflight.inventory import (
 from preflight.levels import phase_walls
 from preflight.results import RunRecord, load_run, write_json
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
+from preflight.second_look_blame import looked_suspects
 from preflight.transport.base import Transport
 from preflight.transport.local import LocalTransport
 from preflight.transport.ssh import SshSettings, SshTransport
@@ -285,11 +286,14 @@ def collect_matrices(measurements: dict[str, Any]) -> dict[str, Any]:
     matrices: dict[str, Any] = {}
     for data in measurements.values():
         matrices.update(data.get("matrices", {}))
-        suspects = data.get("suspects")
-        if suspects:
-            merged = matrices.setdefault("suspects", {"nodes": [], "links": [], "notes": []})
-            for key in ("nodes", "links", "notes"):
-                merged[key].extend(x for x in suspects.get(key, []) if x not in merged[key])
+        # bandwidth isolation's suspects, and the nodes a reach probe's second look blamed
+        for suspects in (data.get("suspects") or {}, looked_suspects(data)):
+            if any(suspects.values()):
+                merged = matrices.setdefault("suspects",
+                                             {"nodes": [], "links": [], "notes": []})
+                for key in ("nodes", "links", "notes"):
+                    merged[key].extend(x for x in suspects.get(key, [])
+                                       if x not in merged[key])
     return matrices
 
 
