@@ -15,6 +15,7 @@ is node-local and runs at every level. Explicit choices still win: `-k` selects 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from preflight.errors import UserError
@@ -89,6 +90,23 @@ _PHASE_OF_PREFIX = (("ports", "reach"), ("ssh_mesh", "reach"), ("path_mtu", "rea
                     ("ssh_burst", "reach"), ("shared_fs", "filesystem"),
                     ("iperf3", "bandwidth"), ("ib_write_bw", "bandwidth"),
                     ("torch", "collectives"), ("launcher", "collectives"), ("nccl", "nccl_tests"))
+
+
+# The probe fixtures of each phase, for the order checks run in: node-local checks first
+# (they need only the gather), then the reach probes, then bandwidth alone, then the rest.
+_PHASE_OF_FIXTURE = {"ports_probe": "reach", "mesh_probe": "reach", "mtu_probe": "reach",
+                     "ssh_burst_probe": "reach", "iperf_probe": "bandwidth",
+                     "ib_write_bw_probe": "bandwidth", "torch_allreduce": "collectives",
+                     "launcher_ready": "collectives", "sharedfs_probe": "filesystem"}
+
+
+def run_order(fixtures: Iterable[str]) -> int:
+    """Where a check runs, by the probes its fixtures need: 0 for a node-local check, then
+    in PHASES order; a probe this table does not name runs after the collectives."""
+    ranks = [PHASES.index(_PHASE_OF_FIXTURE[f]) if f in _PHASE_OF_FIXTURE
+             else PHASES.index("nccl_tests") for f in fixtures if f.endswith("_probe")
+             or f in _PHASE_OF_FIXTURE]
+    return max(ranks, default=0)
 
 
 def phase_of(measurement: str) -> str:
