@@ -84,6 +84,16 @@ def level_values(values: dict[str, Any]) -> dict[str, Any]:
     return chosen
 
 
+# The torch all_reduce sweep when --torch-sizes / --torch-iters are not given: below full,
+# one size (the busbw figure's) and fewer iterations; each all_reduce across N ranks is
+# 2(N-1) hops, so the full sweep's 49 collectives cost minutes on a loaded or large cluster.
+TORCH_SWEEP: dict[Level, tuple[tuple[int, ...], int]] = {
+    "quick": ((4 << 20,), 3),
+    "standard": ((4 << 20,), 3),
+    "full": (tuple(1 << s for s in range(10, 23, 2)), 5),  # 1 KiB .. 4 MiB, every 4x
+}
+
+
 # Phases of a run, in order: measurements by name -> the phase they belong to.
 PHASES = ("gather", "reach", "bandwidth", "collectives", "nccl_tests", "filesystem")
 _PHASE_OF_PREFIX = (("ports", "reach"), ("ssh_mesh", "reach"), ("path_mtu", "reach"),
