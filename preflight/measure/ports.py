@@ -101,9 +101,11 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
         verdicts, retried = _connect_all(ctx, targets, ports)
         looked = second_look(targets, verdicts, closed,
                              lambda again: _connect_all(ctx, again, ports)[0])
-    finally:
-        for name, spawned in listeners.items():
-            listener_status[name]["ports"] = bound_ports(spawned.finish(5).text())
+    finally:  # every listener told to stop at once: one after the other costs N round trips
+        stopped = per_node(ctx, list(listeners), lambda n: listeners[n].finish(5).text(),
+                           deadline_s=20)
+        for name, text in stopped.items():
+            listener_status[name]["ports"] = bound_ports(text if isinstance(text, str) else "")
     mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "ephemeral": ephemeral, "ephemeral_range": ephemeral_range,
             "listeners": listener_status, "pairs": verdicts,
