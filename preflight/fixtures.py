@@ -50,21 +50,18 @@ REACH: dict[str, tuple[str, Callable[[RunContext], dict[str, Any]]]] = {
 ReachOutcome = dict[str, Any] | BaseException
 
 
-_started: dict[int, dict[str, cf.Future[dict[str, Any]]]] = {}  # id(ctx) -> fixture -> run
-
-
 def start_reach(ctx: RunContext, wanted: list[str] | None = None) -> dict[
         str, cf.Future[dict[str, Any]]]:
     """Start every reach probe the selected checks use, at once and in the background
-    (once per run context): they run while the node-local checks are judged."""
-    if id(ctx) not in _started:
+    (once per run): they run while the node-local checks are judged."""
+    if not ctx.reach_runs:
         chosen = wanted or [f for f in REACH if f in ctx.wanted_probes]
         if not chosen:
             return {}
         pool = cf.ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="reach")
-        _started[id(ctx)] = {f: pool.submit(measure_once, ctx, *REACH[f]) for f in chosen}
+        ctx.reach_runs = {f: pool.submit(measure_once, ctx, *REACH[f]) for f in chosen}
         pool.shutdown(wait=False)  # its threads end with their probes
-    return _started[id(ctx)]
+    return ctx.reach_runs
 
 
 @pytest.fixture(scope="session")
