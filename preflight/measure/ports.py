@@ -17,9 +17,11 @@ import time
 from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts
+from preflight.fanout import DeadlineExceeded
 from preflight.measure.base import (
     RETRY_FACTOR,
     ProbeError,
+    ProbeTimeout,
     cluster_addresses,
     failure_text,
     pair_key,
@@ -90,9 +92,7 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     listener_status: dict[str, Any] = {}
     try:
         addresses = cluster_addresses(ctx, names)
-        started = per_node(ctx, names,
-                           lambda n: _start_listener(ctx, n, addresses[n], ports, lifetime),
-                           deadline_s=READY_TIMEOUT_S + 10)
+        started = _start_listeners(ctx, names, addresses, ports, lifetime)
         for name, outcome in started.items():
             if isinstance(outcome, Exception):
                 listener_status[name] = {"error": failure_text(outcome)}
@@ -150,14 +150,29 @@ def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) 
                 per_port[port] = ["untested", f"the node could not listen on it: {bound}"]
 
 
+def _start_listeners(ctx: RunContext, names: list[str], addresses: dict[str, str | None],
+                     ports: list[int], lifetime: float) -> dict[str, Any]:
+    """Each node's listener; one that did not start in time (a loaded node) is started once
+    more with RETRY_FACTOR times the time, before its ports count as not tested."""
+    def start(nodes: list[str], ready: float) -> dict[str, Any]:
+        return per_node(ctx, nodes, lambda n: _start_listener(
+            ctx, n, addresses[n], ports, lifetime + ready, ready), deadline_s=ready + 10)
+
+    started = start(names, READY_TIMEOUT_S)
+    late = [n for n, o in started.items() if isinstance(o, ProbeTimeout | DeadlineExceeded)]
+    if late:
+        started.update(start(late, READY_TIMEOUT_S * RETRY_FACTOR))
+    return started
+
+
 def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list[int],
-                    lifetime: float) -> tuple[Any, dict[str, Any]]:
+                    lifetime: float, ready: float) -> tuple[Any, dict[str, Any]]:
     if address is None:
         raise ProbeError(f"{name}: no cluster address to listen on")
     spawned = spawn_script(ctx, name, "listen", {"address": address, "ports": ports}, lifetime)
-    if not spawned.wait_for(b"READY ", READY_TIMEOUT_S):
+    if not spawned.wait_for(b"READY ", ready):
         spawned.finish(2)
-        raise ProbeError(f"{name}: listener did not start")
+        raise ProbeTimeout(f"{name}: listener did not start within {ready:g} s")
     return spawned, {"address": address}
 
 
