@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts
-from preflight.fanout import DeadlineExceeded
 from preflight.measure.base import (
     RETRY_FACTOR,
     ProbeError,
@@ -152,14 +151,16 @@ def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) 
 
 def _start_listeners(ctx: RunContext, names: list[str], addresses: dict[str, str | None],
                      ports: list[int], lifetime: float) -> dict[str, Any]:
-    """Each node's listener; one that did not start in time (a loaded node) is started once
-    more with RETRY_FACTOR times the time, before its ports count as not tested."""
+    """Each node's listener; one that did not start in time or whose channel did not open
+    (a loaded node, its sshd) is started once more with RETRY_FACTOR times the time, before
+    its ports count as not tested. Only a node without an address is not retried."""
     def start(nodes: list[str], ready: float) -> dict[str, Any]:
         return per_node(ctx, nodes, lambda n: _start_listener(
             ctx, n, addresses[n], ports, lifetime + ready, ready), deadline_s=ready + 10)
 
     started = start(names, READY_TIMEOUT_S)
-    late = [n for n, o in started.items() if isinstance(o, ProbeTimeout | DeadlineExceeded)]
+    late = [n for n, o in started.items() if isinstance(o, Exception)
+            and (isinstance(o, ProbeTimeout) or not isinstance(o, ProbeError))]
     if late:
         started.update(start(late, READY_TIMEOUT_S * RETRY_FACTOR))
     return started

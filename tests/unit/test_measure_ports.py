@@ -66,7 +66,7 @@ def test_ephemeral_ports_come_from_the_range_every_node_shares_at_random() -> No
 def test_a_listener_late_on_a_loaded_node_is_started_once_more_with_more_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from preflight.measure import ports
-    from preflight.measure.base import RETRY_FACTOR, ProbeTimeout
+    from preflight.measure.base import RETRY_FACTOR, ProbeError, ProbeTimeout
 
     calls: list[tuple[str, float]] = []
 
@@ -75,12 +75,18 @@ def test_a_listener_late_on_a_loaded_node_is_started_once_more_with_more_time(
         calls.append((name, ready))
         if name == "node-2" and ready == ports.READY_TIMEOUT_S:
             raise ProbeTimeout(f"{name}: listener did not start within {ready:g} s")
+        if name == "node-3" and ready == ports.READY_TIMEOUT_S:
+            raise OSError("Timeout opening channel.")  # paramiko's, from a loaded sshd
+        if address is None:
+            raise ProbeError(f"{name}: no cluster address to listen on")
         return object(), {"address": address}
 
     monkeypatch.setattr(ports, "_start_listener", start)
     ctx: Any = SimpleNamespace(fanout=4)
-    started = ports._start_listeners(ctx, ["node-1", "node-2"], {"node-1": "a", "node-2": "b"},
-                                     [22], 60.0)
-    assert not any(isinstance(o, Exception) for o in started.values())
-    assert sorted(calls) == [("node-1", 15.0), ("node-2", 15.0),
-                             ("node-2", ports.READY_TIMEOUT_S * RETRY_FACTOR)]
+    started = ports._start_listeners(ctx, ["node-1", "node-2", "node-3", "node-4"],
+                                     {"node-1": "a", "node-2": "b", "node-3": "c",
+                                      "node-4": None}, [22], 60.0)
+    assert [n for n, o in started.items() if isinstance(o, Exception)] == ["node-4"]
+    again = ports.READY_TIMEOUT_S * RETRY_FACTOR
+    assert sorted(calls) == [("node-1", 15.0), ("node-2", 15.0), ("node-2", again),
+                             ("node-3", 15.0), ("node-3", again), ("node-4", 15.0)]
