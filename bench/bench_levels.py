@@ -78,12 +78,30 @@ def main() -> None:
                     report(cluster, "standard", Path(tmp) / f"repeat{index}")
 
 
+def probe_walls(out: Path) -> str:
+    """Each probe's own wall, in the order they ran, and the torch probe's steps (the
+    slowest rank's seconds): where a phase's time went."""
+    path = out / "measurements.json"
+    if not path.is_file():
+        return ""
+    data = json.loads(path.read_text())
+    timed = sorted((m["timing"]["started"], name, m["timing"]["ended"] - m["timing"]["started"])
+                   for name, m in data.items() if isinstance(m, dict) and m.get("timing"))
+    text = " ".join(f"{name} {seconds:.1f}s" for _, name, seconds in timed)
+    steps = (data.get("torch_allreduce") or {}).get("step_seconds")
+    if steps:
+        text += "; torch steps: " + " ".join(f"{k} {v:.1f}s" for k, v in steps.items())
+    return text
+
+
 def report(cluster: SimCluster, level: str, out: Path) -> None:
+    load = os.getloadavg()[0]
     rc, wall, record = run_once(cluster, level, out)
     walls, counts, bad = describe(record)
     left = sum(len(cluster.processes(name)) for name in cluster.names)
     print(f"{len(cluster.names):>5} {level:<9} {rc:>4} {wall:>6.1f}s  {walls}; {counts}; "
-          f"{left} processes left", flush=True)
+          f"{left} processes left; load {load:.0f} -> {os.getloadavg()[0]:.0f}", flush=True)
+    print(f"{'':>30}probes: {probe_walls(out)}", flush=True)
     for line in bad:
         print(f"{'':>30}{line}", flush=True)
 

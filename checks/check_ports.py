@@ -9,6 +9,7 @@ from typing import Any
 from preflight.blame import directions
 from preflight.facts import NodeFacts
 from preflight.fixtures import source_entries, targets_text
+from preflight.second_look_blame import looked, looked_note
 from preflight.verdict import Unavailable, against, fail, observe
 
 KNOWN_PORTS = {22: "ssh", 29500: "MASTER_PORT", 6379: "Ray GCS", 8265: "Ray dashboard"}
@@ -31,21 +32,51 @@ DIRECTION_HINTS = {
     "both-ways": "only {src} <-> {dst} fails, both ways: a rule on one of them names the "
                  "other's address (iptables -S on both), or the path between them",
 }
+# The end a second look (preflight.second_look_blame) blamed, where it is not dst (the
+# failure kinds' own hints are about dst).
+LOOKED_HINTS = {
+    "src": "{src} also fails towards a node that passed, while another reaches {dst}: check "
+           "{src}'s routes, the source address it sends from (ip route get) and its OUTPUT "
+           "rules",
+    "link": "only {src} -> {dst} fails: each end passes with another node, so a rule on one "
+            "of them names the other's address (iptables -S on both), or the path between "
+            "them (cable, switch port)",
+}
 DIRECTION_NOTES = {"source": " (every connection out of {src} fails)", "one-way": " (one-way)",
                    "both-ways": " (this pair only, both ways)"}
 
 
 def pointed(probe: dict[str, Any], label: str, passed: Callable[[Any], bool],
             src: str, dst: str, kinds: list[str]) -> tuple[str, str, str]:
-    """(hint, note for the message, reason) for a failing src -> dst: the end the rest of
-    the probe's matrix points at, else the hints of the failure kinds (about dst)."""
+    """(hint, note for the message, reason) for a failing src -> dst: the end its second
+    look blamed, else the end the rest of the probe's matrix points at, else the hints of
+    the failure kinds (about dst)."""
     side = directions(probe.get("pairs", {}), label, passed).blame(src, dst)
+    second = looked(probe, src, dst)
+    if second and not (second["blame"] == "link" and side in ("one-way", "both-ways")):
+        return _looked(second, src, dst, kinds)
     if side in DIRECTION_HINTS:
         return (DIRECTION_HINTS[side].format(src=src, dst=dst),
                 DIRECTION_NOTES[side].format(src=src), side)
-    hint = " / ".join(HINTS.get(k, "check the network path").format(src=src, dst=dst)
+    return _kind_hints(src, dst, kinds), "", f"port-{kinds[0]}"
+
+
+def _looked(second: dict[str, Any], src: str, dst: str,
+            kinds: list[str]) -> tuple[str, str, str]:
+    blame, note = second["blame"], looked_note(second, src, dst)
+    if blame == "src":
+        return LOOKED_HINTS["src"].format(src=src, dst=dst), note, "source"
+    if blame == "link":
+        return LOOKED_HINTS["link"].format(src=src, dst=dst), note, "link"
+    hint = _kind_hints(src, dst, kinds)
+    if blame == "both":
+        hint = f"{hint} / {LOOKED_HINTS['src'].format(src=src, dst=dst)}"
+    return hint, note, f"port-{kinds[0]}"
+
+
+def _kind_hints(src: str, dst: str, kinds: list[str]) -> str:
+    return " / ".join(HINTS.get(k, "check the network path").format(src=src, dst=dst)
                       for k in kinds)
-    return hint, "", f"port-{kinds[0]}"
 
 
 def fail_unconnected(probe: dict[str, Any], entry: dict[str, Any], src: str, dst: str) -> None:

@@ -50,14 +50,26 @@ REACH: dict[str, tuple[str, Callable[[RunContext], dict[str, Any]]]] = {
 ReachOutcome = dict[str, Any] | BaseException
 
 
+def start_reach(ctx: RunContext, wanted: list[str] | None = None) -> dict[
+        str, cf.Future[dict[str, Any]]]:
+    """Start every reach probe the selected checks use, at once and in the background
+    (once per run): they run while the node-local checks are judged."""
+    if not ctx.reach_runs:
+        chosen = wanted or [f for f in REACH if f in ctx.wanted_probes]
+        if not chosen:
+            return {}
+        pool = cf.ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="reach")
+        ctx.reach_runs = {f: pool.submit(measure_once, ctx, *REACH[f]) for f in chosen}
+        pool.shutdown(wait=False)  # its threads end with their probes
+    return ctx.reach_runs
+
+
 @pytest.fixture(scope="session")
 def reach_phase(run_context: RunContext) -> dict[str, ReachOutcome]:
     """Every reach probe the selected checks use, measured at once: fixture -> its
     measurement, or the exception it raised (re-raised by that probe's fixture)."""
-    wanted = [f for f in REACH if f in run_context.wanted_probes] or list(REACH)
-    with cf.ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-        futures = {f: pool.submit(measure_once, run_context, *REACH[f]) for f in wanted}
-        return {f: future.exception() or future.result() for f, future in futures.items()}
+    futures = start_reach(run_context) or start_reach(run_context, list(REACH))
+    return {f: future.exception() or future.result() for f, future in futures.items()}
 
 
 def _reach(phase: dict[str, ReachOutcome], fixture: str, ctx: RunContext) -> dict[str, Any]:

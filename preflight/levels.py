@@ -15,6 +15,7 @@ is node-local and runs at every level. Explicit choices still win: `-k` selects 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from preflight.errors import UserError
@@ -83,12 +84,39 @@ def level_values(values: dict[str, Any]) -> dict[str, Any]:
     return chosen
 
 
+# The torch all_reduce sweep when --torch-sizes / --torch-iters are not given: below full,
+# one size (the busbw figure's) and fewer iterations; each all_reduce across N ranks is
+# 2(N-1) hops, so the full sweep's 49 collectives cost minutes on a loaded or large cluster.
+TORCH_SWEEP: dict[Level, tuple[tuple[int, ...], int]] = {
+    "quick": ((4 << 20,), 3),
+    "standard": ((4 << 20,), 3),
+    "full": (tuple(1 << s for s in range(10, 23, 2)), 5),  # 1 KiB .. 4 MiB, every 4x
+}
+
+
 # Phases of a run, in order: measurements by name -> the phase they belong to.
 PHASES = ("gather", "reach", "bandwidth", "collectives", "nccl_tests", "filesystem")
 _PHASE_OF_PREFIX = (("ports", "reach"), ("ssh_mesh", "reach"), ("path_mtu", "reach"),
                     ("ssh_burst", "reach"), ("shared_fs", "filesystem"),
                     ("iperf3", "bandwidth"), ("ib_write_bw", "bandwidth"),
                     ("torch", "collectives"), ("launcher", "collectives"), ("nccl", "nccl_tests"))
+
+
+# The probe fixtures of each phase, for the order checks run in: node-local checks first
+# (they need only the gather), then the reach probes, then bandwidth alone, then the rest.
+_PHASE_OF_FIXTURE = {"ports_probe": "reach", "mesh_probe": "reach", "mtu_probe": "reach",
+                     "ssh_burst_probe": "reach", "iperf_probe": "bandwidth",
+                     "ib_write_bw_probe": "bandwidth", "torch_allreduce": "collectives",
+                     "launcher_ready": "collectives", "sharedfs_probe": "filesystem"}
+
+
+def run_order(fixtures: Iterable[str]) -> int:
+    """Where a check runs, by the probes its fixtures need: 0 for a node-local check, then
+    in PHASES order; a probe this table does not name runs after the collectives."""
+    ranks = [PHASES.index(_PHASE_OF_FIXTURE[f]) if f in _PHASE_OF_FIXTURE
+             else PHASES.index("nccl_tests") for f in fixtures if f.endswith("_probe")
+             or f in _PHASE_OF_FIXTURE]
+    return max(ranks, default=0)
 
 
 def phase_of(measurement: str) -> str:

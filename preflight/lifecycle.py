@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -33,9 +35,11 @@ from preflight.levels import phase_walls
 from preflight.pairjudge import JUDGED_PAIRWISE, report_view
 from preflight.results import RunRecord, load_run, write_json
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
+from preflight.second_look_blame import looked_suspects
 from preflight.transport.base import Transport
 from preflight.transport.local import LocalTransport
 from preflight.transport.ssh import SshSettings, SshTransport
+from preflight.verdict import Blocked, Unavailable
 
 
 def build_context(options: Any, *, run_dir: str | None = None,
@@ -213,6 +217,7 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
         return _gather(ctx)
     finally:
         ctx.gather_timing = {"started": started, "ended": time.time()}
+        gc.freeze()  # the facts live to the end: no collection walks them again
 
 
 def _gather(ctx: RunContext) -> dict[str, NodeOutcome]:
@@ -289,11 +294,14 @@ def collect_matrices(measurements: dict[str, Any], expect: Expectations) -> dict
         if name in JUDGED_PAIRWISE:
             data = {**data, **report_view(name, data, expect)}
         matrices.update(data.get("matrices", {}))
-        suspects = data.get("suspects")
-        if suspects:
-            merged = matrices.setdefault("suspects", {"nodes": [], "links": [], "notes": []})
-            for key in ("nodes", "links", "notes"):
-                merged[key].extend(x for x in suspects.get(key, []) if x not in merged[key])
+        # bandwidth isolation's suspects, and the nodes a reach probe's second look blamed
+        for suspects in (data.get("suspects") or {}, looked_suspects(data)):
+            if any(suspects.values()):
+                merged = matrices.setdefault("suspects",
+                                             {"nodes": [], "links": [], "notes": []})
+                for key in ("nodes", "links", "notes"):
+                    merged[key].extend(x for x in suspects.get(key, [])
+                                       if x not in merged[key])
     return matrices
 
 
@@ -308,9 +316,28 @@ def _write_html(ctx: RunContext, record: RunRecord) -> None:
         from preflight.reports.html import write_report
     except ImportError:
         return
-    facts = {"nodes": {name: o.to_dict() for name, o in ctx.outcomes().items()}} \
-        if ctx.facts_path.is_file() else None
+    facts = {"nodes": _report_nodes(ctx)} if ctx.facts_path.is_file() else None
     write_report(ctx.run_dir, run=record, facts=facts)
+
+
+REPORTED = ("gpus", "topo", "ib_ports")  # parsed by the checks already: not parsed twice
+
+
+def _report_nodes(ctx: RunContext) -> dict[str, Any]:
+    """Each node's outcome, with the tool outputs the checks parsed given as parsed."""
+    cluster = ctx.cluster_facts()
+    nodes: dict[str, Any] = {}
+    for name, outcome in ctx.outcomes().items():
+        entry = outcome.to_dict()
+        if outcome.ok and isinstance(entry.get("facts"), dict):
+            parsed = {}
+            for key in REPORTED:
+                with contextlib.suppress(Unavailable, Blocked):  # the report says why
+                    parsed[key] = getattr(cluster.node(name), key)
+            entry["facts"] = {**entry["facts"],
+                              **{k: v for k, v in parsed.items() if v is not None}}
+        nodes[name] = entry
+    return nodes
 
 
 def print_summary(ctx: RunContext, config: pytest.Config) -> None:

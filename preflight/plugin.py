@@ -17,9 +17,10 @@ import pytest
 from preflight import verdict
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
+from preflight.fixtures import start_reach
 from preflight.gather import NodeOutcome
 from preflight.junit import regroup
-from preflight.levels import selected
+from preflight.levels import run_order, selected
 from preflight.lifecycle import RECORD, build_context, finish_run, gather_now
 from preflight.pair_params import pair_params
 from preflight.results import Result, Status
@@ -149,7 +150,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
+    # Node-local checks first, then reach, bandwidth (alone), collectives: the reach probes
+    # start now, in the background, and run while the node-local checks are judged.
+    items.sort(key=lambda item: run_order(getattr(item, "fixturenames", ())))
     ctx.wanted_probes = {f for item in items for f in getattr(item, "fixturenames", ())}
+    if not config.option.collectonly:
+        start_reach(ctx)
 
 
 def _check_name(item: pytest.Item) -> str:

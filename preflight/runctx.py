@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ class RunContext:
     seed: int = 0  # of the sampled schedules: from the run directory (setup.build_context)
     gather_timing: dict[str, float] = field(default_factory=dict)
     wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
+    # The reach probes started in the background (preflight.fixtures.start_reach).
+    reach_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
     _cluster: ClusterFacts | None = None

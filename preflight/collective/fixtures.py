@@ -14,6 +14,7 @@ from preflight.collective.settings import (
     parse_sizes,
 )
 from preflight.fixtures import measure_once
+from preflight.levels import TORCH_SWEEP, parse_level
 from preflight.runctx import RunContext
 
 
@@ -47,8 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--master-port", type=int, default=None, metavar="PORT",
         help="MASTER_PORT for the torch.distributed probe (default: expect.master_port)")
     add("--torch-sizes", type=_sizes, default=None, metavar="SIZES",
-        help="all_reduce sweep: LOW-HIGH every 4x or a list (default 1K-4M)")
-    add("--torch-iters", type=int, default=5, metavar="N", help="timed all_reduces per size")
+        help="all_reduce sweep: LOW-HIGH every 4x or a list (default: 1K-4M at --level full, "
+             "else 4M)")
+    add("--torch-iters", type=int, default=None, metavar="N",
+        help="timed all_reduces per size (default: 5 at --level full, else 3)")
     add("--torch-timeout", type=_positive, default=30.0, metavar="SECONDS",
         help="deadline of each torch.distributed step (rendezvous, barrier, each size)")
     add("--torch-busbw-floor", type=_positive, default=None, metavar="GBPS",
@@ -58,11 +61,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def torch_settings(request: pytest.FixtureRequest, run_context: RunContext) -> TorchSettings:
     opt = request.config.option
-    defaults = TorchSettings()
+    sizes, iters = TORCH_SWEEP[parse_level(run_context.expect.level)]
     return TorchSettings(
         launch=launch_settings_from(request.config.option),
         master_port=opt.master_port or run_context.expect.master_port,
-        sizes=opt.torch_sizes or defaults.sizes, iters=max(1, opt.torch_iters),
+        sizes=opt.torch_sizes or sizes, iters=max(1, opt.torch_iters or iters),
         step_timeout_s=opt.torch_timeout,
         busbw_floor_gbps=opt.torch_busbw_floor or run_context.expect.torch_busbw_gbps)
 

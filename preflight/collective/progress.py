@@ -35,6 +35,7 @@ class RankProgress:
     failure: dict[str, Any] | None = None  # {"step", "error", "timed_out"}
     correctness: dict[str, Any] | None = None
     sweep: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> its time on this rank
 
     @property
     def done(self) -> bool:
@@ -113,6 +114,8 @@ def _apply(progress: RankProgress, record: dict[str, Any]) -> None:
             progress.failure["size_bytes"] = record.get("size_bytes")
         return
     progress.reached = step
+    if isinstance(record.get("s"), int | float):
+        progress.seconds[step] = progress.seconds.get(step, 0.0) + float(record["s"])
     if step == "correctness":
         progress.correctness = {k: record.get(k) for k in ("sum", "expected", "wrong")}
     elif step == "sweep":
@@ -128,6 +131,16 @@ def culprits(ranks: Mapping[int, RankProgress], sizes: int) -> set[int]:
         return died
     earliest = min(STEPS.index(p.stopped_at(sizes)) for p in unfinished)
     return {p.rank for p in unfinished if STEPS.index(p.stopped_at(sizes)) == earliest}
+
+
+def step_seconds(ranks: Mapping[int, RankProgress]) -> dict[str, float]:
+    """Per step, the slowest rank's seconds (the sweep's sizes summed): where the
+    collective probe's time went."""
+    slowest: dict[str, float] = {}
+    for progress in ranks.values():
+        for step, seconds in progress.seconds.items():
+            slowest[step] = round(max(slowest.get(step, 0.0), seconds), 3)
+    return {step: slowest[step] for step in STEPS if step in slowest}
 
 
 def sweep_table(ranks: Mapping[int, RankProgress], sizes: Sequence[int]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from preflight.collective.progress import (
     rank_progress,
     split_by_node,
     srun_lines,
+    step_seconds,
     sweep_table,
 )
 from preflight.collective.reach import master_reachability
@@ -120,6 +121,7 @@ def assemble(plan: Plan, runs: dict[str, NodeRun], settings: TorchSettings) -> d
         "nodes": {name: node_record(run, plan.backend) for name, run in runs.items()},
         "sizes": list(settings.sizes),
         "sweep": sweep_table(ranks, settings.sizes),
+        "step_seconds": step_seconds(ranks),
         "busbw_floor_gbps": settings.busbw_floor_gbps,
         "deadline_s": settings.total_deadline_s(),
     }

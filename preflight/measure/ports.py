@@ -20,6 +20,7 @@ from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.base import (
     RETRY_FACTOR,
     ProbeError,
+    ProbeTimeout,
     cluster_addresses,
     failure_text,
     pair_key,
@@ -90,9 +91,7 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     listener_status: dict[str, Any] = {}
     try:
         addresses = cluster_addresses(ctx, names)
-        started = per_node(ctx, names,
-                           lambda n: _start_listener(ctx, n, addresses[n], ports, lifetime),
-                           deadline_s=READY_TIMEOUT_S + 10)
+        started = _start_listeners(ctx, names, addresses, ports, lifetime)
         for name, outcome in started.items():
             if isinstance(outcome, Exception):
                 listener_status[name] = {"error": failure_text(outcome)}
@@ -101,9 +100,11 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
         verdicts, retried = _connect_all(ctx, targets, ports)
         looked = second_look(targets, verdicts, closed,
                              lambda again: _connect_all(ctx, again, ports)[0])
-    finally:
-        for name, spawned in listeners.items():
-            listener_status[name]["ports"] = bound_ports(spawned.finish(5).text())
+    finally:  # every listener told to stop at once: one after the other costs N round trips
+        stopped = per_node(ctx, list(listeners), lambda n: listeners[n].finish(5).text(),
+                           deadline_s=20)
+        for name, text in stopped.items():
+            listener_status[name]["ports"] = bound_ports(text if isinstance(text, str) else "")
     mark_missing_listeners(verdicts, listener_status)
     return {"ports": ports, "ephemeral": ephemeral, "ephemeral_range": ephemeral_range,
             "listeners": listener_status, "pairs": verdicts,
@@ -148,14 +149,31 @@ def mark_missing_listeners(verdicts: dict[str, Any], listeners: dict[str, Any]) 
                 per_port[port] = ["untested", f"the node could not listen on it: {bound}"]
 
 
+def _start_listeners(ctx: RunContext, names: list[str], addresses: dict[str, str | None],
+                     ports: list[int], lifetime: float) -> dict[str, Any]:
+    """Each node's listener; one that did not start in time or whose channel did not open
+    (a loaded node, its sshd) is started once more with RETRY_FACTOR times the time, before
+    its ports count as not tested. Only a node without an address is not retried."""
+    def start(nodes: list[str], ready: float) -> dict[str, Any]:
+        return per_node(ctx, nodes, lambda n: _start_listener(
+            ctx, n, addresses[n], ports, lifetime + ready, ready), deadline_s=ready + 10)
+
+    started = start(names, READY_TIMEOUT_S)
+    late = [n for n, o in started.items() if isinstance(o, Exception)
+            and (isinstance(o, ProbeTimeout) or not isinstance(o, ProbeError))]
+    if late:
+        started.update(start(late, READY_TIMEOUT_S * RETRY_FACTOR))
+    return started
+
+
 def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list[int],
-                    lifetime: float) -> tuple[Any, dict[str, Any]]:
+                    lifetime: float, ready: float) -> tuple[Any, dict[str, Any]]:
     if address is None:
         raise ProbeError(f"{name}: no cluster address to listen on")
     spawned = spawn_script(ctx, name, "listen", {"address": address, "ports": ports}, lifetime)
-    if not spawned.wait_for(b"READY ", READY_TIMEOUT_S):
+    if not spawned.wait_for(b"READY ", ready):
         spawned.finish(2)
-        raise ProbeError(f"{name}: listener did not start")
+        raise ProbeTimeout(f"{name}: listener did not start within {ready:g} s")
     return spawned, {"address": address}
 
 

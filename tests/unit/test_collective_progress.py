@@ -130,3 +130,14 @@ def test_a_node_its_launcher_never_reached_stopped_at_launch_not_import() -> Non
                                 "error": "ssh-error: open session: Timeout opening channel."}
     assert ranks[1].stopped_at(sizes=2) == "launch"
     assert ranks[0].failure is None
+
+
+def test_step_seconds_are_the_slowest_ranks_with_the_sweep_summed() -> None:
+    from preflight.collective.progress import step_seconds
+
+    lines = [line(0, "a", "import", s=1.5), line(1, "b", "import", s=2.5),
+             line(0, "a", "sweep", size_bytes=1024, time_us=1.0, s=0.25),
+             line(0, "a", "sweep", size_bytes=4 << 20, time_us=9.0, s=0.5),
+             line(1, "b", "sweep", size_bytes=1024, time_us=1.0, s=0.125)]
+    ranks = rank_progress({0: "a", 1: "b"}, {"a": NodeRun(lines), "b": NodeRun()})
+    assert step_seconds(ranks) == {"import": 2.5, "sweep": 0.75}

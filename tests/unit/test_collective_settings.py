@@ -23,6 +23,13 @@ def test_default_sweep_is_1k_to_4m_every_4x() -> None:
     assert [size_label(s) for s in parse_sizes("1K-4M")][::3] == ["1 KiB", "64 KiB", "4 MiB"]
 
 
+def test_the_full_sweep_is_for_full_below_it_one_size_the_busbw_figure_reads() -> None:
+    from preflight.levels import TORCH_SWEEP
+
+    assert TORCH_SWEEP["full"] == (TorchSettings().sizes, 5)
+    assert TORCH_SWEEP["standard"] == ((TorchSettings().sizes[-1],), 3)
+
+
 @pytest.mark.parametrize(("text", "sizes"), [
     ("64K", (65536,)), ("1k,1MiB, 3000", (1024, 1 << 20, 3000)), ("8-40", (8, 32)),
     ("2G-2G", (2 << 30,)),

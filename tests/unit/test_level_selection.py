@@ -168,3 +168,15 @@ def test_a_recording_is_judged_at_its_own_level(tmp_path: Path) -> None:
     assert recorded_level(tmp_path) is None
     (tmp_path / "results.json").write_text('{"level": "quick"}')
     assert recorded_level(tmp_path) == "quick"
+
+
+def test_node_checks_run_first_then_reach_bandwidth_and_collectives() -> None:
+    from preflight.levels import run_order
+
+    fixtures = {"memlock": ("node", "expect"), "tcp_ports": ("node", "ports_probe"),
+                "ssh_burst": ("node", "ssh_burst_probe"), "iperf3": ("pair", "iperf_probe"),
+                "ib_write_bw": ("pair", "ib_write_bw_probe", "expect"),
+                "torch": ("node", "torch_allreduce"), "nccl": ("node", "nccl_single_probe")}
+    ordered = sorted(fixtures, key=lambda check: run_order(fixtures[check]))
+    assert ordered == ["memlock", "tcp_ports", "ssh_burst", "iperf3", "ib_write_bw", "torch",
+                       "nccl"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from preflight.gather import NodeOutcome
 from preflight.measure.ports import (
@@ -58,3 +61,32 @@ def test_ephemeral_ports_come_from_the_range_every_node_shares_at_random() -> No
     assert ephemeral_ports(ctx, names, [])[1] == [40000, 40005]
     assert ephemeral_ports(FactsOnly({"a": [1, 2], "b": [3, 4]}), ["a", "b"], []) == ([], None)
     assert ephemeral_ports(FactsOnly({"a": None}), ["a"], []) == ([], None)
+
+
+def test_a_listener_late_on_a_loaded_node_is_started_once_more_with_more_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from preflight.measure import ports
+    from preflight.measure.base import RETRY_FACTOR, ProbeError, ProbeTimeout
+
+    calls: list[tuple[str, float]] = []
+
+    def start(ctx: Any, name: str, address: str | None, listened: list[int], lifetime: float,
+              ready: float) -> tuple[Any, dict[str, Any]]:
+        calls.append((name, ready))
+        if name == "node-2" and ready == ports.READY_TIMEOUT_S:
+            raise ProbeTimeout(f"{name}: listener did not start within {ready:g} s")
+        if name == "node-3" and ready == ports.READY_TIMEOUT_S:
+            raise OSError("Timeout opening channel.")  # paramiko's, from a loaded sshd
+        if address is None:
+            raise ProbeError(f"{name}: no cluster address to listen on")
+        return object(), {"address": address}
+
+    monkeypatch.setattr(ports, "_start_listener", start)
+    ctx: Any = SimpleNamespace(fanout=4)
+    started = ports._start_listeners(ctx, ["node-1", "node-2", "node-3", "node-4"],
+                                     {"node-1": "a", "node-2": "b", "node-3": "c",
+                                      "node-4": None}, [22], 60.0)
+    assert [n for n, o in started.items() if isinstance(o, Exception)] == ["node-4"]
+    again = ports.READY_TIMEOUT_S * RETRY_FACTOR
+    assert sorted(calls) == [("node-1", 15.0), ("node-2", 15.0), ("node-2", again),
+                             ("node-3", 15.0), ("node-3", again), ("node-4", 15.0)]

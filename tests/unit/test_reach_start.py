@@ -1,0 +1,42 @@
+"""The reach probes start in the background at collection (once per run), so they run
+while the node-local checks are judged; the reach fixture then waits for them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from preflight import fixtures
+
+
+class Ctx:
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted_probes = wanted
+        self.reach_runs: dict[str, Any] = {}
+
+
+def test_the_selected_reach_probes_start_at_once_in_the_background(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    running, release = threading.Barrier(3, timeout=10), threading.Event()
+
+    def probe(ctx: Any) -> dict[str, Any]:
+        running.wait()  # both probes and this test meet: they run at the same time
+        release.wait(10)
+        return {"measured": True}
+
+    for fixture in ("ports_probe", "mesh_probe"):
+        monkeypatch.setitem(fixtures.REACH, fixture, (fixture, probe))
+    monkeypatch.setattr(fixtures, "measure_once", lambda ctx, name, compute: compute(ctx))
+    ctx = Ctx({"node", "ports_probe", "mesh_probe"})
+    runs = fixtures.start_reach(ctx)  # type: ignore[arg-type]
+    running.wait()  # returned while the probes still run
+    assert set(runs) == {"ports_probe", "mesh_probe"} and not any(r.done() for r in runs.values())
+    assert fixtures.start_reach(ctx) is runs  # type: ignore[arg-type]  # once per run
+    release.set()
+    assert [r.result(10) for r in runs.values()] == [{"measured": True}] * 2
+
+
+def test_nothing_starts_when_no_selected_check_uses_a_reach_probe() -> None:
+    assert fixtures.start_reach(Ctx({"node", "iperf_probe"})) == {}  # type: ignore[arg-type]
