@@ -294,15 +294,19 @@ def collect_matrices(measurements: dict[str, Any], expect: Expectations) -> dict
         if name in JUDGED_PAIRWISE:
             data = {**data, **report_view(name, data, expect)}
         matrices.update(data.get("matrices", {}))
-        # bandwidth isolation's suspects, and the nodes a reach probe's second look blamed
-        for suspects in (data.get("suspects") or {}, looked_suspects(data)):
-            if any(suspects.values()):
-                merged = matrices.setdefault("suspects",
-                                             {"nodes": [], "links": [], "notes": []})
-                for key in ("nodes", "links", "notes"):
-                    merged[key].extend(x for x in suspects.get(key, [])
-                                       if x not in merged[key])
+        # bandwidth isolation's suspects (judged: present even when none), and the nodes a
+        # reach probe's second look blamed
+        looked = looked_suspects(data)
+        for suspects in (data.get("suspects"), looked if any(looked.values()) else None):
+            if suspects:
+                _merge_suspects(matrices.setdefault(
+                    "suspects", {"nodes": [], "links": [], "notes": []}), suspects)
     return matrices
+
+
+def _merge_suspects(merged: dict[str, list[Any]], suspects: dict[str, Any]) -> None:
+    for key in ("nodes", "links", "notes"):
+        merged[key].extend(x for x in suspects.get(key, []) if x not in merged[key])
 
 
 def _write_bad_nodes(path: str | None, record: RunRecord) -> None:

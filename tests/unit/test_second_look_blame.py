@@ -10,6 +10,7 @@ from typing import Any
 
 from preflight import verdict
 from preflight.checks import check_ports
+from preflight.config import Expectations
 from preflight.lifecycle import collect_matrices
 from preflight.results import Result, RunRecord, Status
 from preflight.second_look_blame import looked_suspects
@@ -49,7 +50,7 @@ def run_of(probe: dict[str, Any]) -> RunRecord:
                               status=Status(status), node=node, message=message, hint=hint,
                               reason=seen.reason, targets=seen.targets))
     return RunRecord("0", [], "", hosts=NODES, results=results,
-                     matrices=collect_matrices({"ports": probe}))
+                     matrices=collect_matrices({"ports": probe}, Expectations()))
 
 
 def test_b_failing_again_with_a_healthy_partner_is_blamed_not_a() -> None:
