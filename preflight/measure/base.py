@@ -11,6 +11,7 @@ from preflight.config import Expectations
 from preflight.errors import PreflightError
 from preflight.facts import ClusterFacts
 from preflight.fanout import DeadlineExceeded, fan_out
+from preflight.results import Status
 from preflight.runctx import RunContext
 from preflight.schedule import reach_targets
 from preflight.transport.base import ConnectError, Transport
@@ -170,5 +171,5 @@ def verdict_cells(pairs: dict[str, list[str]], ok: str = "ok") -> list[dict[str,
     for key, (verdict, _detail) in pairs.items():
         src, dst = key.split("|")
         cells.append({"src": src, "dst": dst, "value": verdict,
-                      "status": "pass" if verdict == ok else "fail"})
+                      "status": Status.PASS if verdict == ok else Status.FAIL})
     return cells

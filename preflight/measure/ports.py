@@ -34,6 +34,7 @@ from preflight.measure.base import (
     spawn_script,
 )
 from preflight.measure.second_look import second_look
+from preflight.results import Status
 from preflight.runctx import RunContext
 
 CONNECT_TIMEOUT_S = 3.0
@@ -204,7 +205,7 @@ def _matrices(names: list[str], ports: list[int], verdicts: dict[str, Any]) -> d
         for key, per_port in verdicts.items():
             src, dst = key.split("|")
             value = per_port[str(port)][0]
-            status = {"open": "pass", "untested": "skip"}.get(value, "fail")
+            status = {"open": Status.PASS, "untested": Status.SKIP}.get(value, Status.FAIL)
             cells.append({"src": src, "dst": dst, "value": value, "status": status})
         matrices[f"ports:{port}"] = reachability_matrix(f"TCP {port}", names, cells)
     return matrices
