@@ -19,7 +19,14 @@ from preflight.config import load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import UserError
 from preflight.findings import exclude_limit
-from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
+from preflight.gather import (
+    NodeOutcome,
+    ProbeOptions,
+    gather,
+    read_facts,
+    read_facts_header,
+    write_facts,
+)
 from preflight.gather_srun import gather_via_srun
 from preflight.golive.command import launch_block
 from preflight.inventory import (
@@ -30,7 +37,7 @@ from preflight.inventory import (
     parse_hosts_arg,
 )
 from preflight.levels import phase_walls
-from preflight.results import RunRecord, load_run, write_json
+from preflight.results import RunRecord, load_run, write_json, write_record
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
 from preflight.transport.base import Transport
 from preflight.transport.local import LocalTransport
@@ -106,7 +113,7 @@ def recorded_nodes(run_dir: Path) -> list[Node]:
     facts = run_dir / FACTS_FILE
     if not facts.is_file():
         raise UserError(f"{run_dir}: not a preflight run directory (no {FACTS_FILE})")
-    recorded = json.loads(facts.read_text()).get("inventory") or []
+    recorded = read_facts_header(facts).get("inventory") or []
     if recorded:
         return [Node(n["name"], n.get("slots"), n.get("user")) for n in recorded]
     return [Node(name) for name in read_facts(facts)]
@@ -259,7 +266,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         level=ctx.expect.level,
-        phases=phase_walls(ctx.gather_timing, ctx.measurements()),
+        phases=phase_walls(ctx.gather_timing, measurements),
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         max_exclude=config.option.max_exclude,
@@ -268,8 +275,8 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     if ctx.facts_path.is_file():
         users = {n.name: n.user for n in ctx.nodes}
         record.launch = launch_block(ctx.cluster_facts(), users, record, measurements)
-    write_json(ctx.run_dir / "results.json", record.to_dict())
-    write_json(ctx.run_dir / "measurements.json", ctx.measurements())
+    write_record(ctx.run_dir / "results.json", record)
+    write_json(ctx.run_dir / "measurements.json", measurements)
     ctx.remove_locks()
     _write_bad_nodes(config.option.bad_nodes, record)
     _write_html(ctx, record)
@@ -327,4 +334,4 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
 
 
 def _gathered(facts_path: Path) -> str:
-    return str(json.loads(facts_path.read_text()).get("gathered") or "at an unrecorded time")
+    return str(read_facts_header(facts_path).get("gathered") or "at an unrecorded time")
