@@ -9,6 +9,10 @@ from typing import TypeVar
 T = TypeVar("T")
 K = TypeVar("K")
 
+# Told of each batch fan_out starts: the live display names the round a probe is in.
+batch_watchers: list[Callable[[list[object]], None]] = []
+
+
 class DeadlineExceeded(Exception):
     """The work for this key did not finish before the overall deadline."""
 
@@ -28,6 +32,8 @@ def fan_out(
     own deadline, so they end on their own shortly after).
     """
     ordered = list(keys)
+    for watch in batch_watchers:
+        watch(list(ordered))
     outcomes: dict[K, T | Exception] = {}
     if not ordered:
         return outcomes

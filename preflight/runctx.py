@@ -23,10 +23,10 @@ import pytest
 
 from preflight.config import Expectations
 from preflight.connections import Connections
-from preflight.console import make_console
 from preflight.facts import ClusterFacts
 from preflight.gather import NodeOutcome, read_facts, read_facts_header
 from preflight.inventory import Node
+from preflight.live import measuring
 from preflight.results import Result, write_json
 from preflight.transport.base import Transport
 from preflight.verdict import Unavailable
@@ -148,17 +148,6 @@ def read_measurements(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         return {}
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-@contextmanager
-def measuring(name: str, nodes: int) -> Iterator[None]:
-    """A live status line on a terminal while an active probe runs; nothing otherwise."""
-    console = make_console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(f"measure: {name} across {nodes} nodes"):
-        yield
 
 
 def _safe(name: str) -> str:
