@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from rich.progress import Progress
@@ -142,16 +143,37 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if _live(config) and not hasattr(config, "workerinput"):
         _checks = _Checks(len(session.items))
+        global _reporter
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        chars = str(getattr(config.option, "reportchars", "") or "")
+        _reporter = reporter if not set(chars) & set("pPA") else None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "teardown" and _checks is not None:
         _checks.advance(report.nodeid)
+    if _reporter is not None:
+        _forget_quiet_reports(_reporter)
+
+
+def _forget_quiet_reports(reporter: Any) -> None:
+    """pytest's terminal keeps every report to the end (three per check: 138,000 at 1,024
+    nodes) to print what -r asks for; under the live display only failures and errors can
+    be asked for (--tb, -rfE), so the others are let go as they come."""
+    for category in QUIET_CATEGORIES:
+        reporter.stats.pop(category, None)
+
+
+QUIET_CATEGORIES = ("", "passed")
+_reporter: Any = None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     global _checks
+    global _reporter
+    _reporter = None
     if _checks is not None:
         _checks.close()
         _checks = None

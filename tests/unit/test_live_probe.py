@@ -63,3 +63,14 @@ def test_off_a_terminal_measuring_prints_nothing(capsys) -> None:  # type: ignor
     with measuring("iperf3", 2):
         rounds(["a", "b"], "ring")
     assert capsys.readouterr().err == ""
+
+
+def test_the_live_display_lets_go_of_passed_reports_but_keeps_failures() -> None:
+    from types import SimpleNamespace
+
+    from preflight.live import _forget_quiet_reports
+
+    reporter = SimpleNamespace(stats={"": [1, 2], "passed": [3], "failed": [4], "error": [5],
+                                      "skipped": [6]})
+    _forget_quiet_reports(reporter)
+    assert reporter.stats == {"failed": [4], "error": [5], "skipped": [6]}
