@@ -36,6 +36,7 @@ from preflight.inventory import (
     parse_hostfile,
     parse_hosts_arg,
 )
+from preflight.junit import JUNIT_FILE, write_junit
 from preflight.levels import phase_walls
 from preflight.results import RunRecord, load_run, write_json, write_record
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
@@ -279,6 +280,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     write_json(ctx.run_dir / "measurements.json", measurements)
     ctx.remove_locks()
     _write_bad_nodes(config.option.bad_nodes, record)
+    write_junit(ctx.run_dir / JUNIT_FILE, record)
     _write_html(ctx, record)
     config.stash[RECORD] = record
     return record
