@@ -83,6 +83,8 @@ def write_facts_file(run_dir: Path, names: list[str], faults: Faults, work: Path
         facts = json.loads(json.dumps(seven if name in faults.gpu_nodes else healthy))
         if "hostname" in facts:
             facts["hostname"] = name
+        if isinstance(facts.get("ulimits"), dict):
+            facts["ulimits"]["nofile"] = 1048576  # this machine's own limit is not a fault
         outcomes[name] = NodeOutcome(name, facts=facts, gather_s=0.4, clock_offset_s=-0.05)
     write_facts(run_dir / "facts.json", outcomes,
                 [{"name": n, "slots": None, "user": None} for n in names])
@@ -101,6 +103,8 @@ def write_measurements(run_dir: Path, names: list[str], faults: Faults) -> None:
     save(folder / "ssh_mesh.json", {"pairs": ok, "matrices": {}})
     save(folder / "path_mtu.json", {"mtu": 1500, "mtus": {n: ["eth0", 1500] for n in names},
                                     "pairs": ok, "matrices": {}})
+    save(folder / "ssh_burst.json", {"burst": 10, "nodes": {n: {"answers": ["ok"] * 10}
+                                                            for n in names}})
     save(folder / "iperf3.json", measure_iperf(names, faults))
 
 

@@ -126,7 +126,7 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     pytest_args = [
         checks_dir, *extra_dirs, "-c", str(resources.files("preflight").joinpath("run.ini")),
         "--rootdir", checks_dir, "-qq", "--tb=no", "-rN", "--no-header", "--live-display",
-        f"--junitxml={run_dir / 'junit.xml'}", *args,
+        *args,
     ]
     # Only our plugin (and xdist for -n) is loaded: every other pytest plugin installed
     # beside preflight would cost its import on every run (hypothesis's alone is seconds).

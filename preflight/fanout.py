@@ -11,6 +11,10 @@ from preflight.errors import PreflightError
 T = TypeVar("T")
 K = TypeVar("K")
 
+# Told of each batch fan_out starts: the live display names the round a probe is in.
+batch_watchers: list[Callable[[list[object]], None]] = []
+
+
 class DeadlineExceeded(PreflightError):
     """The work for this key did not finish before the overall deadline."""
 
@@ -30,6 +34,8 @@ def fan_out(
     own deadline, so they end on their own shortly after).
     """
     ordered = list(keys)
+    for watch in batch_watchers:
+        watch(list(ordered))
     outcomes: dict[K, T | Exception] = {}
     if not ordered:
         return outcomes

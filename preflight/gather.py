@@ -228,6 +228,26 @@ def write_facts(path: Path, outcomes: dict[str, NodeOutcome],
     })
 
 
+NODES_LINE = '  "nodes": {'
+
+
+def read_facts_header(path: Path) -> dict[str, Any]:
+    """facts.json without its nodes (run id, time, inventory). write_facts puts them
+    first, so only those lines are read: the nodes are ~140 MB at 1,024 nodes."""
+    head: list[str] = []
+    with path.open() as lines:
+        for line in lines:
+            if line.rstrip("\n") == NODES_LINE:
+                try:
+                    data = json.loads("".join(head).rstrip().rstrip(",") + "}")
+                except ValueError:
+                    break
+                return data if isinstance(data, dict) else {}
+            head.append(line)
+    data = json.loads(path.read_text())  # not as write_facts lays it out
+    return {k: v for k, v in data.items() if k != "nodes"} if isinstance(data, dict) else {}
+
+
 def read_facts(path: Path) -> dict[str, NodeOutcome]:
     data = json.loads(path.read_text())
     return {name: NodeOutcome.from_dict(name, node) for name, node in data["nodes"].items()}

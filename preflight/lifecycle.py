@@ -21,7 +21,14 @@ from preflight.config import Expectations, load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import PreflightError, UserError
 from preflight.findings import exclude_limit
-from preflight.gather import NodeOutcome, ProbeOptions, gather, read_facts, write_facts
+from preflight.gather import (
+    NodeOutcome,
+    ProbeOptions,
+    gather,
+    read_facts,
+    read_facts_header,
+    write_facts,
+)
 from preflight.gather_srun import gather_via_srun
 from preflight.golive.command import launch_block
 from preflight.inventory import (
@@ -31,9 +38,10 @@ from preflight.inventory import (
     parse_hostfile,
     parse_hosts_arg,
 )
+from preflight.junit import JUNIT_FILE, write_junit
 from preflight.levels import phase_walls
 from preflight.pairjudge import JUDGED_PAIRWISE, report_view
-from preflight.results import RunRecord, load_run, write_json
+from preflight.results import RunRecord, load_run, write_json, write_record
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
 from preflight.second_look_blame import looked_suspects
 from preflight.transport.base import Transport
@@ -111,7 +119,7 @@ def recorded_nodes(run_dir: Path) -> list[Node]:
     facts = run_dir / FACTS_FILE
     if not facts.is_file():
         raise UserError(f"{run_dir}: not a preflight run directory (no {FACTS_FILE})")
-    recorded = json.loads(facts.read_text()).get("inventory") or []
+    recorded = read_facts_header(facts).get("inventory") or []
     if recorded:
         return [Node(n["name"], n.get("slots"), n.get("user")) for n in recorded]
     return [Node(name) for name in read_facts(facts)]
@@ -265,7 +273,7 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - ctx.started_mono, profile=ctx.expect.profile,
         level=ctx.expect.level,
-        phases=phase_walls(ctx.gather_timing, ctx.measurements()),
+        phases=phase_walls(ctx.gather_timing, measurements),
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         max_exclude=config.option.max_exclude,
@@ -274,10 +282,11 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
     if ctx.facts_path.is_file():
         users = {n.name: n.user for n in ctx.nodes}
         record.launch = launch_block(ctx.cluster_facts(), users, record, measurements)
-    write_json(ctx.run_dir / "results.json", record.to_dict())
-    write_json(ctx.run_dir / "measurements.json", ctx.measurements())
+    write_record(ctx.run_dir / "results.json", record)
+    write_json(ctx.run_dir / "measurements.json", measurements)
     ctx.remove_locks()
     _write_bad_nodes(config.option.bad_nodes, record)
+    write_junit(ctx.run_dir / JUNIT_FILE, record)
     _write_html(ctx, record)
     config.stash[RECORD] = record
     return record
@@ -362,4 +371,4 @@ def print_summary(ctx: RunContext, config: pytest.Config) -> None:
 
 
 def _gathered(facts_path: Path) -> str:
-    return str(json.loads(facts_path.read_text()).get("gathered") or "at an unrecorded time")
+    return str(read_facts_header(facts_path).get("gathered") or "at an unrecorded time")

@@ -1,13 +1,99 @@
 """`preflight run`'s live display: no pytest progress character per result (35,000 of them at
-1,024 nodes), a rich progress line for the checks instead (on a terminal; gather and the
-probes have theirs). `pytest --hostfile` (the plugin alone) keeps pytest's own output."""
+1,024 nodes), a rich progress line for the checks instead, and one for each probe while it
+measures, with its round ("iperf3 round 2/3"), on a terminal; gather has its own.
+`pytest --hostfile` (the plugin alone) keeps pytest's own output."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from rich.progress import Progress
 
+from preflight import fanout, schedule
 from preflight.console import make_console, progress
+
+Pair = tuple[str, str]
+
+
+class ProbeLine:
+    """What the live line says while a probe measures: its name, and for a scheduled pair
+    probe the round whose pairs run now, or that it retests pairs it has run before.
+
+    Fed by the probe's schedule (schedule.rounds) and each batch of work it fans out."""
+
+    def __init__(self, name: str, nodes: int) -> None:
+        self.name = name
+        self.nodes = nodes
+        self.rounds = 0
+        self.round = 0
+        self.pairs = 0
+        self.retest = False
+        self._round_of: dict[Pair, int] = {}
+        self._seen: set[object] = set()
+
+    def scheduled(self, rounds: list[list[Pair]]) -> None:
+        self._round_of = {p: index for index, round_ in enumerate(rounds, 1)
+                          for a, b in round_ for p in ((a, b), (b, a))}
+        self.rounds, self.round, self.retest = len(rounds), 0, False
+        self._seen.clear()
+
+    def batch(self, keys: list[object]) -> None:
+        if not self.rounds or not keys:
+            return
+        first = keys[0]
+        index = self._round_of.get(first) if isinstance(first, tuple) else None
+        self.pairs = len(keys)
+        self.retest = index is None or first in self._seen
+        if not self.retest and index is not None:
+            self.round = index
+        self._seen.update(keys)
+
+    def text(self) -> str:
+        if self.retest:
+            return f"measure: {self.name} retest ({self.pairs} pairs)"
+        if self.round:
+            return (f"measure: {self.name} round {self.round}/{self.rounds} "
+                    f"({self.pairs} pairs)")
+        return f"measure: {self.name} across {self.nodes} nodes"
+
+
+@contextmanager
+def watch_probe(name: str, nodes: int,
+                on_change: Callable[[ProbeLine], None] | None = None) -> Iterator[ProbeLine]:
+    """A ProbeLine following the schedules and batches made while the probe runs."""
+    line = ProbeLine(name, nodes)
+
+    def scheduled(rounds: list[list[Pair]]) -> None:
+        line.scheduled(rounds)
+
+    def batch(keys: list[object]) -> None:
+        line.batch(keys)
+        if on_change is not None:
+            on_change(line)
+
+    schedule.schedule_watchers.append(scheduled)
+    fanout.batch_watchers.append(batch)
+    try:
+        yield line
+    finally:
+        schedule.schedule_watchers.remove(scheduled)
+        fanout.batch_watchers.remove(batch)
+
+
+@contextmanager
+def measuring(name: str, nodes: int) -> Iterator[None]:
+    """A live status line on a terminal while an active probe runs; nothing otherwise."""
+    console = make_console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    line = ProbeLine(name, nodes)
+    with console.status(line.text()) as status, \
+            watch_probe(name, nodes, lambda now: status.update(now.text())):
+        yield
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,16 +143,37 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if _live(config) and not hasattr(config, "workerinput"):
         _checks = _Checks(len(session.items))
+        global _reporter
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        chars = str(getattr(config.option, "reportchars", "") or "")
+        _reporter = reporter if not set(chars) & set("pPA") else None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "teardown" and _checks is not None:
         _checks.advance(report.nodeid)
+    if _reporter is not None:
+        _forget_quiet_reports(_reporter)
+
+
+def _forget_quiet_reports(reporter: Any) -> None:
+    """pytest's terminal keeps every report to the end (three per check: 138,000 at 1,024
+    nodes) to print what -r asks for; under the live display only failures and errors can
+    be asked for (--tb, -rfE), so the others are let go as they come."""
+    for category in QUIET_CATEGORIES:
+        reporter.stats.pop(category, None)
+
+
+QUIET_CATEGORIES = ("", "passed")
+_reporter: Any = None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     global _checks
+    global _reporter
+    _reporter = None
     if _checks is not None:
         _checks.close()
         _checks = None

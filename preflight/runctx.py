@@ -24,10 +24,10 @@ import pytest
 
 from preflight.config import Expectations
 from preflight.connections import Connections
-from preflight.console import make_console
 from preflight.facts import ClusterFacts
-from preflight.gather import NodeOutcome, read_facts
+from preflight.gather import NodeOutcome, read_facts, read_facts_header
 from preflight.inventory import Node
+from preflight.live import measuring
 from preflight.results import Result, write_json
 from preflight.transport.base import Transport
 from preflight.verdict import Unavailable
@@ -89,7 +89,7 @@ class RunContext:
         if self._outcomes is None:
             if not self.facts_path.is_file():
                 raise RuntimeError(f"no {FACTS_FILE} in {self.run_dir}: facts were not gathered")
-            recorded_by = json.loads(self.facts_path.read_text()).get(RUN_ID_KEY)
+            recorded_by = read_facts_header(self.facts_path).get(RUN_ID_KEY)
             if not self.offline and recorded_by != self.run_id:
                 raise RuntimeError(f"{self.facts_path} was written by another run "
                                    f"({recorded_by}), not this one ({self.run_id})")
@@ -151,17 +151,6 @@ def read_measurements(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         return {}
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-@contextmanager
-def measuring(name: str, nodes: int) -> Iterator[None]:
-    """A live status line on a terminal while an active probe runs; nothing otherwise."""
-    console = make_console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(f"measure: {name} across {nodes} nodes"):
-        yield
 
 
 def _safe(name: str) -> str:

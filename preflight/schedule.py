@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,7 +81,14 @@ def rounds(nodes: Sequence[str], mode: str | Mode, seed: int = 0) -> list[Round]
         index_rounds = _ring(len(nodes))
     else:
         index_rounds = _sample(len(nodes), parsed.samples, seed)
-    return [_named(nodes, index_round) for index_round in index_rounds]
+    named = [_named(nodes, index_round) for index_round in index_rounds]
+    for watch in schedule_watchers:
+        watch(named)
+    return named
+
+
+# Told of each schedule made: the live display shows a probe's round out of how many.
+schedule_watchers: list[Callable[[list[Round]], None]] = []
 
 
 def round_count(n: int, mode: Mode) -> int:

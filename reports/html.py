@@ -76,10 +76,9 @@ def _context(run: RunRecord, facts: dict[str, Any] | None) -> dict[str, Any]:
     rows = result_rows(run)
     large = len(run.hosts) > AGGREGATE_ABOVE
     listed, unlisted = listed_rows(rows, problems_only=large)
-    sections = node_sections(run, facts)
-    if large:  # facts of the outliers and link ends; the rest are in facts.json
-        named = problem_nodes(f for f in findings if f.scope != "cluster")
-        sections = [s for s in sections if s.name in named]
+    # Above AGGREGATE_ABOVE: facts of the outliers and link ends; the rest are in facts.json
+    named = problem_nodes(f for f in findings if f.scope != "cluster") if large else None
+    sections = node_sections(run, facts, only=named)
     counts = run.counts()
     bad_nodes = run.bad_nodes(findings)
     return {

@@ -9,7 +9,7 @@ all) stays out of the report, redacted or not.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,17 +82,22 @@ class NodeSection:
     notes: list[str]  # tool outputs that could not be read, e.g. a hung nvidia-smi
 
 
-def node_sections(run: RunRecord, facts: Mapping[str, Any] | None) -> list[NodeSection]:
+def node_sections(run: RunRecord, facts: Mapping[str, Any] | None,
+                  only: Collection[str] | None = None) -> list[NodeSection]:
+    """A section per node, or per node of `only` (their raw outputs are parsed again: at
+    1,024 nodes parsing every node's was a third of the report's time)."""
     nodes = facts.get("nodes") if isinstance(facts, Mapping) else None
     if not isinstance(nodes, Mapping):
         return []
     names = sorted({*run.hosts, *map(str, nodes)}, key=host_key(run.hosts))
+    shown = set(names if only is None else only)
     blame = pair_blame(run.results)
     statuses: dict[str, list[str]] = {name: [] for name in names}
     for index, result in enumerate(run.results):
         for node in counted_against(result, blame.get(index)):
             statuses.setdefault(node, []).append(result.status.value)
-    return [_section(i, name, nodes.get(name), statuses[name]) for i, name in enumerate(names)]
+    return [_section(i, name, nodes.get(name), statuses[name])
+            for i, name in enumerate(names) if name in shown]
 
 
 def _section(index: int, name: str, entry: Any, statuses: list[str]) -> NodeSection:

@@ -1,0 +1,48 @@
+"""ClusterFacts.values keeps one answer per reader: per-node checks ask N times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.facts import ClusterFacts, NodeFacts
+from preflight.gather import NodeOutcome
+
+
+def _cluster() -> ClusterFacts:
+    facts: dict[str, dict[str, Any]] = {f"n{i}": {"kernel": f"6.{i % 2}", "os": "x"}
+                                        for i in range(4)}
+    return ClusterFacts({name: NodeOutcome(name, facts=f) for name, f in facts.items()})
+
+
+def test_a_reader_is_read_once_per_run() -> None:
+    cluster, calls = _cluster(), []
+
+    def kernel(node: NodeFacts) -> Any:
+        calls.append(node.name)
+        return node.get("kernel")
+
+    first = cluster.values(kernel)
+    first["n0"] = "changed by a caller"
+    assert cluster.values(kernel) == {"n0": "6.0", "n1": "6.1", "n2": "6.0", "n3": "6.1"}
+    assert len(calls) == 4
+
+
+def test_a_lambda_made_anew_with_other_captured_values_is_read_again() -> None:
+    cluster = _cluster()
+
+    def reader(key: str, skip: str) -> Any:
+        return cluster.values(lambda n: n.get(key) if n.name != skip else None)
+
+    assert reader("kernel", "n0") == {"n1": "6.1", "n2": "6.0", "n3": "6.1"}
+    assert reader("kernel", "n1") == {"n0": "6.0", "n2": "6.0", "n3": "6.1"}
+    assert reader("os", "n1") == {"n0": "x", "n2": "x", "n3": "x"}
+
+
+def test_an_unhashable_captured_value_counts_by_identity() -> None:
+    cluster = _cluster()
+
+    def reader(wanted: list[str]) -> Any:
+        return cluster.values(lambda n: n.get("kernel") if n.name in wanted else None)
+
+    assert reader(["n0"]) == {"n0": "6.0"}
+    assert reader(["n1"]) == {"n1": "6.1"}
