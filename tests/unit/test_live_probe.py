@@ -7,7 +7,8 @@ import io
 
 from preflight.console import make_console
 from preflight.live import ProbeLine, measuring, watch_probe
-from preflight.measure.pairwise import Floors, PairProbe, measure_pairs
+from preflight.measure.pairwise import PairProbe, measure_pairs
+from preflight.pairjudge import Floors
 from preflight.schedule import rounds
 
 NAMES = [f"node-{i}" for i in range(1, 8)]  # an odd ring: 3 rounds
@@ -19,7 +20,7 @@ def test_a_pair_probe_is_shown_with_each_round_then_its_retest() -> None:
     def test(src: str, dst: str) -> float:
         return 0.1 if "node-3" in (src, dst) else 9.4  # node-3 slow: retested
 
-    probe = PairProbe("iperf3", test, Floors(None, 0.9, 0.5).judge, per_test_s=1, width=4)
+    probe = PairProbe("iperf3", test, Floors(None, 0.9, 0.5).rule, per_test_s=1, width=4)
     with watch_probe("iperf3", len(NAMES), lambda line: seen.append(line.text())):
         measure_pairs(NAMES, "ring", probe)
     main = [s for s in seen if "round" in s]
