@@ -123,6 +123,9 @@ def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
 def ssh_burst_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.burst import measure_ssh_burst
 
+    # The burst fills sshd's pre-auth slots on purpose: the mesh, ports and MTU probes in
+    # flight would be turned away by a node with a low MaxStartups, so they finish first.
+    cf.wait(run_context.reach_runs.values())
     return measure_once(run_context, "ssh_burst", measure_ssh_burst)
 
 

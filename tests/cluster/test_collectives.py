@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 
+from preflight.collective.settings import size_label
+from preflight.levels import TORCH_SWEEP
 from tests.cluster.helpers import Run, explain, run_preflight
 from tests.sim.cluster import SimCluster
 
 pytestmark = pytest.mark.cluster
 
 FAST = ("--torch-timeout", "8")
-SIZES = ["1 KiB", "4 KiB", "16 KiB", "64 KiB", "256 KiB", "1 MiB", "4 MiB"]
+# the default level measures busbw at one size (the full sweep is --level full's)
+SIZES = [size_label(size) for size in TORCH_SWEEP["standard"][0]]
 PROBE_MARK = "preflight-torch-probe"
 
 def measurement(run: Run, name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import files, tc
+from . import files, standins, tc
 from .shell import SimError, in_ns, sh
 from .sshd import keygen, public_key, wait_accepting
 
@@ -274,15 +274,15 @@ class FaultsMixin:
         """/tmp full on this host alone: a small tmpfs filled to the last block moved over
         /tmp in its mount namespace, with the cluster's own folder (sshd's config, keys,
         the stand-ins) bound back into it so SSH keeps working."""
-        host, workdir = self.host(name), self.workdir
+        host = self.host(name)
         stage = host.dir / "full-tmp"
         stage.mkdir(exist_ok=True)
         self._mount_in(name, ["mount", "-t", "tmpfs", "-o", f"size={size}", "pfsim-full",
                               str(stage)], stage)
         pid = str(self._sshd_pid(name))
-        inside = f"{stage}/{workdir.name}"
-        script = (f"mkdir {inside} && mount --bind {workdir} {inside} && "
-                  f"{{ cat /dev/zero > {stage}/fill 2>/dev/null; true; }} && "
+        binds = " && ".join(f"mkdir {stage}/{top.name} && mount --bind {top} {stage}/{top.name}"
+                            for top in self._tmp_folders_in_use())
+        script = (f"{binds} && {{ cat /dev/zero > {stage}/fill 2>/dev/null; true; }} && "
                   f"mount --move {stage} /tmp")
         try:
             sh(["nsenter", "-t", pid, "-m", "sh", "-c", script])
@@ -290,6 +290,14 @@ class FaultsMixin:
             self.clear_mounts(name)
             raise
         host.mounts[-1] = Path("/tmp")  # what clear_mounts lazily unmounts now
+
+    def _tmp_folders_in_use(self: SimCluster) -> list[Path]:
+        """The folders right under /tmp the host needs: the cluster's own, and the checkout and
+        interpreter its stand-ins run from when those live under /tmp (a CI clone may)."""
+        needed = [self.workdir, Path(standins.__file__), Path(sys.executable), Path(sys.prefix)]
+        tops = {Path("/tmp", p.resolve().relative_to("/tmp").parts[0]) for p in needed
+                if p.resolve().is_relative_to("/tmp")}
+        return sorted(tops)
 
     def clear_mounts(self: SimCluster, name: str) -> None:
         """Undo shadow_dir, read_only_dir and dead_mount on this host (newest first)."""
