@@ -117,9 +117,13 @@ def test_reject_on_29500_is_refused(four: SimCluster, run_on: Any) -> None:
 
 # Bandwidth -------------------------------------------------------------------------------
 
+# Far below a healthy link here even when the suite's other workers load the cores (healthy
+# pairs then measure ~1 Gbit/s, and the sim's floor is a quarter of the median).
+SHAPED = "100mbit"
+
 
 def test_shaped_host_is_the_slow_node_not_its_partners(four: SimCluster, run_on: Any) -> None:
-    four.shape("node-4", "500mbit")
+    four.shape("node-4", SHAPED)
     try:
         run = run_on()
     finally:
@@ -157,7 +161,7 @@ def test_filtered_tool_ports_fail_fast_with_the_port_and_the_dropping_host(
 
 
 def test_shaped_link_is_one_bad_link_and_no_node(four: SimCluster, run_on: Any) -> None:
-    four.shape_link("node-1", "node-3", "500mbit")
+    four.shape_link("node-1", "node-3", SHAPED)
     try:
         run = run_on("-k", "iperf3 or bandwidth")
     finally:
