@@ -21,6 +21,7 @@ from preflight import isolate as iso
 from preflight.config import Expectations
 from preflight.isolate import Isolation, link
 from preflight.measure.rails import Settings, rail_floor, settings_from
+from preflight.results import Status
 from preflight.schedule import Pair
 from preflight.verdict import Unavailable, fail, observe
 
@@ -225,7 +226,8 @@ def report_view(tool: str, recording: dict[str, Any], expect: Expectations) -> d
     judged = judge(recording, expect)
     cells = [{"src": s, "dst": d, "value": e["gbps"] if e.get("gbps") is not None else
               (e.get("connect") or {}).get("verdict", "error"),
-              "status": "pass" if judged.passed[k] else ("error" if e.get("error") else "fail")}
+              "status": Status.PASS if judged.passed[k] else (
+                  Status.ERROR if e.get("error") else Status.FAIL)}
              for k, e in recording.get("pairs", {}).items() for s, d in [_pair(k)]]
     matrix = {"title": f"{tool} (Gbit/s)", "kind": "bandwidth", "unit": "Gbit/s",
               "nodes": recording.get("nodes") or _nodes(recording), "cells": cells}
