@@ -5,9 +5,9 @@ and both directions of a pair run one after the other within the round (or once,
 test itself is bidirectional). A test that errored runs once more. The probe's rule (the
 run's expectations) then plans the isolation pass (`preflight.pairjudge.isolation`):
 suspect nodes are retested against healthy nodes, then every link still failing is
-retested once. What is recorded is figures and raw outcomes only: the first measurement
-(which the matrix shows), the retests per stage and the plan that chose them; the checks
-judge the recording under their own expectations (`preflight.pairjudge.judge`).
+retested, up to twice. What is recorded is figures and raw outcomes only: the first
+measurement (which the matrix shows), the retests per stage and the plan that chose them;
+the checks judge the recording under their own expectations (`preflight.pairjudge.judge`).
 """
 
 from __future__ import annotations
