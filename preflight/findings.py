@@ -20,7 +20,7 @@ from typing import Any
 
 from preflight.blame import blamed
 from preflight.errors import UserError
-from preflight.results import Result, Status
+from preflight.results import BAD_STATUSES, Result, Status
 
 CLUSTER_SHARE = 0.5
 PROBLEM = (Status.FAIL, Status.BLOCKED, Status.ERROR, Status.WARN)  # worst first
@@ -209,10 +209,8 @@ def _common(hints: list[str]) -> str | None:
 # The exclude list ---------------------------------------------------------------------
 
 
-GATING = frozenset({"fail", "error", "blocked"})
-
-
-def nodes_to_exclude(findings: Iterable[Finding], gate: Iterable[str] = GATING) -> list[str]:
+def nodes_to_exclude(findings: Iterable[Finding],
+                     gate: Iterable[Status] = BAD_STATUSES) -> list[str]:
     """Nodes of the gating nodes-scope findings: outliers to take out. A cluster-scope
     problem is a setting to change, never a list of nodes to drain."""
     statuses = set(gate)

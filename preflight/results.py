@@ -31,6 +31,25 @@ class Status(StrEnum):
 
 BAD_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.BLOCKED})
 
+# Worst first. "fail" ranks above "blocked": a measured fault is the most definite news.
+SEVERITY: dict[Status, int] = {
+    Status.FAIL: 5,
+    Status.BLOCKED: 4,
+    Status.ERROR: 3,
+    Status.WARN: 2,
+    Status.PASS: 1,
+    Status.SKIP: 0,
+}
+STATUS_ORDER: tuple[Status, ...] = tuple(sorted(SEVERITY, key=SEVERITY.__getitem__, reverse=True))
+
+
+def severity(status: str) -> int:
+    """SEVERITY of a status given as text (a result read back, a report cell); -1 if unknown."""
+    return SEVERITY[Status(status)] if status in _STATUS_TEXTS else -1
+
+
+_STATUS_TEXTS = frozenset(s.value for s in Status)
+
 
 @dataclass(slots=True)
 class Result:
@@ -144,7 +163,7 @@ class RunRecord:
         from preflight.findings import nodes_to_exclude
 
         found = self.findings() if findings is None else findings
-        bad = nodes_to_exclude(found, {s.value for s in self.gate_statuses()})
+        bad = nodes_to_exclude(found, self.gate_statuses())
         return sorted(bad, key=_host_order(self.hosts))
 
     def exclude_limit(self) -> int:

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 from preflight.blame import blamed
 from preflight.findings import bad_pairs
-from preflight.results import Result, Status
-
-from .formatting import SEVERITY
+from preflight.results import SEVERITY, Result, Status
 
 
 def pair_blame(results: Sequence[Result]) -> dict[int, tuple[str, ...]]:
@@ -18,7 +16,7 @@ def pair_blame(results: Sequence[Result]) -> dict[int, tuple[str, ...]]:
     bad: dict[str, dict[int, list[tuple[str, str]]]] = defaultdict(dict)
     for index, result in enumerate(results):
         pairs = bad_pairs(result)
-        if pairs and SEVERITY[result.status.value] >= SEVERITY[Status.WARN.value]:
+        if pairs and SEVERITY[result.status] >= SEVERITY[Status.WARN]:
             bad[result.check][index] = pairs
     blame: dict[int, tuple[str, ...]] = {}
     for by_index in bad.values():

@@ -7,18 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from preflight.results import Result, Status
-
-# Worst first. "fail" ranks above "blocked": a measured fault is the most definite news.
-SEVERITY: dict[str, int] = {
-    Status.FAIL.value: 5,
-    Status.BLOCKED.value: 4,
-    Status.ERROR.value: 3,
-    Status.WARN.value: 2,
-    Status.PASS.value: 1,
-    Status.SKIP.value: 0,
-}
-STATUS_ORDER: tuple[str, ...] = tuple(sorted(SEVERITY, key=SEVERITY.__getitem__, reverse=True))
+from preflight.results import Result, severity
 
 # Families in the order a reader walks a cluster: reach it, then the box, then the fabric.
 FAMILY_ORDER: tuple[str, ...] = (
@@ -39,7 +28,7 @@ FAMILY_ORDER: tuple[str, ...] = (
 
 def worst(statuses: Iterable[str]) -> str | None:
     """The most severe status among `statuses`, or None when there are none."""
-    return max(statuses, key=lambda s: SEVERITY.get(s, -1), default=None)
+    return max(statuses, key=severity, default=None)
 
 
 def family_key(family: str) -> tuple[int, str]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from preflight.blame import blamed
+from preflight.results import severity
 
-from .formatting import SEVERITY, fmt_value, host_key
+from .formatting import fmt_value, host_key
 
 # Light enough that black text stays readable on every colour.
 STATUS_COLOURS: dict[str, str] = {
@@ -99,7 +100,7 @@ def _heatmap(
 
 
 def _bad(cell: Mapping[str, Any]) -> bool:
-    return SEVERITY.get(str(cell.get("status")), -1) >= SEVERITY["warn"]
+    return severity(str(cell.get("status"))) >= severity("warn")
 
 
 def _peak(cells: Any) -> float:

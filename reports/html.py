@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from preflight.results import SCHEMA_VERSION, RunRecord, Status, load_run
+from preflight.results import SCHEMA_VERSION, STATUS_ORDER, RunRecord, Status, load_run
 
-from .formatting import STATUS_ORDER, fmt_duration, fmt_value
+from .formatting import fmt_duration, fmt_value
 from .heatmap import heatmaps, suspects
 from .large import AGGREGATE_ABOVE, finding_cards, pair_summaries, problem_nodes
 from .nodes import node_sections

@@ -15,11 +15,11 @@ from typing import Any
 
 from preflight.facts import NodeFacts
 from preflight.gather import NodeOutcome
-from preflight.results import RunRecord
+from preflight.results import SEVERITY, RunRecord, Status, severity
 from preflight.verdict import Blocked, Unavailable
 
 from .blame import counted_against, pair_blame
-from .formatting import SEVERITY, fmt_value, host_key, worst
+from .formatting import fmt_value, host_key, worst
 
 GPU_COLUMNS: tuple[tuple[str, str], ...] = (
     ("index", "#"),
@@ -109,7 +109,7 @@ def _section(index: int, name: str, entry: Any, statuses: list[str]) -> NodeSect
         name=name,
         ok=bool(entry.get("ok", False)),
         status=worst(statuses) or "none",
-        problems=sum(SEVERITY[s] >= SEVERITY["warn"] for s in statuses),
+        problems=sum(severity(s) >= SEVERITY[Status.WARN] for s in statuses),
         error=_error_text(entry.get("error")) if entry else "no facts gathered",
         summary=_summary(facts, parsed["versions"]),
         gpus=_table(parsed["gpus"], GPU_COLUMNS),

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from preflight.findings import Finding
-from preflight.results import RunRecord
+from preflight.results import STATUS_ORDER, RunRecord
 
-from .formatting import STATUS_ORDER, fmt_duration, fmt_measure, fmt_number, subject
+from .formatting import fmt_duration, fmt_measure, fmt_number, subject
 
 STYLES: dict[str, str] = {
     "pass": "green",

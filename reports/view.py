@@ -10,11 +10,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from preflight.results import Result, RunRecord, Status
+from preflight.results import SEVERITY, Result, RunRecord, Status, severity
 
 from .blame import counted_against, pair_blame
 from .formatting import (
-    SEVERITY,
     all_nodes,
     family_key,
     fmt_duration,
@@ -93,7 +92,7 @@ def result_rows(run: RunRecord) -> list[ResultRow]:
     order = host_key(run.hosts)
     ranked = sorted(
         enumerate(run.results),
-        key=lambda ir: (-SEVERITY[ir[1].status.value], order(ir[1].subject), ir[1].id),
+        key=lambda ir: (-SEVERITY[ir[1].status], order(ir[1].subject), ir[1].id),
     )
     blame = pair_blame(run.results)
     return [_row(index, result, blame.get(index)) for index, result in ranked]
@@ -114,7 +113,7 @@ def _row(index: int, result: Result, blame: tuple[str, ...] | None) -> ResultRow
         hint=result.hint or "",
         duration=fmt_duration(result.duration_s),
         seconds=result.duration_s,
-        severity=SEVERITY[result.status.value],
+        severity=SEVERITY[result.status],
         blame=counted_against(result, blame),
     )
 
@@ -124,7 +123,7 @@ def listed_rows(rows: Sequence[ResultRow], *,
     """The rows the full table lists, and how many passing rows it leaves out: passing pair
     rows past PASSING_PAIRS_LISTED_MAX, every passing or skipped row with problems_only."""
     if problems_only:
-        kept = [row for row in rows if row.severity >= SEVERITY[Status.WARN.value]]
+        kept = [row for row in rows if row.severity >= SEVERITY[Status.WARN]]
         return kept, len(rows) - len(kept)
     passing_pairs = sum(1 for row in rows if row.peer and row.status == Status.PASS.value)
     if passing_pairs <= PASSING_PAIRS_LISTED_MAX:
@@ -153,7 +152,7 @@ def failures(rows: Sequence[ResultRow]) -> list[Failure]:
                 shown.append(_failure(row))
     shown.extend(_pair_failure(group) for group in pairs.values())
     shown.extend(_blocked_failure(node, group) for node, group in blocked.items())
-    return sorted(shown, key=lambda f: -SEVERITY[f.status])
+    return sorted(shown, key=lambda f: -severity(f.status))
 
 
 def _failure(row: ResultRow) -> Failure:
@@ -245,7 +244,7 @@ def node_matrix(run: RunRecord, rows: Sequence[ResultRow]) -> list[MatrixRow]:
 
 
 def _has_problem(row: MatrixRow) -> bool:
-    return any(SEVERITY.get(c.status, 0) >= SEVERITY[Status.WARN.value] for c in row.cells)
+    return any(severity(c.status) >= SEVERITY[Status.WARN] for c in row.cells)
 
 
 def _cell(node: str, family: str, rows: list[ResultRow], peers: list[ResultRow]) -> MatrixCell:
