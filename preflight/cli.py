@@ -14,9 +14,15 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from preflight.console import make_console, write_line
 from preflight.errors import PreflightError, UserError
+
+if TYPE_CHECKING:
+    import pytest
+
+    from preflight.results import RunRecord
 
 INVENTORY_FLAGS = ("--hostfile", "--hosts", "--slurm", "--local", "--from")
 USAGE_EXIT = 2
@@ -135,8 +141,9 @@ def run_pytest(args: list[str], extra_dirs: list[str]) -> int:
     pytest_args[:0] = ["-p", "preflight.plugin", *_xdist_plugin(args)]
     for name in FOREIGN_PYTEST_ENV:
         os.environ.pop(name, None)
-    code = int(pytest.main(pytest_args))
-    return _exit_code(code, run_dir)
+    finished = _FinishedRun()
+    code = int(pytest.main(pytest_args, plugins=[finished]))
+    return _exit_code(code, finished.record)
 
 
 def _xdist_plugin(args: list[str]) -> list[str]:
@@ -145,17 +152,26 @@ def _xdist_plugin(args: list[str]) -> list[str]:
     return ["-p", "xdist.plugin"] if wants and importlib.util.find_spec("xdist") else []
 
 
-def _exit_code(pytest_code: int, run_dir: Path) -> int:
-    from preflight.results import load_run
+class _FinishedRun:
+    """A pytest plugin that keeps the run's record, written at the session's end, in memory
+    for the exit code (instead of reading results.json back)."""
 
+    record: RunRecord | None = None
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from preflight.lifecycle import RECORD
+
+        self.record = config.stash.get(RECORD, None)
+
+
+def _exit_code(pytest_code: int, record: RunRecord | None) -> int:
     if pytest_code in (3, 4):  # internal error / usage error: pytest printed why
         return USAGE_EXIT if pytest_code == 4 else 3
     if pytest_code == 5:
         write_line("preflight: error: no check selected (check -k / -m expressions)")
         return USAGE_EXIT
-    if not (run_dir / "results.json").is_file():
+    if record is None:  # the run never finished (pytest stopped it first)
         return USAGE_EXIT if pytest_code else 1
-    record = load_run(run_dir)
     if record.partial:
         return INTERRUPTED_EXIT
     return 0 if record.go else 1

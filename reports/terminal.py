@@ -60,7 +60,8 @@ def _verdict_line(run: RunRecord) -> str:
         "no results"
     ]
     nodes = len(run.hosts)
-    tail = f"{fmt_duration(run.duration_s)} · profile {escape(run.profile)} · {nodes} nodes"
+    tail = (f"{fmt_duration(run.duration_s)} · profile {escape(run.profile)} · {nodes} "
+            f"node{'' if nodes == 1 else 's'}")
     return f"{verdict}{partial}  {' · '.join(shown)}  [dim]({tail})[/dim]"
 
 
