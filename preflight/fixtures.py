@@ -121,12 +121,18 @@ def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def ssh_burst_probe(run_context: RunContext) -> dict[str, Any]:
+    return burst_after_reach(run_context)
+
+
+def burst_after_reach(ctx: RunContext) -> dict[str, Any]:
+    """The sshd burst, once the reach probes are done. The burst fills sshd's pre-auth
+    slots on purpose: the mesh, ports and MTU probes in flight would be turned away by a
+    node with a low MaxStartups. start_reach, not this process's futures: under xdist
+    another worker may be measuring them, and measure_once then waits for its recording."""
     from preflight.measure.burst import measure_ssh_burst
 
-    # The burst fills sshd's pre-auth slots on purpose: the mesh, ports and MTU probes in
-    # flight would be turned away by a node with a low MaxStartups, so they finish first.
-    cf.wait(run_context.reach_runs.values())
-    return measure_once(run_context, "ssh_burst", measure_ssh_burst)
+    cf.wait(start_reach(ctx).values())
+    return measure_once(ctx, "ssh_burst", measure_ssh_burst)
 
 
 def pair_entry(probe: dict[str, Any], pair: tuple[str, str]) -> Any:

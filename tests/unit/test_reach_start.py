@@ -40,3 +40,24 @@ def test_the_selected_reach_probes_start_at_once_in_the_background(
 
 def test_nothing_starts_when_no_selected_check_uses_a_reach_probe() -> None:
     assert fixtures.start_reach(Ctx({"node", "iperf_probe"})) == {}  # type: ignore[arg-type]
+
+
+def test_the_burst_waits_for_reach_probes_another_worker_may_be_measuring(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under xdist the worker that measures the burst may not have started the reach
+    probes: it starts them (measure_once then waits for the worker measuring them)."""
+    import preflight.measure.burst as burst
+
+    order: list[str] = []
+
+    def reach(ctx: Any) -> dict[str, Any]:
+        threading.Event().wait(0.2)
+        order.append("reach")
+        return {}
+
+    monkeypatch.setitem(fixtures.REACH, "mesh_probe", ("ssh_mesh", reach))
+    monkeypatch.setattr(fixtures, "measure_once", lambda ctx, name, compute: compute(ctx))
+    monkeypatch.setattr(burst, "measure_ssh_burst", lambda ctx: order.append("burst") or {})
+    ctx = Ctx({"mesh_probe", "ssh_burst_probe"})  # no reach probe started in this process
+    fixtures.burst_after_reach(ctx)  # type: ignore[arg-type]
+    assert order == ["reach", "burst"]
