@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from preflight.errors import UserError
+from preflight.errors import UserError, read_user_text
 from preflight.levels import LEVELS, level_values
 from preflight.profiles import PROFILES, Profile, profiles_table
 
@@ -311,7 +311,7 @@ def _read_document(config_path: Path | None) -> _Document | None:
     path = config_path if config_path is not None else Path(CONFIG_FILENAME)
     if config_path is None and not path.is_file():
         return None
-    text = _read_text(path)
+    text = read_user_text(path, "config file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -319,22 +319,6 @@ def _read_document(config_path: Path | None) -> _Document | None:
     document = _Document(str(path), text, data)
     _check_top_level(document)
     return document
-
-
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read config file ({exc.strerror})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{path}:{line}: not UTF-8 text") from None
 
 
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import hostlist
 
-from preflight.errors import UserError
+from preflight.errors import UserError, read_user_text
 
 SLOT_KEYS = ("slots", "max_slots", "max-slots")
 _SPACES_AROUND_EQUALS = re.compile(r"\s*=\s*")
@@ -48,7 +48,7 @@ class _HostSpec:
 
 def parse_hostfile(path: Path) -> list[Node]:
     """Read and parse a hostfile; every problem is a one-line UserError."""
-    return parse_hostfile_text(_read_text(path), str(path))
+    return parse_hostfile_text(read_user_text(path, "hostfile"), str(path))
 
 
 def parse_hostfile_text(text: str, source: str) -> list[Node]:
@@ -67,22 +67,6 @@ def parse_hostfile_text(text: str, source: str) -> list[Node]:
     if not nodes:
         raise UserError(f"{source}: no hosts (the file is empty or holds only comments)")
     return nodes
-
-
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such hostfile") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a hostfile") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read hostfile ({exc.strerror})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        lineno = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{path}:{lineno}: not UTF-8 text") from None
 
 
 def _parse_line(raw: str, where: str) -> list[Node]:

@@ -178,6 +178,11 @@ def test_config_not_utf8() -> None:
     assert error_of() == "preflight.toml:2: not UTF-8 text"
 
 
+def test_config_with_a_byte_order_mark_reads_as_without() -> None:
+    Path("preflight.toml").write_bytes(b"\xef\xbb\xbf[expect]\ngpus_per_node = 4\n")
+    assert load_config(None, None, {}).gpus_per_node == 4
+
+
 def test_bad_override_from_a_flag() -> None:
     assert error_of(gpus_per_node="8") == (
         "command line: 'gpus_per_node' must be an integer, got a string '8'"
