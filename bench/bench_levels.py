@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,15 +36,22 @@ def level_args(level: str, n: int) -> list[str]:
     return ["--level", level]
 
 
-def run_once(cluster: SimCluster, level: str, out: Path) -> tuple[int, float, dict[str, object]]:
+def run_once(cluster: SimCluster, level: str,
+             out: Path) -> tuple[int, float, float, dict[str, object]]:
+    """(exit code, wall, the head's CPU seconds, results.json) of one `preflight run`. The
+    CPU is the head process's and what it waited for (not the nodes'): on cores shared with
+    other work it says more than the wall."""
     argv = [sys.executable, "-m", "preflight", "run", *cluster.preflight_args(), *SIM_EXPECT,
             *level_args(level, len(cluster.names)), "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           stdin=subprocess.DEVNULL, check=False)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     record = json.loads((out / "results.json").read_text())
-    return proc.returncode, wall, record
+    return proc.returncode, wall, cpu, record
 
 
 def describe(record: dict[str, object]) -> tuple[str, str, list[str]]:
@@ -96,11 +104,12 @@ def probe_walls(out: Path) -> str:
 
 def report(cluster: SimCluster, level: str, out: Path) -> None:
     load = os.getloadavg()[0]
-    rc, wall, record = run_once(cluster, level, out)
+    rc, wall, cpu, record = run_once(cluster, level, out)
     walls, counts, bad = describe(record)
     left = sum(len(cluster.processes(name)) for name in cluster.names)
     print(f"{len(cluster.names):>5} {level:<9} {rc:>4} {wall:>6.1f}s  {walls}; {counts}; "
-          f"{left} processes left; load {load:.0f} -> {os.getloadavg()[0]:.0f}", flush=True)
+          f"{left} processes left; head CPU {cpu:.1f}s; load {load:.0f} -> "
+          f"{os.getloadavg()[0]:.0f}", flush=True)
     print(f"{'':>30}probes: {probe_walls(out)}", flush=True)
     for line in bad:
         print(f"{'':>30}{line}", flush=True)

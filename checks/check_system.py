@@ -1,5 +1,8 @@
 """Node system facts a training job depends on: the probe, memlock, /dev/shm, disk."""
 
+from collections import Counter
+from collections.abc import Mapping
+from weakref import WeakKeyDictionary
 
 import pytest
 
@@ -176,10 +179,44 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
 
 
 def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | None:
-    answers = cluster.values(lambda n: n.resolve.get(name) if n.name != asker else None)
-    lists = [tuple(a) for a in answers.values() if isinstance(a, list)]
-    common, count, total = majority(lists)
-    return list(common) if common is not None and count * 2 > len(answers) else None
+    """What more than half of the other nodes resolve `name` to (None on a tie, or when
+    no answer has such a majority)."""
+    answers, given = _resolve_tally(cluster).get(name, (Counter(), 0))
+    mine = cluster.values(_resolve_answers).get(asker, {}).get(name)
+    if mine is not None:  # the asker is compared with the others, not with itself
+        given -= 1
+        answers = Counter(answers)
+        if isinstance(mine, list):
+            answers[tuple(mine)] -= 1
+    ranked = answers.most_common(2)  # a tie for first place has no majority either
+    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return None
+    common, count = ranked[0]
+    return list(common) if count * 2 > given else None
+
+
+def _resolve_answers(node: NodeFacts) -> Mapping[str, object]:
+    return node.resolve
+
+
+_tallies: WeakKeyDictionary[ClusterFacts, dict[str, tuple[Counter[tuple[str, ...]], int]]] = \
+    WeakKeyDictionary()
+
+
+def _resolve_tally(cluster: ClusterFacts) -> dict[str, tuple[Counter[tuple[str, ...]], int]]:
+    """name -> (how many nodes gave each address list, how many answered at all), counted
+    once per run: every node compares its N answers with every other node's (N³ reads)."""
+    tally = _tallies.get(cluster)
+    if tally is None:
+        tally = {}
+        for answers in cluster.values(_resolve_answers).values():
+            for name, answer in answers.items():
+                lists, given = tally.get(name, (Counter(), 0))
+                if isinstance(answer, list):
+                    lists[tuple(answer)] += 1
+                tally[name] = (lists, given + (answer is not None))
+        _tallies[cluster] = tally
+    return tally
 
 
 def check_required_paths(node: NodeFacts, expect: Expectations) -> None:

@@ -343,10 +343,13 @@ def _report_nodes(ctx: RunContext) -> dict[str, Any]:
     for name, outcome in ctx.outcomes().items():
         entry = outcome.to_dict()
         if outcome.ok and isinstance(entry.get("facts"), dict):
-            parsed = {}
+            parsed: dict[str, Any] = {}
             for key in REPORTED:
                 with contextlib.suppress(Unavailable, Blocked):  # the report says why
                     parsed[key] = getattr(cluster.node(name), key)
+            with contextlib.suppress(Blocked):  # driver and cuda come from nvidia-smi
+                parsed["versions"] = {**(entry["facts"].get("versions") or {}),
+                                      **cluster.node(name).versions}
             entry["facts"] = {**entry["facts"],
                               **{k: v for k, v in parsed.items() if v is not None}}
         nodes[name] = entry

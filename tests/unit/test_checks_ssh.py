@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from preflight import verdict
 from preflight.checks import check_ssh
+from preflight.config import Expectations
+from preflight.gather import NodeOutcome
+from preflight.inventory import Node
+from preflight.runctx import RunContext
 from tests.faults.recorded import cluster_of, judge
 
 NODE = cluster_of({"node-1": {}}).node("node-1")
@@ -88,3 +94,25 @@ def test_peer_sources_are_ring_predecessors_and_linear() -> None:
     assert all(outgoing.count(name) == PEER_SOURCES for name in names)
     assert peer_sources(["a", "b"]) == {"a": ["b"], "b": ["a"]}
     assert peer_sources(["a"]) == {"a": []}
+
+
+@pytest.mark.parametrize(("level", "mesh_round"), [("quick", False), ("standard", True),
+                                                   ("full", True)])
+def test_the_burst_mesh_round_runs_from_standard(level: str, mesh_round: bool,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """The mesh round sleeps and holds 8 s on a run's critical path: not in a prolog's
+    quick run, which keeps the head's round."""
+    from preflight.measure import burst
+
+    ctx = RunContext(nodes=[Node("n1"), Node("n2")], expect=Expectations(level=level),
+                     run_dir=tmp_path, transport_factory=lambda host: None)  # type: ignore[arg-type,return-value]
+    ctx.set_outcomes({n: NodeOutcome(n, facts={}) for n in ("n1", "n2")})
+    rounds: list[str] = []
+    monkeypatch.setattr(burst.time, "sleep", lambda seconds: rounds.append("settle"))
+    monkeypatch.setattr(burst, "burst_node", lambda c, name: {"answers": ["ok"]})
+    monkeypatch.setattr(burst, "peer_burst", lambda c, sources: rounds.append("mesh") or {
+        target: {src: ["ok", "ok"] for src in froms} for target, froms in sources.items()})
+    measured = burst.measure_ssh_burst(ctx)
+    assert rounds == (["settle", "mesh"] if mesh_round else [])
+    assert all(("peers" in entry) == mesh_round for entry in measured["nodes"].values())
