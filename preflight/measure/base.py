@@ -90,6 +90,28 @@ def reachable(ctx: RunContext) -> list[str]:
     return [name for name, outcome in ctx.outcomes().items() if outcome.ok]
 
 
+def lost_nodes(ctx: RunContext, names: Sequence[str]) -> dict[str, str]:
+    """Which of `names` a probe of this run already lost (no new connection opens), and why."""
+    return {name: failure_text(error) for name in names
+            if (error := ctx.connections.failed(name)) is not None}
+
+
+def lost_by(ctx: RunContext, error: Exception) -> str | None:
+    """The node `error` shows lost mid-run, or None. A connection error may be a stale
+    connection: the node counts as lost only once a new one fails too, and from then on
+    every use of it fails at once (Connections remembers) instead of waiting out a timeout."""
+    if not isinstance(error, ConnectError) or error.host not in ctx.names:
+        return None
+    if ctx.connections.failed(error.host) is None:
+        ctx.connections.forget(error.host)
+        try:
+            ctx.connections.get(error.host)
+        except ConnectError:
+            return error.host
+        return None
+    return error.host
+
+
 def cluster_address(ctx: RunContext, name: str) -> str | None:
     """The address the other nodes resolve `name` to; else the node's first IPv4 address."""
     return cluster_addresses(ctx, [name])[name]

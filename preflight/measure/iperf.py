@@ -13,6 +13,8 @@ from preflight.measure.base import (
     ProbeError,
     cluster_addresses,
     connect_verdict,
+    lost_by,
+    lost_nodes,
     reachable,
     run_script,
 )
@@ -36,8 +38,9 @@ def measure_iperf(ctx: RunContext) -> dict[str, Any]:
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d, addresses[d]),
                       Floors.of(expect).rule,
-                      per_test_s=expect.iperf_seconds + 15, width=ctx.fanout)
-    return measure_pairs(names, expect.pair_mode, probe)
+                      per_test_s=expect.iperf_seconds + 15, width=ctx.fanout,
+                      lost_by=lambda error: lost_by(ctx, error))
+    return measure_pairs(names, expect.pair_mode, probe, lost_nodes(ctx, names))
 
 
 def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:

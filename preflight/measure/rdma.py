@@ -22,6 +22,8 @@ from preflight.measure.base import (
     cluster_addresses,
     connect_verdict,
     failure_text,
+    lost_by,
+    lost_nodes,
     per_node,
     reachable,
     run_script,
@@ -66,8 +68,9 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
                       lambda results: rails_rule(settings),
                       per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
-                      both_ways=not settings.bidirectional)
-    return {**measure_pairs(names, str(mode), probe), **base}
+                      both_ways=not settings.bidirectional,
+                      lost_by=lambda error: lost_by(ctx, error))
+    return {**measure_pairs(names, str(mode), probe, lost_nodes(ctx, names)), **base}
 
 
 def schedule_nodes(ctx: RunContext) -> list[str]:
