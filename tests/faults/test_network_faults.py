@@ -15,7 +15,7 @@ import pytest
 from preflight.checks import check_bandwidth
 from tests.cluster.helpers import Run, explain
 from tests.faults.cases import FAULTY, NAMES
-from tests.faults.runs import full_run, involves, leftovers
+from tests.faults.runs import MESH, full_run, involves, leftovers
 from tests.sim.cluster import SimCluster
 
 pytestmark = pytest.mark.cluster
@@ -32,7 +32,7 @@ def test_lossy_host_is_named_as_the_slow_node(
         six_hosts: Callable[..., SimCluster], tmp_path: Path) -> None:
     cluster = six_hosts()
     cluster.loss(FAULTY, 5)  # 5% of what it sends and of what it receives
-    run = full_run(cluster, tmp_path / "run")
+    run = full_run(cluster, tmp_path / "run", pairs=MESH)
     assert_only_about(run, FAULTY)
     # Loss makes throughput erratic: the slow pairs are always there, but whether the
     # retests against healthy nodes confirm the node (bandwidth_isolation fails) or leave
@@ -82,7 +82,7 @@ def test_host_dying_mid_run_is_named_and_the_run_completes(
                                args=(cluster, run_dir, stop, pulled))
     watcher.start()
     try:
-        run = full_run(cluster, run_dir, timeout=600)
+        run = full_run(cluster, run_dir, pairs=MESH, timeout=600)
     finally:
         stop.set()
         watcher.join()
