@@ -61,6 +61,12 @@ def connect_verdict(answer: Any) -> str | None:
     return next((verdict for needle, verdict in CONNECT_ERRORS if needle in said), None)
 
 
+def connected(answer: Any) -> bool:
+    """The runmany command ran and its connect got through: its server has a client to
+    finish with (else the server is stopped at once instead of waiting out its grace)."""
+    return answer is not None and connect_verdict(answer) is None
+
+
 def script(name: str) -> str:
     return resources.files("preflight.measure.remote").joinpath(f"{name}.py").read_text()
 

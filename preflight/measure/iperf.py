@@ -13,6 +13,7 @@ from preflight.measure.base import (
     ProbeError,
     cluster_addresses,
     connect_verdict,
+    connected,
     lost_by,
     lost_nodes,
     reachable,
@@ -30,6 +31,7 @@ IPERF_PORT = 5201
 # names the full /tmp.
 OFF_TMP = ("env", "TMPDIR=/dev/shm")
 IPERF_OUTPUT_MAX = 4 << 20  # iperf3 -J is one JSON document: all of it or nothing
+SERVER_GRACE_S = 5.0  # for the server's last words once its client is done
 
 
 def measure_iperf(ctx: RunContext) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
     server = ctx.connections.get(dst).spawn(
         [*OFF_TMP, "iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
         timeout=seconds + 30)
+    client: Any = None
     try:
         if not server.wait_for(b"Server listening", 10):
             result = server.finish(2)
@@ -62,7 +65,8 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
                    "keep": IPERF_OUTPUT_MAX}
         client = run_script(ctx, src, "runmany", payload, seconds + 30)[0]
     finally:
-        server.finish(5)
+        # A server whose client never connected has nothing left to report: stopped now.
+        server.finish(SERVER_GRACE_S if connected(client) else 0)
     if verdict := connect_verdict(client):
         raise ConnectFailure("iperf3", verdict, IPERF_PORT, dst)
     return _gbps(str(client.get("stdout", "")), str(client.get("stderr", "")), src, dst)

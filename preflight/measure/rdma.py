@@ -21,6 +21,7 @@ from preflight.measure.base import (
     ProbeError,
     cluster_addresses,
     connect_verdict,
+    connected,
     failure_text,
     lost_by,
     lost_nodes,
@@ -178,18 +179,20 @@ def _exchange(ctx: RunContext, src: str, dst: str, tested: list[RailPair], addre
                "ports": [p.dst.tcp_port for p in tested], "ready_timeout": READY_TIMEOUT_S,
                "grace": GRACE_S, "lifetime": _lifetime(settings)}
     spawned = spawn_script(ctx, dst, "serve", payload, _lifetime(settings) + GRACE_S + 5)
+    clients: list[dict[str, Any]] = []
     try:
         if not spawned.wait_for(b"READY ", READY_TIMEOUT_S + 10):
             raise ProbeError(f"{dst}: {TOOL} servers did not start")
         commands = [client_argv(p.src, settings, address) for p in tested]
-        clients: list[dict[str, Any]] = run_script(
+        clients = run_script(
             ctx, src, "runmany",
             {"commands": commands, "timeout": settings.seconds + 20, "parallel": len(commands),
              "connects": [[address, p.dst.tcp_port] for p in tested],
              "connect_timeout": CONNECT_TIMEOUT_S},
             settings.seconds + 30)
     finally:
-        done = spawned.finish(GRACE_S + 5)
+        # Servers none of whose clients connected have nothing left to report: stopped now.
+        done = spawned.finish(GRACE_S + 5 if any(map(connected, clients)) else 0)
     return clients, _servers(done.text(), len(tested))
 
 

@@ -429,7 +429,7 @@ CASES: list[FaultCase] = [
         covered_by=NETWORK_TESTS + "test_lossy_host_is_named_as_the_slow_node"),
     FaultCase(
         "host-dies-mid-run", "host dying mid-run (link down after gather)",
-        "`cluster.link_down(node-3)` once the first probe is measured",
+        "`cluster.link_down(node-3)` once the facts are gathered",
         "ssh_mesh[node-1]", "fail", ("ssh unreachable",),
         check_ssh.MESH_HINTS["unreachable"].format(src="node-1", dst=FAULTY),
         covered_by=NETWORK_TESTS + "test_host_dying_mid_run_is_named_and_the_run_completes"),

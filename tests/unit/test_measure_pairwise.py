@@ -12,7 +12,7 @@ import pytest
 from preflight import verdict
 from preflight.config import Expectations
 from preflight.inventory import Node
-from preflight.measure.base import lost_by, lost_nodes
+from preflight.measure.base import connected, lost_by, lost_nodes
 from preflight.measure.pairwise import PairProbe, measure_pairs
 from preflight.pairjudge import (
     Floors,
@@ -336,3 +336,10 @@ def test_a_node_is_lost_once_a_new_connection_fails_too_and_stays_lost(tmp_path:
     assert lost_nodes(ctx, NAMES[:3]) == {"node-2": "connect-timeout: connection timed out"}
     assert lost_by(ctx, RuntimeError("iperf3 failed")) is None
     assert lost_by(ctx, ConnectError("elsewhere", FailureKind.SSH_ERROR, "x")) is None
+
+
+def test_a_server_waits_for_its_client_only_when_the_client_got_through() -> None:
+    assert connected({"rc": 0, "stdout": "{}", "stderr": ""})
+    assert not connected({"connect": "filtered"})
+    assert not connected({"rc": 1, "stdout": "", "stderr": "connect failed: Connection refused"})
+    assert not connected(None)  # the client never ran (an error before or while it ran)
