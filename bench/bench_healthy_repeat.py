@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.faults.runs import full_run, leftovers  # noqa: E402
+from tests.faults.runs import MESH, full_run, leftovers  # noqa: E402
 from tests.sim.cluster import SimCluster  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main() -> int:
     with SimCluster(hosts) as cluster, tempfile.TemporaryDirectory() as tmp:
         for attempt in range(1, runs + 1):
             started = time.perf_counter()
-            run = full_run(cluster, Path(tmp) / f"run{attempt}", timeout=1200)
+            run = full_run(cluster, Path(tmp) / f"run{attempt}", pairs=MESH, timeout=1200)
             wall = time.perf_counter() - started
             bad = [f"  {r['status']}: {r['id']}: {r['message'][:160]}" for r in run.bad()]
             left = leftovers(cluster)

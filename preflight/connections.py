@@ -32,6 +32,11 @@ class Connections:
                     raise
             return self._open[host]
 
+    def failed(self, host: str) -> ConnectError | None:
+        """Why the node's last connect failed (every use of it now fails at once), or None."""
+        with self._guard:
+            return self._failed.get(host)
+
     def forget(self, host: str) -> None:
         """Drop a node's connection (e.g. it died mid-run) so the next use reconnects."""
         with self._guard:

@@ -16,6 +16,12 @@ from tests.sim.slurm_fixtures import sim_slurm, sim_slurm_module  # noqa: E402, 
 SLOW_FOLDERS = {"cluster", "faults", "browser"}
 SIM_FIXTURES = {"sim_cluster", "sim_cluster_module", "sim_session", "sim_slurm",
                 "sim_slurm_module"}
+# Under `-n 3 --dist loadgroup --no-loadscope-reorder` (.ci/run) xdist hands out the tests in
+# this order: the longest first (a host dying mid-run, the repeated healthy runs, then the
+# fault matrix's full runs, then the other cluster tests), so that no long test starts late
+# and holds the suite up alone while the quick ones fill the other workers' gaps at the end.
+LONGEST_FIRST = ("faults/test_network_faults.py", "faults/test_healthy_repeat.py", "faults/",
+                 "cluster/", "browser/")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
@@ -28,6 +34,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
         if _shares_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+    items.sort(key=lambda item: _start_rank(item.path.resolve().relative_to(tests_root)))
+
+
+def _start_rank(path: Path) -> int:
+    """Where the test's file comes in LONGEST_FIRST (the rest after, in collection order)."""
+    text = path.as_posix()
+    return next((rank for rank, prefix in enumerate(LONGEST_FIRST) if text.startswith(prefix)),
+                len(LONGEST_FIRST))
 
 
 def _shares_module_fixture(item: pytest.Item) -> bool:

@@ -61,6 +61,12 @@ def connect_verdict(answer: Any) -> str | None:
     return next((verdict for needle, verdict in CONNECT_ERRORS if needle in said), None)
 
 
+def connected(answer: Any) -> bool:
+    """The runmany command ran and its connect got through: its server has a client to
+    finish with (else the server is stopped at once instead of waiting out its grace)."""
+    return answer is not None and connect_verdict(answer) is None
+
+
 def script(name: str) -> str:
     return resources.files("preflight.measure.remote").joinpath(f"{name}.py").read_text()
 
@@ -88,6 +94,28 @@ def spawn_script(ctx: RunContext, node: str, name: str, payload: Any, timeout: f
 
 def reachable(ctx: RunContext) -> list[str]:
     return [name for name, outcome in ctx.outcomes().items() if outcome.ok]
+
+
+def lost_nodes(ctx: RunContext, names: Sequence[str]) -> dict[str, str]:
+    """Which of `names` a probe of this run already lost (no new connection opens), and why."""
+    return {name: failure_text(error) for name in names
+            if (error := ctx.connections.failed(name)) is not None}
+
+
+def lost_by(ctx: RunContext, error: Exception) -> str | None:
+    """The node `error` shows lost mid-run, or None. A connection error may be a stale
+    connection: the node counts as lost only once a new one fails too, and from then on
+    every use of it fails at once (Connections remembers) instead of waiting out a timeout."""
+    if not isinstance(error, ConnectError) or error.host not in ctx.names:
+        return None
+    if ctx.connections.failed(error.host) is None:
+        ctx.connections.forget(error.host)
+        try:
+            ctx.connections.get(error.host)
+        except ConnectError:
+            return error.host
+        return None
+    return error.host
 
 
 def cluster_address(ctx: RunContext, name: str) -> str | None:

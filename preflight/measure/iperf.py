@@ -13,6 +13,9 @@ from preflight.measure.base import (
     ProbeError,
     cluster_addresses,
     connect_verdict,
+    connected,
+    lost_by,
+    lost_nodes,
     reachable,
     run_script,
 )
@@ -28,6 +31,7 @@ IPERF_PORT = 5201
 # names the full /tmp.
 OFF_TMP = ("env", "TMPDIR=/dev/shm")
 IPERF_OUTPUT_MAX = 4 << 20  # iperf3 -J is one JSON document: all of it or nothing
+SERVER_GRACE_S = 5.0  # for the server's last words once its client is done
 
 
 def measure_iperf(ctx: RunContext) -> dict[str, Any]:
@@ -36,8 +40,9 @@ def measure_iperf(ctx: RunContext) -> dict[str, Any]:
     addresses = cluster_addresses(ctx, names)
     probe = PairProbe("iperf3", lambda s, d: one_test(ctx, s, d, addresses[d]),
                       Floors.of(expect).rule,
-                      per_test_s=expect.iperf_seconds + 15, width=ctx.fanout)
-    return measure_pairs(names, expect.pair_mode, probe)
+                      per_test_s=expect.iperf_seconds + 15, width=ctx.fanout,
+                      lost_by=lambda error: lost_by(ctx, error))
+    return measure_pairs(names, expect.pair_mode, probe, lost_nodes(ctx, names))
 
 
 def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
@@ -47,6 +52,7 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
     server = ctx.connections.get(dst).spawn(
         [*OFF_TMP, "iperf3", "-s", "-1", "--forceflush", "-B", address, "-p", str(IPERF_PORT)],
         timeout=seconds + 30)
+    client: Any = None
     try:
         if not server.wait_for(b"Server listening", 10):
             result = server.finish(2)
@@ -59,7 +65,8 @@ def one_test(ctx: RunContext, src: str, dst: str, address: str | None) -> float:
                    "keep": IPERF_OUTPUT_MAX}
         client = run_script(ctx, src, "runmany", payload, seconds + 30)[0]
     finally:
-        server.finish(5)
+        # A server whose client never connected has nothing left to report: stopped now.
+        server.finish(SERVER_GRACE_S if connected(client) else 0)
     if verdict := connect_verdict(client):
         raise ConnectFailure("iperf3", verdict, IPERF_PORT, dst)
     return _gbps(str(client.get("stdout", "")), str(client.get("stderr", "")), src, dst)

@@ -21,7 +21,10 @@ from preflight.measure.base import (
     ProbeError,
     cluster_addresses,
     connect_verdict,
+    connected,
     failure_text,
+    lost_by,
+    lost_nodes,
     per_node,
     reachable,
     run_script,
@@ -66,8 +69,9 @@ def measure_ib_write_bw(ctx: RunContext) -> dict[str, Any]:
     probe = PairProbe(TOOL, lambda s, d: one_test(ctx, rails, (s, d), addresses[d], settings),
                       lambda results: rails_rule(settings),
                       per_test_s=_lifetime(settings) + 10, width=ctx.fanout,
-                      both_ways=not settings.bidirectional)
-    return {**measure_pairs(names, str(mode), probe), **base}
+                      both_ways=not settings.bidirectional,
+                      lost_by=lambda error: lost_by(ctx, error))
+    return {**measure_pairs(names, str(mode), probe, lost_nodes(ctx, names)), **base}
 
 
 def schedule_nodes(ctx: RunContext) -> list[str]:
@@ -175,18 +179,20 @@ def _exchange(ctx: RunContext, src: str, dst: str, tested: list[RailPair], addre
                "ports": [p.dst.tcp_port for p in tested], "ready_timeout": READY_TIMEOUT_S,
                "grace": GRACE_S, "lifetime": _lifetime(settings)}
     spawned = spawn_script(ctx, dst, "serve", payload, _lifetime(settings) + GRACE_S + 5)
+    clients: list[dict[str, Any]] = []
     try:
         if not spawned.wait_for(b"READY ", READY_TIMEOUT_S + 10):
             raise ProbeError(f"{dst}: {TOOL} servers did not start")
         commands = [client_argv(p.src, settings, address) for p in tested]
-        clients: list[dict[str, Any]] = run_script(
+        clients = run_script(
             ctx, src, "runmany",
             {"commands": commands, "timeout": settings.seconds + 20, "parallel": len(commands),
              "connects": [[address, p.dst.tcp_port] for p in tested],
              "connect_timeout": CONNECT_TIMEOUT_S},
             settings.seconds + 30)
     finally:
-        done = spawned.finish(GRACE_S + 5)
+        # Servers none of whose clients connected have nothing left to report: stopped now.
+        done = spawned.finish(GRACE_S + 5 if any(map(connected, clients)) else 0)
     return clients, _servers(done.text(), len(tested))
 
 

@@ -183,13 +183,7 @@ class SshTransport:
         """Run argv with a deadline enforced on both ends: `timeout` remotely, a clock here."""
         started = time.monotonic()
         command = shlex.join(["timeout", "-k", f"{KILL_GRACE_S:g}", f"{timeout:g}", *argv])
-        transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            raise ConnectError(self.host, FailureKind.SSH_ERROR, "connection lost")
-        try:
-            channel = transport.open_session(timeout=self.settings.connect_timeout)
-        except Exception as exc:
-            raise ConnectError(self.host, FailureKind.SSH_ERROR, f"open session: {exc}") from exc
+        channel = self._open_channel()
         try:
             channel.exec_command(command)
             if stdin is not None:
@@ -207,14 +201,22 @@ class SshTransport:
         """Start argv remotely; its first output line is its pid, so kill() can reach it."""
         inner = shlex.join(["timeout", "-k", f"{KILL_GRACE_S:g}", f"{timeout:g}", *argv])
         command = f"echo pid $$; exec {inner}"
-        transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            raise ConnectError(self.host, FailureKind.SSH_ERROR, "connection lost")
-        channel = transport.open_session(timeout=self.settings.connect_timeout)
+        channel = self._open_channel()
         channel.exec_command(command)
         spawned = SshSpawned(self, channel, tuple(argv), timeout)
         self._spawned.append(spawned)
         return spawned
+
+    def _open_channel(self) -> paramiko.Channel:
+        """A new session on the open connection; ConnectError when the connection is gone
+        (or the node does not answer within the connect timeout: its link went down)."""
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(self.host, FailureKind.SSH_ERROR, "connection lost")
+        try:
+            return transport.open_session(timeout=self.settings.connect_timeout)
+        except Exception as exc:
+            raise ConnectError(self.host, FailureKind.SSH_ERROR, f"open session: {exc}") from exc
 
     def close(self) -> None:
         """Stop whatever is still running for us on the node, then disconnect."""

@@ -35,6 +35,7 @@ PAIRWISE_TESTS = "tests/cluster/test_pairwise.py::"
 NETWORK_TESTS = "tests/faults/test_network_faults.py::"
 COLLECTIVE_TESTS = "tests/cluster/test_collectives.py::"
 SHAREDFS_TESTS = "tests/cluster/test_sharedfs.py::"
+PAIR_CHECKS = ("iperf3_bandwidth[", "ib_write_bw[")  # one result per measured pair
 SHARED = "DIR"  # the shared folder (`--expect shared_paths=["DIR"]`) in the rows below
 
 Inject = Callable[[SimCluster, Path], list[str]]
@@ -62,6 +63,13 @@ class FaultCase:
     def expected(self) -> dict[str, str]:
         """Every result that must be bad (blocked ones aside), with its status."""
         return {self.headline: self.status, **self.also}
+
+    @property
+    def pairs(self) -> str:
+        """The pair schedule its run needs: the mesh when it expects pair results of the
+        bandwidth probes (every pair into or out of a node), else the default ring."""
+        pairwise = any(key.startswith(PAIR_CHECKS) for key in self.expected)
+        return "mesh" if pairwise else "ring"
 
     @property
     def facts_only(self) -> bool:
@@ -421,7 +429,7 @@ CASES: list[FaultCase] = [
         covered_by=NETWORK_TESTS + "test_lossy_host_is_named_as_the_slow_node"),
     FaultCase(
         "host-dies-mid-run", "host dying mid-run (link down after gather)",
-        "`cluster.link_down(node-3)` once the first probe is measured",
+        "`cluster.link_down(node-3)` once the facts are gathered",
         "ssh_mesh[node-1]", "fail", ("ssh unreachable",),
         check_ssh.MESH_HINTS["unreachable"].format(src="node-1", dst=FAULTY),
         covered_by=NETWORK_TESTS + "test_host_dying_mid_run_is_named_and_the_run_completes"),

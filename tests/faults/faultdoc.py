@@ -22,9 +22,10 @@ HEADER = f"""\
 
 What preflight reports for each fault it must catch, and the hint it gives. Every row is
 injected for real on {FAULTY} (and node-5 for faults between two hosts) of a 6-host
-simulated cluster (tests/sim), and a full default run (`--expect iperf_seconds=1`) must
-report exactly this: the named result with its status, message and hint, the other results
-listed, and nothing else fail, error, warn or blocked.
+simulated cluster (tests/sim), and a full default run (`--expect iperf_seconds=1`; with
+`--pairs mesh` where the row lists bandwidth results of pairs, so that every pair into or out
+of the node is measured) must report exactly this: the named result with its status, message
+and hint, the other results listed, and nothing else fail, error, warn or blocked.
 
 Generated from `tests/faults/cases.py` by `python -m tests.faults.faultdoc`;
 `tests/faults/test_faults_doc.py` fails when this file and the table differ.

@@ -51,6 +51,6 @@ def assert_reported(run: Run, case: FaultCase) -> None:
 def test_fault_is_found_on_its_subject_and_nothing_else(
         case: FaultCase, six_hosts: Callable[..., SimCluster], tmp_path: Path) -> None:
     cluster, args = build(case, six_hosts, tmp_path)
-    run = full_run(cluster, tmp_path / "run", *args, timeout=600)
+    run = full_run(cluster, tmp_path / "run", *args, pairs=case.pairs, timeout=600)
     assert_reported(run, case)
     assert leftovers(cluster) == {}

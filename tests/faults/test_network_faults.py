@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from preflight.checks import check_bandwidth
+from preflight.runctx import FACTS_FILE
 from tests.cluster.helpers import Run, explain
 from tests.faults.cases import FAULTY, NAMES
-from tests.faults.runs import full_run, involves, leftovers
+from tests.faults.runs import MESH, full_run, involves, leftovers
 from tests.sim.cluster import SimCluster
 
 pytestmark = pytest.mark.cluster
@@ -32,7 +33,7 @@ def test_lossy_host_is_named_as_the_slow_node(
         six_hosts: Callable[..., SimCluster], tmp_path: Path) -> None:
     cluster = six_hosts()
     cluster.loss(FAULTY, 5)  # 5% of what it sends and of what it receives
-    run = full_run(cluster, tmp_path / "run")
+    run = full_run(cluster, tmp_path / "run", pairs=MESH)
     assert_only_about(run, FAULTY)
     # Loss makes throughput erratic: the slow pairs are always there, but whether the
     # retests against healthy nodes confirm the node (bandwidth_isolation fails) or leave
@@ -61,11 +62,13 @@ def settled_leftovers(cluster: SimCluster, within_s: float = 20) -> dict[str, li
 
 def _pull_cable_after_gather(cluster: SimCluster, run_dir: Path, stop: threading.Event,
                              pulled: list[float]) -> None:
-    """Take the host's link down as soon as the first active probe has been measured:
-    facts are gathered by then, every later probe finds the host gone."""
-    measurements = run_dir / "measurements"
+    """Take the host's link down as soon as the facts are gathered (facts.json written,
+    before the checks are even collected): every probe finds the host gone. (Pulled once a
+    first probe was measured, the mesh's other pairs raced it: at a low load they were
+    done before the cable went.)"""
+    facts = run_dir / FACTS_FILE
     while not stop.is_set():
-        if measurements.is_dir() and any(measurements.glob("*.json")):
+        if facts.is_file():
             cluster.link_down(FAULTY)
             pulled.append(time.monotonic())
             return
@@ -82,11 +85,11 @@ def test_host_dying_mid_run_is_named_and_the_run_completes(
                                args=(cluster, run_dir, stop, pulled))
     watcher.start()
     try:
-        run = full_run(cluster, run_dir, timeout=600)
+        run = full_run(cluster, run_dir, pairs=MESH, timeout=600)
     finally:
         stop.set()
         watcher.join()
-    assert pulled, "no probe was ever measured"
+    assert pulled, "the facts were never gathered"
     assert_only_about(run, FAULTY)
     assert run.record.get("partial") is not True
     for result in run.of("ssh_reachable") + run.of("probe_ran"):

@@ -4,12 +4,15 @@ with fake pair tests (no cluster)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from preflight import verdict
 from preflight.config import Expectations
+from preflight.inventory import Node
+from preflight.measure.base import connected, lost_by, lost_nodes
 from preflight.measure.pairwise import PairProbe, measure_pairs
 from preflight.pairjudge import (
     Floors,
@@ -21,6 +24,8 @@ from preflight.pairjudge import (
     node_verdict,
     report_view,
 )
+from preflight.runctx import RunContext
+from preflight.transport.base import ConnectError, FailureKind
 
 NAMES = [f"node-{i}" for i in range(1, 7)]
 MEDIAN = Floors(None, 0.9, 0.5)
@@ -244,3 +249,97 @@ def test_a_node_whose_every_pair_errored_is_not_passed_by_isolation() -> None:
     with pytest.raises(verdict.Unavailable, match="node-2: none of its 6 pairs was measured"):
         judge_node(result, AS_MEASURED, "node-2", "hint")
     judge_node(result, AS_MEASURED, "node-1", "hint")  # measured with two partners: fine
+
+
+def _gone(node: str) -> Callable[[str, str], float]:
+    """A pair test whose every test touching `node` fails as a dead link does."""
+    def test(src: str, dst: str) -> float:
+        if node in (src, dst):
+            raise ConnectError(node, FailureKind.SSH_ERROR, "open session: timed out")
+        return 10.0
+
+    return test
+
+
+def _lost_if_connect_error(error: Exception) -> str | None:
+    return error.host if isinstance(error, ConnectError) else None
+
+
+def test_a_node_lost_mid_probe_is_not_waited_out_pair_after_pair() -> None:
+    calls: list[tuple[str, str]] = []
+    dead = _gone("node-3")
+
+    def test(src: str, dst: str) -> float:
+        calls.append((src, dst))
+        return dead(src, dst)
+
+    lost_probe = PairProbe("iperf3", test, MEDIAN.rule, per_test_s=5, width=8,
+                           lost_by=_lost_if_connect_error)
+    lost: dict[str, str] = {}
+    result = measure_pairs(NAMES, "mesh", lost_probe, lost)
+    assert lost == {"node-3": "ssh-error: open session: timed out"}
+    assert sum("node-3" in pair for pair in calls) == 1  # the test that found it lost
+    assert len(calls) == 1 + 20  # and every pair between the five others, once
+    mine = {k: e for k, e in result["pairs"].items() if "node-3" in k.split("|")}
+    assert len(mine) == 10
+    assert all(e == {"gbps": None, "lost": "node-3", "error": "not measured: node-3 was lost "
+                     "mid-run (ssh-error: open session: timed out)"} for e in mine.values())
+    assert all(judge(result, AS_MEASURED).passed[k] for k in result["pairs"] if k not in mine)
+
+
+def test_a_node_already_lost_by_an_earlier_probe_is_never_tested() -> None:
+    test = Recorder(lambda s, d, attempt: 10.0)
+    result = measure_pairs(NAMES[:4], "mesh", probe(test), {"node-2": "connection lost"})
+    assert not [pair for pair in test.calls if "node-2" in pair]
+    assert result["pairs"]["node-1|node-2"]["error"] == \
+        "not measured: node-2 was lost mid-run (connection lost)"
+
+
+def test_a_connect_error_on_a_node_still_there_is_an_error_and_runs_again() -> None:
+    attempts: list[tuple[str, str]] = []
+
+    def test(src: str, dst: str) -> float:
+        attempts.append((src, dst))
+        if (src, dst) == ("node-1", "node-2") and attempts.count((src, dst)) == 1:
+            raise ConnectError("node-2", FailureKind.SSH_ERROR, "open session: timed out")
+        return 10.0
+
+    result = measure_pairs(NAMES[:4], "mesh", probe(test))  # lost_by: nothing is lost
+    assert result["pairs"]["node-1|node-2"]["first_error"] == \
+        "ssh-error: open session: timed out"
+    assert attempts.count(("node-1", "node-2")) == 2
+
+
+class _Closed:
+    def close(self) -> None:
+        pass
+
+
+def _context(tmp_path: Path, down: set[str]) -> RunContext:
+    def connect(host: str) -> Any:
+        if host in down:
+            raise ConnectError(host, FailureKind.CONNECT_TIMEOUT, "connection timed out")
+        return _Closed()
+
+    return RunContext(nodes=[Node(n) for n in NAMES[:3]], expect=Expectations(),
+                      run_dir=tmp_path, transport_factory=connect)
+
+
+def test_a_node_is_lost_once_a_new_connection_fails_too_and_stays_lost(tmp_path: Path) -> None:
+    down: set[str] = set()
+    ctx = _context(tmp_path, down)
+    ctx.connections.get("node-2")
+    stale = ConnectError("node-2", FailureKind.SSH_ERROR, "open session: timed out")
+    assert lost_by(ctx, stale) is None  # a stale connection: a new one opens
+    down.add("node-2")
+    assert lost_by(ctx, stale) == "node-2"
+    assert lost_nodes(ctx, NAMES[:3]) == {"node-2": "connect-timeout: connection timed out"}
+    assert lost_by(ctx, RuntimeError("iperf3 failed")) is None
+    assert lost_by(ctx, ConnectError("elsewhere", FailureKind.SSH_ERROR, "x")) is None
+
+
+def test_a_server_waits_for_its_client_only_when_the_client_got_through() -> None:
+    assert connected({"rc": 0, "stdout": "{}", "stderr": ""})
+    assert not connected({"connect": "filtered"})
+    assert not connected({"rc": 1, "stdout": "", "stderr": "connect failed: Connection refused"})
+    assert not connected(None)  # the client never ran (an error before or while it ran)
