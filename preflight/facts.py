@@ -358,3 +358,15 @@ def majority(values: Iterable[T]) -> tuple[T | None, int, int]:
     if len(counted) > 1 and counted[0][1] == counted[1][1]:
         return None, counted[0][1], total
     return counted[0][0], counted[0][1], total
+
+def usual_among_others(counts: Counter[T] | None, own: Iterable[T]) -> T | None:
+    """The value a strict majority of the other nodes show: `counts` is every node's tally
+    (counted once per run), less this node's `own` values."""
+    others = Counter(counts or {})
+    others.subtract(own)
+    total = sum(n for n in others.values() if n > 0)
+    if not total:
+        return None
+    usual, count = others.most_common(1)[0]
+    return usual if count * 2 > total else None
+
