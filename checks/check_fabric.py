@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts, majority, usual_among_others
+from preflight.facts import ClusterFacts, NodeFacts, majority_counted, usual_among_others
 from preflight.verdict import fail, observe, skip
 
 IB_HINT = ("check the cable and switch port (ibstat, ibdiagnet); a port at a lower rate "
@@ -100,8 +100,8 @@ def check_efa_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     count = len(efa_devices(providers))
     expected = expect.efa_count
     if expected is None:
-        expected, _, _ = majority(
-            cluster.values(lambda n: len(efa_devices(n.efa_providers or [])) or None).values())
+        expected, _, _ = majority_counted(
+            cluster.counted(lambda n: len(efa_devices(n.efa_providers or [])) or None))
     if not expected and not count:
         skip("no EFA devices expected or found")
     observe(count, expected=expected, unit="EFA devices")
@@ -198,8 +198,8 @@ def check_mtu_consistent(node: NodeFacts, cluster: ClusterFacts, expect: Expecta
     iface = node.cluster_interface(expect)
     if iface is None:
         skip("no cluster interface found (set cluster_interface)")
-    mtus = cluster.values(lambda n: (n.cluster_interface(expect) or {}).get("mtu"))
-    common, count, total = majority(mtus.values())
+    mtus = cluster.counted(lambda n: (n.cluster_interface(expect) or {}).get("mtu"))
+    common, count, total = majority_counted(mtus)
     observe(iface.get("mtu"), expected=common, unit="bytes")
     if common is not None and iface.get("mtu") != common:
         fail(f"{node.name}: MTU {iface.get('mtu')} on {iface.get('name')}, the other {count} "
