@@ -138,7 +138,7 @@ class NodeFacts:
         result = (self.raw.get("tools") or {}).get(tool)
         if not result or result.get("missing"):
             return None
-        if result.get("stdout_parsed"):
+        if "parsed" in result:
             raise RuntimeError(f"{self.name}: `{tool}` text was dropped once parsed: read "
                                "the parsed record (NodeFacts caches it)")
         argv = result.get("argv")
@@ -174,17 +174,21 @@ class NodeFacts:
         if isinstance(nvml, dict) and "gpus" in nvml:
             return {"source": "pynvml", "gpus": nvml["gpus"], "processes": [],
                     "driver_version": nvml.get("driver_version"), "cuda_version": None}
+        result = (self.raw.get("tools") or {}).get("nvidia_smi_q")
+        if isinstance(result, dict) and "parsed" in result:
+            return dict(result["parsed"])  # parsed by another view of the same facts
         parsed = self._parsed("nvidia_smi_q", nvidia_smi.parse)
-        self._drop_text("nvidia_smi_q")
+        if isinstance(result, dict) and parsed is not None:
+            self._keep_parsed_only(result, parsed)
         return parsed
 
-    def _drop_text(self, tool: str) -> None:
-        """A parsed tool's text is not kept: `nvidia-smi -q` is ~75 KB a node against ~14 KB
-        parsed (75 MB at 1,024 nodes). facts.json keeps it; the parsed record is cached."""
-        result = (self.raw.get("tools") or {}).get(tool)
-        if isinstance(result, dict) and result.get("stdout"):
-            result["stdout"] = None
-            result["stdout_parsed"] = True
+    @staticmethod
+    def _keep_parsed_only(result: dict[str, Any], parsed: dict[str, Any]) -> None:
+        """A parsed tool's text is not kept, its record is, in the facts (a probe's own
+        ClusterFacts over the same outcomes finds it): `nvidia-smi -q` is ~75 KB a node
+        against ~14 KB parsed, 75 MB at 1,024 nodes. facts.json keeps the text."""
+        result["stdout"] = None
+        result["parsed"] = parsed
 
     @property
     def gpus(self) -> list[dict[str, Any]] | None:

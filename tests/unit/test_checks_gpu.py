@@ -10,7 +10,7 @@ import pytest
 
 from preflight.checks import check_gpu
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts
+from preflight.facts import ClusterFacts, NodeFacts
 from tests.faults.recorded import cluster_of, facts_for, judge
 from tests.sim.spec import GpuState, HostSpec, Xid
 
@@ -113,6 +113,7 @@ def test_nvidia_smi_text_is_let_go_once_parsed_and_the_report_takes_the_records(
     assert tool["stdout"]
     gpus = node.gpus
     assert gpus and tool["stdout"] is None
+    assert NodeFacts(node.outcome).gpus == gpus  # another view of the same facts (a probe's)
     with pytest.raises(RuntimeError, match="dropped once parsed"):
         node.tool_output("nvidia_smi_q")
     records = parsed_records(node)
