@@ -1,10 +1,12 @@
 """The fabric: IB/RoCE ports up at rate, EFA devices present, NCCL env names real devices, MTU."""
 
+import functools
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts, majority
+from preflight.facts import ClusterFacts, NodeFacts, majority_counted, usual_among_others
 from preflight.verdict import fail, observe, skip
 
 IB_HINT = ("check the cable and switch port (ibstat, ibdiagnet); a port at a lower rate "
@@ -34,18 +36,26 @@ def _states(node: NodeFacts) -> tuple[tuple[str, str, float], ...] | None:
     return tuple((_key(p), str(p.get("state")), float(p.get("rate_gbps") or 0)) for p in ports)
 
 
+@functools.lru_cache(maxsize=2)
+def _ports_seen(cluster: ClusterFacts) -> dict[str, Counter[tuple[str, float]]]:
+    """For each CA/port, how many nodes show each (state, rate): once per run (per node,
+    reading every node's ports again would be N^2 at scale)."""
+    seen: dict[str, Counter[tuple[str, float]]] = {}
+    for states in cluster.values(_states).values():
+        for key, state, rate in states:
+            seen.setdefault(key, Counter())[(state, rate)] += 1
+    return seen
+
+
 def _usual_ports(node: NodeFacts, cluster: ClusterFacts) -> dict[str, tuple[str, float]]:
     """For each CA/port, the state and rate most other nodes show."""
-    seen: dict[str, list[tuple[str, float]]] = {}
-    for name, states in cluster.values(_states).items():
-        if name == node.name:
-            continue
-        for key, state, rate in states:
-            seen.setdefault(key, []).append((state, rate))
+    own: dict[str, list[tuple[str, float]]] = {}
+    for key, state, rate in _states(node) or ():
+        own.setdefault(key, []).append((state, rate))
     usual = {}
-    for key, values in seen.items():
-        common, count, total = majority(values)
-        if common is not None and count * 2 > total:
+    for key, counts in _ports_seen(cluster).items():
+        common = usual_among_others(counts, own.get(key, []))
+        if common is not None:
             usual[key] = common
     return usual
 
@@ -90,8 +100,8 @@ def check_efa_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     count = len(efa_devices(providers))
     expected = expect.efa_count
     if expected is None:
-        expected, _, _ = majority(
-            cluster.values(lambda n: len(efa_devices(n.efa_providers or [])) or None).values())
+        expected, _, _ = majority_counted(
+            cluster.counted(lambda n: len(efa_devices(n.efa_providers or [])) or None))
     if not expected and not count:
         skip("no EFA devices expected or found")
     observe(count, expected=expected, unit="EFA devices")
@@ -188,8 +198,8 @@ def check_mtu_consistent(node: NodeFacts, cluster: ClusterFacts, expect: Expecta
     iface = node.cluster_interface(expect)
     if iface is None:
         skip("no cluster interface found (set cluster_interface)")
-    mtus = cluster.values(lambda n: (n.cluster_interface(expect) or {}).get("mtu"))
-    common, count, total = majority(mtus.values())
+    mtus = cluster.counted(lambda n: (n.cluster_interface(expect) or {}).get("mtu"))
+    common, count, total = majority_counted(mtus)
     observe(iface.get("mtu"), expected=common, unit="bytes")
     if common is not None and iface.get("mtu") != common:
         fail(f"{node.name}: MTU {iface.get('mtu')} on {iface.get('name')}, the other {count} "

@@ -3,7 +3,7 @@
 from typing import Any
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts, majority
+from preflight.facts import ClusterFacts, NodeFacts, majority_counted
 from preflight.parsers.xid import HARDWARE_XIDS
 from preflight.timewindow import within_hours
 from preflight.verdict import Unavailable, equal, fail, observe, skip, warn
@@ -35,7 +35,7 @@ def check_gpu_count(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
     if node.slots and count < node.slots:
         fail(f"{node.name}: GPUs visible: {count}, expected {node.slots} (hostfile slots)",
              measured=count, expected=node.slots, hint=hint, reason="gpus-below-slots")
-    common, _, total = majority(cluster.values(lambda n: len(n.gpus) if n.gpus else None).values())
+    common, _, total = majority_counted(cluster.counted(lambda n: len(n.gpus) if n.gpus else None))
     observe(count, expected=common, unit="GPUs")
     if common is not None and count != common:
         fail(f"{node.name}: {count} GPUs visible, the other nodes have {common}", hint=hint,
@@ -54,8 +54,8 @@ def check_gpu_model(node: NodeFacts, cluster: ClusterFacts, expect: Expectations
         fail(f"{node.name}: GPU model {names[0]}, expected {expect.gpu_model}",
              hint="wrong node type in the allocation, or the wrong --profile",
              reason="gpu-model-wrong")
-    models = cluster.values(lambda n: (n.gpus or [{}])[0].get("name") if n.gpus else None)
-    common, count, total = majority(models.values())
+    models = cluster.counted(lambda n: (n.gpus or [{}])[0].get("name") if n.gpus else None)
+    common, count, total = majority_counted(models)
     if names and common is not None and names[0] != common:
         fail(f"{node.name}: GPU model {names[0]}, the other {count} of {total} nodes have "
              f"{common}", expected=common, hint="mixed node types in one job run at the "

@@ -1,13 +1,12 @@
 """Node system facts a training job depends on: the probe, memlock, /dev/shm, disk."""
 
+import functools
 from collections import Counter
-from collections.abc import Mapping
-from weakref import WeakKeyDictionary
 
 import pytest
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts, Space, majority
+from preflight.facts import ClusterFacts, NodeFacts, Space, majority_counted
 from preflight.gather import NodeOutcome
 from preflight.measure.sharedfs import stat_of
 from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
@@ -55,9 +54,10 @@ def check_nofile(node: NodeFacts, cluster: ClusterFacts, expect: Expectations) -
     nofile = node.ulimits.nofile
     if nofile is None:
         skip("open-files limit not reported")
-    others = cluster.values(lambda n: n.ulimits.nofile
-                            if n.name != node.name else None)
-    common, count, total = majority(others.values())
+    others = cluster.counted(lambda n: n.ulimits.nofile)
+    others[nofile] -= 1  # this node's own
+    found = majority_counted(others)
+    common, count, total = found
     usual = f" ({count} of the other {total} nodes have {common})" if common is not None else ""
     observe("unlimited" if nofile == -1 else nofile, expected=f">= {expect.nofile_min}",
             unit="files")
@@ -162,7 +162,7 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
         skip("no names to resolve")
     problems = []
     for name in cluster.names:
-        usual = _usual_answer(cluster, name, node.name)
+        usual = _usual_answer(cluster, name, node)
         mine = answers.get(name)
         if name == node.hostname and isinstance(mine, list) and all(
                 map(is_loopback, mine)):
@@ -178,45 +178,34 @@ def check_names_resolve(node: NodeFacts, cluster: ClusterFacts) -> None:
              reason="hosts-disagree")
 
 
-def _usual_answer(cluster: ClusterFacts, name: str, asker: str) -> list[str] | None:
-    """What more than half of the other nodes resolve `name` to (None on a tie, or when
-    no answer has such a majority)."""
-    answers, given = _resolve_tally(cluster).get(name, (Counter(), 0))
-    mine = cluster.values(_resolve_answers).get(asker, {}).get(name)
-    if mine is not None:  # the asker is compared with the others, not with itself
-        given -= 1
-        answers = Counter(answers)
-        if isinstance(mine, list):
-            answers[tuple(mine)] -= 1
-    ranked = answers.most_common(2)  # a tie for first place has no majority either
-    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
-        return None
-    common, count = ranked[0]
-    return list(common) if count * 2 > given else None
+def _usual_answer(cluster: ClusterFacts, name: str, asker: NodeFacts) -> list[str] | None:
+    """What most of the other nodes resolve `name` to (None without a strict majority)."""
+    lists, answered = _answers_seen(cluster)
+    counts = Counter(lists.get(name) or {})
+    mine = asker.resolve.get(name)
+    if isinstance(mine, list):
+        counts[tuple(mine)] -= 1
+    found = majority_counted(counts)
+    common, count, _ = found
+    others = answered[name] - (mine is not None)
+    return list(common) if common is not None and count * 2 > others else None
 
 
-def _resolve_answers(node: NodeFacts) -> Mapping[str, object]:
-    return node.resolve
-
-
-_tallies: WeakKeyDictionary[ClusterFacts, dict[str, tuple[Counter[tuple[str, ...]], int]]] = \
-    WeakKeyDictionary()
-
-
-def _resolve_tally(cluster: ClusterFacts) -> dict[str, tuple[Counter[tuple[str, ...]], int]]:
-    """name -> (how many nodes gave each address list, how many answered at all), counted
-    once per run: every node compares its N answers with every other node's (N³ reads)."""
-    tally = _tallies.get(cluster)
-    if tally is None:
-        tally = {}
-        for answers in cluster.values(_resolve_answers).values():
-            for name, answer in answers.items():
-                lists, given = tally.get(name, (Counter(), 0))
-                if isinstance(answer, list):
-                    lists[tuple(answer)] += 1
-                tally[name] = (lists, given + (answer is not None))
-        _tallies[cluster] = tally
-    return tally
+@functools.lru_cache(maxsize=2)
+def _answers_seen(cluster: ClusterFacts) -> tuple[dict[str, Counter[tuple[str, ...]]],
+                                                  Counter[str]]:
+    """For each name, how many nodes resolve it to each address list, and how many answer
+    at all: once per run (per node and name, every node's answer again was N^3)."""
+    lists: dict[str, Counter[tuple[str, ...]]] = {}
+    answered: Counter[str] = Counter()
+    for node in cluster.reachable():
+        for name, answer in node.resolve.items():
+            if answer is None:
+                continue
+            answered[name] += 1
+            if isinstance(answer, list):
+                lists.setdefault(name, Counter())[tuple(answer)] += 1
+    return lists, answered
 
 
 def check_required_paths(node: NodeFacts, expect: Expectations) -> None:

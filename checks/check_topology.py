@@ -1,9 +1,11 @@
 """GPU interconnect: NVLink on every GPU pair, one matrix on every node, NICs near GPUs."""
 
+import functools
+from collections import Counter
 from typing import Any
 
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts, NodeFacts
+from preflight.facts import ClusterFacts, NodeFacts, usual_among_others
 from preflight.verdict import fail, observe, skip
 
 NEAR_NIC = ("PIX", "PXB")
@@ -41,16 +43,26 @@ def _topo(node: NodeFacts) -> dict[str, Any] | None:
     return node.topo
 
 
+@functools.lru_cache(maxsize=2)
+def _links_seen(cluster: ClusterFacts) -> dict[tuple[str, str], Counter[str]]:
+    """For each GPU pair, how many nodes show each link: once per run (per node, reading
+    every node's matrix again would be N^2 at scale)."""
+    seen: dict[tuple[str, str], Counter[str]] = {}
+    for topo in cluster.values(_topo).values():
+        for pair, link in gpu_pairs(topo).items():
+            seen.setdefault(pair, Counter())[link] += 1
+    return seen
+
+
 def check_topology_matches_cluster(node: NodeFacts, cluster: ClusterFacts) -> None:
     mine = gpu_pairs(topo_or_skip(node))
-    others = [gpu_pairs(t) for name, t in cluster.values(_topo).items() if name != node.name]
-    if not others:
+    if len(cluster.values(_topo)) < 2:
         skip("no other node to compare with")
+    seen = _links_seen(cluster)
     differing = []
     for pair, link in mine.items():
-        seen = [o.get(pair) for o in others if pair in o]
-        usual = max(set(seen), key=seen.count) if seen else None
-        if usual is not None and link != usual and seen.count(usual) * 2 > len(seen):
+        usual = usual_among_others(seen.get(pair), [link])
+        if usual is not None and link != usual:
             differing.append(f"{pair[0]}-{pair[1]} {link} (others {usual})")
     observe(len(differing), expected=0, unit="pairs differing")
     if differing:

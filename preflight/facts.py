@@ -138,6 +138,9 @@ class NodeFacts:
         result = (self.raw.get("tools") or {}).get(tool)
         if not result or result.get("missing"):
             return None
+        if "parsed" in result:
+            raise RuntimeError(f"{self.name}: `{tool}` text was dropped once parsed: read "
+                               "the parsed record (NodeFacts caches it)")
         argv = result.get("argv")
         command = shlex.join(map(str, argv)) if isinstance(argv, list) and argv else tool
         if result.get("timed_out"):
@@ -171,7 +174,21 @@ class NodeFacts:
         if isinstance(nvml, dict) and "gpus" in nvml:
             return {"source": "pynvml", "gpus": nvml["gpus"], "processes": [],
                     "driver_version": nvml.get("driver_version"), "cuda_version": None}
-        return self._parsed("nvidia_smi_q", nvidia_smi.parse)
+        result = (self.raw.get("tools") or {}).get("nvidia_smi_q")
+        if isinstance(result, dict) and "parsed" in result:
+            return dict(result["parsed"])  # parsed by another view of the same facts
+        parsed = self._parsed("nvidia_smi_q", nvidia_smi.parse)
+        if isinstance(result, dict) and parsed is not None:
+            self._keep_parsed_only(result, parsed)
+        return parsed
+
+    @staticmethod
+    def _keep_parsed_only(result: dict[str, Any], parsed: dict[str, Any]) -> None:
+        """A parsed tool's text is not kept, its record is, in the facts (a probe's own
+        ClusterFacts over the same outcomes finds it): `nvidia-smi -q` is ~75 KB a node
+        against ~14 KB parsed, 75 MB at 1,024 nodes. facts.json keeps the text."""
+        result["stdout"] = None
+        result["parsed"] = parsed
 
     @property
     def gpus(self) -> list[dict[str, Any]] | None:
@@ -266,6 +283,7 @@ class ClusterFacts:
         self._nodes = {name: NodeFacts(o, self.slots.get(name))
                        for name, o in outcomes.items() if o.ok}
         self._values: dict[Hashable, dict[str, Any]] = {}
+        self._counts: dict[Hashable, Counter[Any]] = {}
 
     def reachable(self) -> list[NodeFacts]:
         return list(self._nodes.values())
@@ -278,10 +296,30 @@ class ClusterFacts:
 
     def resolved_address(self, name: str) -> str | None:
         """The address most other nodes resolve `name` to (None on a tie or no answer)."""
-        answers = self.values(lambda n: _first(n.resolve.get(name))
-                              if n.name != name else None)
-        common, _, _ = majority(answers.values())
+        common, _, _ = majority_counted(Counter(self._first_answers.get(name) or {}))
         return common
+
+    @cached_property
+    def _first_answers(self) -> dict[str, Counter[str]]:
+        """For each name asked, how many other nodes resolve it to each first address:
+        counted once (per node, every node's answers again: N^2 reads)."""
+        counts: dict[str, Counter[str]] = {}
+        for node in self.reachable():
+            for name, answer in node.resolve.items():
+                first = _first(answer)
+                if first is not None and name != node.name:
+                    counts.setdefault(name, Counter())[first] += 1
+        return counts
+
+    def counted(self, read: Callable[[NodeFacts], V | None]) -> Counter[V]:
+        """How many reachable nodes give each value of read(node), kept per reader as
+        values() is: per-node checks ask for the majority once per node."""
+        key = _reader_key(read)
+        if key is None:
+            return Counter(self._read_all(read).values())
+        if key not in self._counts:
+            self._counts[key] = Counter(self.values(read).values())
+        return Counter(self._counts[key])
 
     def values(self, read: Callable[[NodeFacts], V | None]) -> dict[str, V]:
         """read(node) for every reachable node where it gives a value.
@@ -351,10 +389,28 @@ def _first(answer: Any) -> str | None:
 
 def majority(values: Iterable[T]) -> tuple[T | None, int, int]:
     """The most common value, its count and the total; None on a tie for first place."""
-    counted = Counter(values).most_common()
+    return majority_counted(Counter(values))
+
+
+def majority_counted(counts: Counter[T]) -> tuple[T | None, int, int]:
+    """majority() of values already counted (values with no positive count left out)."""
+    counted = [(value, n) for value, n in counts.most_common() if n > 0]
     total = sum(n for _, n in counted)
     if not counted:
         return None, 0, 0
     if len(counted) > 1 and counted[0][1] == counted[1][1]:
         return None, counted[0][1], total
     return counted[0][0], counted[0][1], total
+
+
+def usual_among_others(counts: Counter[T] | None, own: Iterable[T]) -> T | None:
+    """The value a strict majority of the other nodes show: `counts` is every node's tally
+    (counted once per run), less this node's `own` values."""
+    others = Counter(counts or {})
+    others.subtract(own)
+    total = sum(n for n in others.values() if n > 0)
+    if not total:
+        return None
+    usual, count = others.most_common(1)[0]
+    return usual if count * 2 > total else None
+

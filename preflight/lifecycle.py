@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from preflight import __version__
 from preflight.config import Expectations, load_config, parse_expect_options
 from preflight.console import make_console, progress
 from preflight.errors import PreflightError, UserError
+from preflight.facts import NodeFacts
 from preflight.findings import exclude_limit
 from preflight.gather import (
     NodeOutcome,
@@ -47,7 +49,7 @@ from preflight.second_look_blame import looked_suspects
 from preflight.transport.base import Transport
 from preflight.transport.local import LocalTransport
 from preflight.transport.ssh import SshSettings, SshTransport
-from preflight.verdict import Blocked, Unavailable
+from preflight.verdict import Blocked
 
 
 def build_context(options: Any, *, run_dir: str | None = None,
@@ -219,6 +221,7 @@ def _create_known_hosts(path: Path) -> None:
 def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]:
     if ctx.offline:  # check --from: the recording's facts, copied into this run directory
         ctx.set_outcomes(read_facts(ctx.facts_path))
+        gc.freeze()
         return ctx.outcomes()
     started = time.time()
     try:
@@ -327,31 +330,26 @@ def _write_bad_nodes(path: str | None, record: RunRecord) -> None:
 def _write_html(ctx: RunContext, record: RunRecord) -> None:
     try:
         from preflight.reports.html import write_report
+        from preflight.reports.nodes import parsed_records
     except ImportError:
         return
-    facts = {"nodes": _report_nodes(ctx)} if ctx.facts_path.is_file() else None
+    facts = None
+    if ctx.facts_path.is_file():
+        facts = {"nodes": _report_nodes(ctx, parsed_records)}
     write_report(ctx.run_dir, run=record, facts=facts)
 
 
-REPORTED = ("gpus", "topo", "ib_ports")  # parsed by the checks already: not parsed twice
-
-
-def _report_nodes(ctx: RunContext) -> dict[str, Any]:
-    """Each node's outcome, with the tool outputs the checks parsed given as parsed."""
+def _report_nodes(ctx: RunContext,
+                  parsed_records: Callable[[NodeFacts], dict[str, Any]]) -> dict[str, Any]:
+    """Each node's outcome, with its GPUs, topology, IB ports and versions as the checks
+    parsed them (not parsed twice; the raw nvidia-smi text is not kept once parsed)."""
     cluster = ctx.cluster_facts()
     nodes: dict[str, Any] = {}
     for name, outcome in ctx.outcomes().items():
         entry = outcome.to_dict()
-        if outcome.ok and isinstance(entry.get("facts"), dict):
-            parsed: dict[str, Any] = {}
-            for key in REPORTED:
-                with contextlib.suppress(Unavailable, Blocked):  # the report says why
-                    parsed[key] = getattr(cluster.node(name), key)
-            with contextlib.suppress(Blocked):  # driver and cuda come from nvidia-smi
-                parsed["versions"] = {**(entry["facts"].get("versions") or {}),
-                                      **cluster.node(name).versions}
-            entry["facts"] = {**entry["facts"],
-                              **{k: v for k, v in parsed.items() if v is not None}}
+        if outcome.ok:
+            with contextlib.suppress(Blocked):  # the report says why
+                entry["parsed"] = parsed_records(cluster.node(name))
         nodes[name] = entry
     return nodes
 

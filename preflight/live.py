@@ -143,10 +143,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if _live(config) and not hasattr(config, "workerinput"):
         _checks = _Checks(len(session.items))
-        global _reporter
+        global _reporter, _quiet
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        chars = str(getattr(config.option, "reportchars", "") or "")
-        _reporter = reporter if not set(chars) & set("pPA") else None
+        _quiet = quiet_categories(str(getattr(config.option, "reportchars", "") or ""))
+        _reporter = reporter if _quiet else None
 
 
 @pytest.hookimpl(trylast=True)
@@ -154,19 +154,27 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "teardown" and _checks is not None:
         _checks.advance(report.nodeid)
     if _reporter is not None:
-        _forget_quiet_reports(_reporter)
+        _forget_quiet_reports(_reporter, _quiet)
 
 
-def _forget_quiet_reports(reporter: Any) -> None:
+def quiet_categories(reportchars: str) -> list[str]:
+    """The report categories that -r (these characters) does not ask for."""
+    return [category for category, asked_by in QUIET_CATEGORIES.items()
+            if not set(reportchars) & set(asked_by)]
+
+
+def _forget_quiet_reports(reporter: Any, categories: list[str]) -> None:
     """pytest's terminal keeps every report to the end (three per check: 138,000 at 1,024
-    nodes) to print what -r asks for; under the live display only failures and errors can
-    be asked for (--tb, -rfE), so the others are let go as they come."""
-    for category in QUIET_CATEGORIES:
+    nodes) to print what -r asks for; under the live display (-qq: no closing counts) the
+    reports -r did not ask for are let go as they come (13,000 skips at 1,024 nodes)."""
+    for category in categories:
         reporter.stats.pop(category, None)
 
 
-QUIET_CATEGORIES = ("", "passed")
+# pytest's report categories, and the -r characters that ask for them
+QUIET_CATEGORIES = {"": "pPA", "passed": "pPA", "skipped": "sSaA"}
 _reporter: Any = None
+_quiet: list[str] = []
 
 
 @pytest.hookimpl(tryfirst=True)

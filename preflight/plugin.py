@@ -6,6 +6,7 @@ is safe to have installed (entry point pytest11) in any pytest run.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Generator
 from importlib import resources
@@ -154,6 +155,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # start now, in the background, and run while the node-local checks are judged.
     items.sort(key=lambda item: run_order(getattr(item, "fixturenames", ())))
     ctx.wanted_probes = {f for item in items for f in getattr(item, "fixturenames", ())}
+    gc.freeze()  # the items live to the end: at 1,024 nodes the collector walked 46,000 of them
     if not config.option.collectonly:
         start_reach(ctx)
 

@@ -1,7 +1,9 @@
-"""Per-node sections of the report, built from facts.json.
+"""Per-node sections of the report, built from facts.json or from a run's own facts.
 
-facts.json keeps the nodes' raw tool outputs; the GPU table, topology and IB ports are
-parsed from them here with the same parsers the checks use (preflight.facts). Only the
+A run gives each node's records as its checks parsed them (`parsed`, from
+`parsed_records`); from facts.json alone (`preflight report`), the GPU table, topology and
+IB ports are parsed from the raw tool outputs with the same parsers the checks use
+(preflight.facts). Only the
 facts named here are shown. Anything else a probe gathered (environment variables above
 all) stays out of the report, redacted or not.
 """
@@ -103,7 +105,9 @@ def node_sections(run: RunRecord, facts: Mapping[str, Any] | None,
 def _section(index: int, name: str, entry: Any, statuses: list[str]) -> NodeSection:
     entry = entry if isinstance(entry, Mapping) else {}
     facts = entry.get("facts") if isinstance(entry.get("facts"), Mapping) else {}
-    parsed, notes = _parsed(name, entry, facts)
+    parsed = entry.get("parsed")  # a run's own records, parsed by its checks
+    if not isinstance(parsed, Mapping):
+        parsed = _parse(name, entry, facts)
     return NodeSection(
         anchor=f"node-{index}",
         name=name,
@@ -116,40 +120,42 @@ def _section(index: int, name: str, entry: Any, statuses: list[str]) -> NodeSect
         topo=topo_grid(parsed["topo"]),
         ib_ports=_table(parsed["ib_ports"], IB_COLUMNS),
         interfaces=_table(facts.get("interfaces"), IF_COLUMNS),
-        notes=notes,
+        notes=list(parsed["notes"]),
     )
 
 
-def _parsed(name: str, entry: Mapping[str, Any], facts: Mapping[str, Any]) -> tuple[
-        dict[str, Any], list[str]]:
-    """GPUs, topology, IB ports and versions, parsed from the raw tool outputs.
+def parsed_records(node: NodeFacts, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """GPUs, topology, IB ports and versions of a node, and `notes`: the tool outputs that
+    could not be read (a hung nvidia-smi). A record in `given` is taken as it is."""
+    given = given or {}
+    records: dict[str, Any] = {"notes": []}
+    for key in PARSED:
+        records[key] = given.get(key)
+        if records[key] is None:
+            try:
+                records[key] = getattr(node, key)
+            except Unavailable as exc:
+                records["notes"].append(str(exc))
+    probed = node.get("versions")
+    records["versions"] = {**(probed if isinstance(probed, Mapping) else {}),
+                           **{k: v for k, v in node.versions.items() if v is not None}}
+    return records
 
-    A key already present in facts (an already parsed record) is taken as it is.
-    """
-    parsed: dict[str, Any] = {key: facts.get(key) for key in PARSED}
+
+def _parse(name: str, entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The records from facts.json's raw tool outputs (`preflight report` on a run
+    directory); a key already present in facts (a parsed record) is taken as it is."""
+    unparsed: dict[str, Any] = {key: facts.get(key) for key in PARSED}
     versions = facts.get("versions")
-    parsed["versions"] = dict(versions) if isinstance(versions, Mapping) else {}
-    if not facts.get("tools") or _parsed_already(parsed):
-        return parsed, []
+    unparsed["versions"] = dict(versions) if isinstance(versions, Mapping) else {}
+    unparsed["notes"] = []
+    if not facts.get("tools"):
+        return unparsed
     try:
         node = NodeFacts(NodeOutcome.from_dict(name, dict(entry)))
     except (Blocked, KeyError, TypeError, ValueError):
-        return parsed, []
-    notes: list[str] = []
-    for key in PARSED:
-        if parsed[key] is None:
-            try:
-                parsed[key] = getattr(node, key)
-            except Unavailable as exc:
-                notes.append(str(exc))
-    parsed["versions"].update({k: v for k, v in node.versions.items() if v is not None})
-    return parsed, notes
-
-
-def _parsed_already(parsed: Mapping[str, Any]) -> bool:
-    """A run hands the report what its checks parsed (versions included): parsing
-    `nvidia-smi -q` again per node would cost ~30 ms each."""
-    return all(parsed[key] is not None for key in PARSED) and "driver" in parsed["versions"]
+        return unparsed
+    return parsed_records(node, facts)
 
 
 def _error_text(error: Any) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from preflight.parsers.common import (
     ParseError,
@@ -37,9 +37,9 @@ LOG_BANNER = "==============NVSMI LOG=============="
 THROTTLE_SECTIONS = ("clocks throttle reasons", "clocks event reasons")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One `Key : Value` line (or bare title, value None) with its enclosing sections."""
+class Entry(NamedTuple):
+    """One `Key : Value` line (or bare title, value None) with its enclosing sections (a
+    tuple, not a dataclass: ~1,600 of them a node, made in under half the time)."""
 
     path: tuple[str, ...]
     key: str
@@ -94,20 +94,23 @@ def _split_gpu_blocks(lines: list[str]) -> tuple[list[str], list[tuple[str, list
 
 def _entries(lines: list[str]) -> Iterable[Entry]:
     sections: list[tuple[int, str]] = []
+    path: tuple[str, ...] = ()  # the names in sections, kept as one tuple
     for line in lines:
         stripped = line.strip()
         if not stripped or stripped.startswith("[..") or stripped == "...":
             continue
         indent = len(line) - len(line.lstrip())
-        while sections and sections[-1][0] >= indent:
-            sections.pop()
-        path = tuple(name for _, name in sections)
+        if sections and sections[-1][0] >= indent:
+            while sections and sections[-1][0] >= indent:
+                sections.pop()
+            path = path[:len(sections)]
         match = KEY_VALUE.match(line)
         if match:
             yield Entry(path, match.group("key"), match.group("value").strip())
         else:
-            sections.append((indent, stripped))
             yield Entry(path, stripped, None)
+            sections.append((indent, stripped))
+            path = (*path, stripped)
 
 
 Index = dict[tuple[str, ...], str | None]

@@ -10,7 +10,7 @@ import pytest
 
 from preflight.checks import check_gpu
 from preflight.config import Expectations
-from preflight.facts import ClusterFacts
+from preflight.facts import ClusterFacts, NodeFacts
 from tests.faults.recorded import cluster_of, facts_for, judge
 from tests.sim.spec import GpuState, HostSpec, Xid
 
@@ -102,3 +102,20 @@ def test_software_xid_is_not_hardware_trouble(hosts: Path) -> None:
     odd = HostSpec(xids=[Xid(13, "0000:9b:00", "Graphics SM Warp Exception")])
     node = cluster(hosts, odd).node("node-3")
     assert judge(check_gpu.check_xid_errors, node=node, expect=Expectations())[0] == "pass"
+
+
+def test_nvidia_smi_text_is_let_go_once_parsed_and_the_report_takes_the_records(
+        hosts: Path) -> None:
+    from preflight.reports.nodes import parsed_records
+
+    node = cluster(hosts).node("node-1")
+    tool = node.raw["tools"]["nvidia_smi_q"]
+    assert tool["stdout"]
+    gpus = node.gpus
+    assert gpus and tool["stdout"] is None
+    assert NodeFacts(node.outcome).gpus == gpus  # another view of the same facts (a probe's)
+    with pytest.raises(RuntimeError, match="dropped once parsed"):
+        node.tool_output("nvidia_smi_q")
+    records = parsed_records(node)
+    assert records["gpus"] == gpus and records["notes"] == []
+    assert records["versions"]["driver"] == node.version("driver") is not None

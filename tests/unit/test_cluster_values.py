@@ -46,3 +46,31 @@ def test_an_unhashable_captured_value_counts_by_identity() -> None:
 
     assert reader(["n0"]) == {"n0": "6.0"}
     assert reader(["n1"]) == {"n1": "6.1"}
+
+
+def test_counted_reads_once_per_reader_and_gives_a_copy() -> None:
+    from collections import Counter
+
+    cluster, calls = _cluster(), []
+
+    def kernel(node: NodeFacts) -> Any:
+        calls.append(node.name)
+        return node.get("kernel")
+
+    first = cluster.counted(kernel)
+    first["6.0"] -= 2  # a caller leaving its own node out
+    assert cluster.counted(kernel) == Counter({"6.0": 2, "6.1": 2})
+    assert len(calls) == 4
+
+
+def test_majority_of_counts_leaves_out_what_was_subtracted() -> None:
+    from collections import Counter
+
+    from preflight.facts import majority_counted, usual_among_others
+
+    assert majority_counted(Counter({"a": 3, "b": 3})) == (None, 3, 6)
+    assert majority_counted(Counter({"a": 3, "b": 0, "c": -1})) == ("a", 3, 3)
+    # this node shows "a": of the others, 2 of 3 show "b"
+    assert usual_among_others(Counter({"a": 2, "b": 2}), ["a"]) == "b"
+    assert usual_among_others(Counter({"a": 2, "b": 1}), ["a"]) is None  # 1 of 2: no majority
+    assert usual_among_others(Counter({"a": 1}), ["a"]) is None

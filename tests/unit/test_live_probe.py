@@ -66,12 +66,18 @@ def test_off_a_terminal_measuring_prints_nothing(capsys) -> None:  # type: ignor
     assert capsys.readouterr().err == ""
 
 
-def test_the_live_display_lets_go_of_passed_reports_but_keeps_failures() -> None:
+def test_the_live_display_lets_go_of_the_reports_r_did_not_ask_for() -> None:
     from types import SimpleNamespace
 
-    from preflight.live import _forget_quiet_reports
+    from preflight.live import _forget_quiet_reports, quiet_categories
 
-    reporter = SimpleNamespace(stats={"": [1, 2], "passed": [3], "failed": [4], "error": [5],
-                                      "skipped": [6]})
-    _forget_quiet_reports(reporter)
+    def stats() -> dict[str, list[int]]:
+        return {"": [1, 2], "passed": [3], "failed": [4], "error": [5], "skipped": [6]}
+
+    reporter = SimpleNamespace(stats=stats())
+    _forget_quiet_reports(reporter, quiet_categories("N"))  # preflight run's -rN
+    assert reporter.stats == {"failed": [4], "error": [5]}
+    reporter = SimpleNamespace(stats=stats())
+    _forget_quiet_reports(reporter, quiet_categories("s"))
     assert reporter.stats == {"failed": [4], "error": [5], "skipped": [6]}
+    assert quiet_categories("A") == []
