@@ -22,3 +22,14 @@ def require_corpus(folder: str = "") -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def corpus_file(folder: str, name: str) -> Path:
+    """One corpus file; absent: as require_corpus (a skip, or a failure under CI=true)."""
+    path = require_corpus(folder) / name
+    if not path.is_file():
+        message = f"corpus file {path} is missing"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

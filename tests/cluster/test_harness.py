@@ -136,7 +136,11 @@ def test_nothing_left_running_after_a_command(shared: SimCluster) -> None:
 def test_processes_sees_what_a_command_left_behind(shared: SimCluster) -> None:
     ssh(shared, "node-2", "nohup sleep 300 >/dev/null 2>&1 &")
     try:
-        cmdlines = [cmd for _, cmd in shared.processes("node-2")]
+        # nohup execs sleep after ssh returns: until then its cmdline is "nohup sleep 300"
+        deadline = time.monotonic() + 10
+        while "sleep 300" not in (cmdlines := [cmd for _, cmd in shared.processes("node-2")]) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "sleep 300" in cmdlines
     finally:
         shared.run_in("node-2", ["pkill", "-x", "-f", "sleep 300"])

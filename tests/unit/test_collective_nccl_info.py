@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from preflight.collective.nccl_info import describe, picked
-from tests.corpus import CORPUS
+from tests.corpus import corpus_file
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def corpus(name: str) -> str:
-    path = CORPUS / "nccl_logs" / name
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus file {path} is missing")
-        pytest.skip(f"corpus not found at {CORPUS}")
+    path = corpus_file("nccl_logs", name)
     return path.read_text(errors="replace")
 
 

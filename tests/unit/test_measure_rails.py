@@ -21,7 +21,7 @@ from preflight.measure.rails import (
     settings_from,
 )
 from preflight.pairjudge import rails_rule
-from tests.corpus import CORPUS
+from tests.corpus import corpus_file
 
 UNI = Settings(fraction=0.9, rate_gbps=None, gpudirect=False, bidirectional=False)
 
@@ -110,9 +110,8 @@ def test_rail_result_from_a_client_run() -> None:
     assert rail_gbps({"rc": 0, "stdout": GBITS_REPORT, "stderr": ""}) == pytest.approx(392.42)
 
 
-@pytest.mark.skipif(not (CORPUS / "perftest").is_dir(), reason="corpus not found")
 def test_rail_result_in_mb_per_second_from_the_corpus() -> None:
-    text = (CORPUS / "perftest" / "superbench_ib_write_bw_loopback_8M.txt").read_text()
+    text = corpus_file("perftest", "superbench_ib_write_bw_loopback_8M.txt").read_text()
     assert rail_gbps({"rc": 0, "stdout": text}) == pytest.approx(24056.72 * 2**20 * 8 / 1e9)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import time
@@ -33,7 +32,7 @@ from preflight.parsers.nccl_tests import parse
 from preflight.results import Status
 from preflight.runctx import RunContext
 from preflight.transport.base import CommandResult
-from tests.corpus import CORPUS
+from tests.corpus import corpus_file
 
 REPO = Path(__file__).resolve().parents[2]
 ROW = "{size:>12}  {count:>12}  float  sum  -1  100.0  {alg:.2f}  {bus:.2f}  {wrong}  " \
@@ -41,11 +40,7 @@ ROW = "{size:>12}  {count:>12}  float  sum  -1  100.0  {alg:.2f}  {bus:.2f}  {wr
 
 
 def corpus(name: str) -> str:
-    path = CORPUS / "nccl_tests" / name
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus file {path} is missing")
-        pytest.skip(f"corpus not found at {CORPUS}")
+    path = corpus_file("nccl_tests", name)
     return path.read_text()
 
 

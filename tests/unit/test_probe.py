@@ -17,7 +17,7 @@ import pytest
 from preflight.facts import NodeFacts
 from preflight.gather import NodeOutcome
 from preflight.parsers import nvidia_smi
-from tests.corpus import CORPUS
+from tests.corpus import CORPUS, corpus_file
 
 PROBE = Path(__file__).resolve().parents[2] / "preflight" / "probe" / "remote.py"
 Q_FILE = CORPUS / "nvidia_smi" / "gpud_q_full_535_h100x8.txt"
@@ -55,11 +55,7 @@ def fake_pynvml(gpus: list[dict]) -> ModuleType:
 
 @pytest.fixture
 def q_text() -> str:
-    if not Q_FILE.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus missing: {Q_FILE}")
-        pytest.skip(f"corpus missing: {Q_FILE}")
-    return Q_FILE.read_text()
+    return corpus_file(Q_FILE.parent.name, Q_FILE.name).read_text()
 
 
 FIELDS = ("index", "name", "uuid", "bus_id", "memory_used_mib", "memory_total_mib",
