@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -17,10 +18,7 @@ def require_corpus(folder: str = "") -> Path:
     a test must not turn green by skipping."""
     path = CORPUS / folder
     if not path.is_dir():
-        message = f"corpus not found at {path} (set PREFLIGHT_CORPUS to its folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"corpus not found at {path} (set PREFLIGHT_CORPUS to its folder)")
     return path
 
 
@@ -28,8 +26,11 @@ def corpus_file(folder: str, name: str) -> Path:
     """One corpus file; absent: as require_corpus (a skip, or a failure under CI=true)."""
     path = require_corpus(folder) / name
     if not path.is_file():
-        message = f"corpus file {path} is missing"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"corpus file {path} is missing")
     return path
+
+
+def _missing(message: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
