@@ -107,4 +107,4 @@ def idle_runner(cluster: Any, out: Path, *fixed: str,
         return run_preflight(*cluster.preflight_args(), *fixed, *args, out=out, timeout=timeout)
 
     yield run
-    assert {h: cluster.processes(h) for h in cluster.names} == {h: [] for h in cluster.names}
+    assert {h: cluster.processes_left(h) for h in cluster.names} == {h: [] for h in cluster.names}

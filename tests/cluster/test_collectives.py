@@ -32,13 +32,8 @@ def measurement(run: Run, name: str) -> dict[str, Any]:
 
 def leftovers(cluster: SimCluster, wait_s: float = 10.0) -> dict[str, list[tuple[int, str]]]:
     """What still runs on the hosts, once ssh sessions had a moment to close."""
-    end = time.monotonic() + wait_s
-    while True:
-        left = {name: cluster.processes(name) for name in cluster.names}
-        left = {name: procs for name, procs in left.items() if procs}
-        if not left or time.monotonic() > end:
-            return left
-        time.sleep(0.2)
+    left = {name: cluster.processes_left(name, wait_s) for name in cluster.names}
+    return {name: procs for name, procs in left.items() if procs}
 
 
 def assert_healthy_probe(run: Run, cluster: SimCluster, launcher: str,

@@ -102,7 +102,7 @@ def test_hung_command_ends_at_its_deadline(sim_cluster, tmp_path: Path) -> None:
     assert run.only_involves("node-2"), explain(run)
     assert any("timed out" in r["message"] for r in bad), explain(run)
     assert {r["status"] for r in bad} == {"error"}, explain(run)
-    assert cluster.processes("node-2") == []  # the hung tool was killed, nothing left behind
+    assert cluster.processes_left("node-2") == []  # the hung tool was killed, nothing left
 
 
 def test_driver_version_odd_one_out(sim_cluster, tmp_path: Path) -> None:

@@ -572,7 +572,7 @@ def test_ib_write_bw_client_and_server_over_tcp(tools: SimCluster) -> None:
         assert [(r.bytes, r.iterations) for r in record.rows] == [(65536, 5000)]
         assert 179 < record.rows[0].bw_avg_gbps <= 180  # the slower end: node-2's 180
     assert "Waiting for client to connect" in out
-    assert tools.processes("node-2") == []
+    assert tools.processes_left("node-2") == []
 
 
 def test_ib_write_bw_refuses_a_down_port_and_a_missing_server(tools: SimCluster) -> None:

@@ -74,7 +74,7 @@ def test_healthy_six_hosts_pass_every_pairwise_probe(sim_cluster: Any, tmp_path:
         assert measurement(run, probe)["rounds"] == 5  # N-1 rounds for a mesh of 6
     ib = measurement(run, "ib_write_bw")["pairs"]
     assert {len(entry["rails"]) for entry in ib.values()} == {8}
-    assert {h: cluster.processes(h) for h in cluster.names} == {h: [] for h in cluster.names}
+    assert {h: cluster.processes_left(h) for h in cluster.names} == {h: [] for h in cluster.names}
 
 
 # Ports -----------------------------------------------------------------------------------

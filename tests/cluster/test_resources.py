@@ -43,4 +43,4 @@ def test_fds_and_threads_released_after_gather_and_probe(sim_cluster, tmp_path: 
         time.sleep(0.1)
     assert open_fds() == fds
     assert threading.active_count() == threads
-    assert all(cluster.processes(h) == [] for h in cluster.names)
+    assert all(cluster.processes_left(h) == [] for h in cluster.names)

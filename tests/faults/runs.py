@@ -41,4 +41,4 @@ def full_run(cluster: SimCluster, out: Path, *args: str, pairs: str = DEFAULT_PA
 
 def leftovers(cluster: SimCluster) -> dict[str, list[tuple[int, str]]]:
     """Processes still running on any host after a run (sshd's listener aside)."""
-    return {name: procs for name in cluster.names if (procs := cluster.processes(name))}
+    return {name: procs for name in cluster.names if (procs := cluster.processes_left(name))}

@@ -257,6 +257,14 @@ class SimCluster(FaultsMixin):
             found.append((pid, raw.replace(b"\0", b" ").decode(errors="replace").strip()))
         return found
 
+    def processes_left(self, name: str, grace_s: float = 10.0) -> list[tuple[int, str]]:
+        """processes() once what a finished run started has had `grace_s` to exit: sshd's
+        session process ("sshd: root@notty") ends just after its client closes, not with it."""
+        deadline = time.monotonic() + grace_s
+        while (found := self.processes(name)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return found
+
     def mpirun_argv(self, *argv: str, per_host: int = 1) -> list[str]:
         """Open MPI from the head across every host (ssh with the cluster's ssh_config; ORTE's
         own TCP kept on the cluster subnet, the only network the hosts share with the head)."""
