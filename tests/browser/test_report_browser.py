@@ -8,7 +8,6 @@ host is literally named `<script>alert(1)</script>`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,47 +19,15 @@ import pytest
 from preflight.reports.html import write_report
 from preflight.reports.schema import validate_results
 from preflight.results import Result, RunRecord, Status
+from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCRIPT_HOST = "<script>alert(1)</script>"
 HOSTS = ["node-1", "node-2", "node-3", "node-4", SCRIPT_HOST]
 REACHABLE = [h for h in HOSTS if h != "node-4"]
 MEASURED = ["node-1", "node-2", "node-3"]
 FAMILIES = ("ssh", "system", "gpu", "infiniband")
-
-
-def _missing_browser_reason() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    return None if CHROMIUM.exists() else f"chromium not found at {CHROMIUM}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _missing_browser_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

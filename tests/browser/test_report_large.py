@@ -13,7 +13,6 @@ import pytest
 from preflight.reports.html import write_report
 from preflight.reports.schema import validate_results
 from preflight.results import Result, RunRecord, Status
-from tests.browser.test_report_browser import browser  # noqa: F401  (the shared fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +54,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(report: Path, browser: Any) -> Iterator[Any]:  # noqa: F811
+def page(report: Path, browser: Any) -> Iterator[Any]:
     tab = browser.new_page(viewport={"width": 1280, "height": 900})
     tab.goto(report.as_uri())
     yield tab

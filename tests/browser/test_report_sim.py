@@ -7,31 +7,20 @@ three faults, and nothing else, as failing cells of the node × family matrix.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from preflight.reports.blame import blamed
 from preflight.reports.schema import validate_results
+from tests.browser.conftest import ARTIFACTS
 from tests.cluster.helpers import Run, explain, run_preflight
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTS = ["node-1", "node-2", "node-3", "node-4"]
 FAULTY_CELLS = {("node-2", "gpu"), ("node-3", "ports"), ("node-3", "fingerprints"),
                 ("node-4", "bandwidth")}
@@ -58,24 +47,6 @@ def faulty_run(sim_cluster_module: Any, tmp_path_factory: pytest.TempPathFactory
                         out=tmp_path_factory.mktemp("sim") / "run")
     cluster.stop()  # the report is read offline; free the CPU for the browser
     return run
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed"
-    else:
-        reason = "" if CHROMIUM.exists() else f"chromium not found at {CHROMIUM}"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
