@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from preflight.results import SEVERITY, Result, RunRecord, Status, severity
 
@@ -176,17 +176,11 @@ def _pair_failure(group: list[ResultRow]) -> Failure:
     if len(group) == 1:
         return _failure(first)
     blamed = first.blame or first.involved
-    return Failure(
-        status=first.status,
+    return replace(
+        _failure(first),
         node=blamed[0],
         peer="",
-        family=first.family,
         title=f"{', '.join(blamed)} · {first.family}/{first.check} · {len(group)} pairs",
-        message=first.message,
-        measured=first.measured,
-        expected=first.expected,
-        hint=first.hint,
-        anchor=first.anchor,
         nodes=tuple(dict.fromkeys(n for row in group for n in row.involved)),
         count=len(group),
         pairs=tuple(row.subject for row in group),
