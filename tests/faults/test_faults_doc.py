@@ -35,3 +35,11 @@ def test_rows_proven_elsewhere_point_at_a_test_that_exists() -> None:
             continue
         path, _, name = case.covered_by.partition("::")
         assert f"def {name}(" in (root / path).read_text(), case.covered_by
+
+
+def test_rows_expect_nothing_of_the_probes_they_leave_out() -> None:
+    assert {case.probes for case in RUNNABLE} == {"all", "bandwidth", "node-local"}
+    for case in RUNNABLE:
+        assert not [key for key in case.expected if key.startswith(case.left_out)], case.id
+        # a blocked node must be blocked by every probe; a pair row needs the bandwidth mesh
+        assert case.probes == "all" or (case.blocks is None and case.pairs == "ring"), case.id
