@@ -16,7 +16,8 @@ from tests.faults.cases import CASES, FAULTY, LEAVE_OUT, FaultCase
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "faults.md"
 MATRIX_TEST = "tests/faults/test_fault_matrix.py"
-PROBES_NOTE = {"all": "", "bandwidth": " (without the collectives)", "node-local": " (node-local)"}
+PROBES_NOTE = {"all": "", "bandwidth": " (without the collectives)",
+               "reach": " (without bandwidth and collectives)"}
 
 HEADER = f"""\
 # Fault matrix
@@ -28,11 +29,12 @@ simulated cluster (tests/sim), and a full default run (`--expect iperf_seconds=1
 of the node is measured) must report exactly this: the named result with its status, message
 and hint, the other results listed, and nothing else fail, error, warn or blocked.
 
-Where the fault cannot reach some probes, the row's run leaves them out, and its last cell
-says so (each row's why: `FaultCase.probes`): *(node-local)*, a fault in what the node's
-own tools report, runs without the bandwidth probes and the collectives,
-`-k "{LEAVE_OUT["node-local"]}"`;
-*(without the collectives)*, a fault the bandwidth probes plan from (ib_ports), runs
+Where the fault cannot change what some probes do, the row's run leaves them out and its
+last cell says so (each row's why: `FaultCase.probes`).
+*(without bandwidth and collectives)*: a node-local fault, or a node out of the run from the
+gather on (host-down runs every probe), runs
+`-k "{LEAVE_OUT["reach"]}"`.
+*(without the collectives)*: a fault the bandwidth probes plan from (ib_ports) runs
 `-k "{LEAVE_OUT["bandwidth"]}"`.
 
 Generated from `tests/faults/cases.py` by `python -m tests.faults.faultdoc`;

@@ -38,8 +38,10 @@ def test_rows_proven_elsewhere_point_at_a_test_that_exists() -> None:
 
 
 def test_rows_expect_nothing_of_the_probes_they_leave_out() -> None:
-    assert {case.probes for case in RUNNABLE} == {"all", "bandwidth", "node-local"}
+    assert {case.probes for case in RUNNABLE} == {"all", "bandwidth", "reach"}
     for case in RUNNABLE:
         assert not [key for key in case.expected if key.startswith(case.left_out)], case.id
-        # a blocked node must be blocked by every probe; a pair row needs the bandwidth mesh
-        assert case.probes == "all" or (case.blocks is None and case.pairs == "ring"), case.id
+        assert case.probes == "all" or case.pairs == "ring", case.id  # pair rows: the mesh
+    # that every probe blocks a node lost before the probes is shown once, with them all
+    assert [case.id for case in RUNNABLE if case.blocks and case.probes == "all"] == [
+        "host-down"]
