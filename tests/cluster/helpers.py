@@ -32,6 +32,12 @@ NOFILE_FLOOR = _nofile_floor()
 SIM_EXPECT = ("--expect", f"memlock_min_bytes={resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]}",
               "--expect", f"nofile_min={NOFILE_FLOOR}",
               "--expect", "iperf_median_fraction=0.25", "--expect", "iperf_seconds=2")
+# `-k` expressions that leave probes out of a default run. Under -k the level no longer
+# selects (docs/levels.md): nccl-tests' multi_node, of the full level, is left out by name.
+WITHOUT_BANDWIDTH = "not iperf3 and not ib_write_bw and not bandwidth_isolation"
+WITHOUT_COLLECTIVES = "not torch and not launcher_ready and not multi_node"
+# What is left: the node-local checks and the reach probes (ports, SSH mesh and burst, MTU).
+WITHOUT_CROSS_NODE = f"{WITHOUT_BANDWIDTH} and {WITHOUT_COLLECTIVES}"
 
 
 @dataclass

@@ -6,12 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import explain, run_preflight
+from tests.cluster.helpers import WITHOUT_CROSS_NODE, explain, run_preflight
 
 pytestmark = pytest.mark.cluster
 
 # A hung tool must end at its deadline; keep it short so the test is quick.
 FAST = ("--expect", "subprobe_timeout_s=3")
+# A run whose fault cannot change what the bandwidth and torch probes do leaves them out, as
+# the fault matrix's rows do (FaultCase.probes gives the why of each fault): a node-local
+# fault (a hung nvidia-smi, a driver version), or a node the head's SSH transport refuses
+# (sshd stopped, our key or its host key unknown or changed). Every probe leaves such a node
+# out alike, which the matrix's host-down row shows with every probe, and they only reuse the
+# transport's connections (with the default ssh launcher, launcher_ready skips). One run
+# keeps them all: a whole default run on a host key recorded under accept-new.
+REACH_ONLY = ("-k", WITHOUT_CROSS_NODE)
 
 
 def test_healthy_cluster_passes(sim_cluster, tmp_path: Path) -> None:
@@ -31,7 +39,7 @@ def test_healthy_cluster_passes(sim_cluster, tmp_path: Path) -> None:
 def test_stopped_sshd_blocks_only_that_host(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.stop_sshd("node-3")
-    run = run_preflight(*cluster.preflight_args(), out=tmp_path / "run")
+    run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, out=tmp_path / "run")
     assert run.rc == 1, explain(run)
     bad = run.bad()
     assert run.only_involves("node-3"), explain(run)
@@ -44,7 +52,7 @@ def test_stopped_sshd_blocks_only_that_host(sim_cluster, tmp_path: Path) -> None
 def test_missing_client_key_is_auth_failure(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.drop_client_key("node-2")
-    run = run_preflight(*cluster.preflight_args(), out=tmp_path / "run")
+    run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, out=tmp_path / "run")
     assert run.rc == 1
     reach = run.of("ssh_reachable", "node-2")[0]
     assert reach["status"] == "fail" and "auth-denied" in reach["message"], explain(run)
@@ -54,17 +62,17 @@ def test_missing_client_key_is_auth_failure(sim_cluster, tmp_path: Path) -> None
 def test_unknown_host_key_rejected_unless_accept_new(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.forget_host_key("node-4")
-    run = run_preflight(*cluster.preflight_args(), out=tmp_path / "rejected")
+    run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, out=tmp_path / "rejected")
     reach = run.of("ssh_reachable", "node-4")[0]
     assert reach["status"] == "fail" and "host-key-unknown" in reach["message"], explain(run)
     assert run.only_involves("node-4"), explain(run)
 
     accepted = run_preflight(*cluster.preflight_args(), "--accept-new-host-keys",
-                             out=tmp_path / "accepted")
+                             out=tmp_path / "accepted")  # every probe
     assert accepted.rc == 0, explain(accepted)
     known = cluster.known_hosts.read_text()
     assert cluster.address("node-4") in known  # recorded, like OpenSSH's accept-new
-    again = run_preflight(*cluster.preflight_args(), out=tmp_path / "again")
+    again = run_preflight(*cluster.preflight_args(), *REACH_ONLY, out=tmp_path / "again")
     assert again.rc == 0, explain(again)
 
 
@@ -76,7 +84,8 @@ def test_missing_known_hosts_file_is_created_under_accept_new(sim_cluster,
     args[args.index("--known-hosts") + 1] = str(fresh)
     refused = run_preflight(*args, out=tmp_path / "refused")
     assert refused.rc == 2 and "no such file" in refused.stderr, refused.stderr
-    accepted = run_preflight(*args, "--accept-new-host-keys", out=tmp_path / "accepted")
+    accepted = run_preflight(*args, *REACH_ONLY, "--accept-new-host-keys",
+                             out=tmp_path / "accepted")
     assert accepted.rc == 0, explain(accepted)
     known = fresh.read_text()
     assert all(cluster.address(name) in known for name in cluster.names), known
@@ -87,7 +96,8 @@ def test_changed_host_key_always_fails(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.change_host_key("node-1")
     for flags in ((), ("--accept-new-host-keys",)):
-        run = run_preflight(*cluster.preflight_args(), *flags, out=tmp_path / f"run{len(flags)}")
+        run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, *flags,
+                            out=tmp_path / f"run{len(flags)}")
         reach = run.of("ssh_reachable", "node-1")[0]
         assert reach["status"] == "fail" and "host-key-changed" in reach["message"], explain(run)
         assert run.only_involves("node-1"), explain(run)
@@ -96,7 +106,8 @@ def test_changed_host_key_always_fails(sim_cluster, tmp_path: Path) -> None:
 def test_hung_command_ends_at_its_deadline(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.hang("node-2", "nvidia-smi")
-    run = run_preflight(*cluster.preflight_args(), *FAST, out=tmp_path / "run", timeout=120)
+    run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, *FAST, out=tmp_path / "run",
+                        timeout=120)
     assert run.rc == 1, explain(run)
     bad = run.bad()
     assert run.only_involves("node-2"), explain(run)
@@ -108,7 +119,7 @@ def test_hung_command_ends_at_its_deadline(sim_cluster, tmp_path: Path) -> None:
 def test_driver_version_odd_one_out(sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(4)
     cluster.update_spec("node-3", driver_version="535.86.10")
-    run = run_preflight(*cluster.preflight_args(), out=tmp_path / "run")
+    run = run_preflight(*cluster.preflight_args(), *REACH_ONLY, out=tmp_path / "run")
     assert run.rc == 1
     assert run.bad_summary() == {
         ("version_consistent", "node-3", "fail")}, explain(run)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import Run, explain, run_preflight
+from tests.cluster.helpers import WITHOUT_BANDWIDTH, Run, explain, run_preflight
 from tests.cluster.test_collectives import leftovers
 from tests.sim.cluster import SimCluster
 from tests.sim.spec import HostSpec
@@ -39,7 +39,6 @@ for step in range(2):
 dist.destroy_process_group()
 '''
 TORCHRUN = f"#!{sys.executable}\nfrom torch.distributed.run import main\nmain()\n"
-NOT_BANDWIDTH = "not iperf3 and not ib_write_bw and not bandwidth_isolation"
 ROOT_OK = ["env", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"]
 
 
@@ -58,7 +57,7 @@ def cluster(sim_cluster_module: Any) -> SimCluster:
 def go_run(cluster: SimCluster, tmp_path_factory: pytest.TempPathFactory) -> Run:
     # The launch plan reads the ports and torch probes, not the bandwidth ones: those are
     # left out, so a healthy link's dip under the suite's load cannot make this run NO-GO.
-    run = run_preflight(*cluster.preflight_args(), "-k", NOT_BANDWIDTH,
+    run = run_preflight(*cluster.preflight_args(), "-k", WITHOUT_BANDWIDTH,
                         out=tmp_path_factory.mktemp("go") / "run", timeout=600)
     assert run.rc == 0 and run.bad() == [], explain(run)
     return run

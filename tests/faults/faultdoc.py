@@ -12,10 +12,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tests.faults.cases import CASES, FAULTY, FaultCase
+from tests.faults.cases import CASES, FAULTY, LEAVE_OUT, FaultCase
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "faults.md"
 MATRIX_TEST = "tests/faults/test_fault_matrix.py"
+PROBES_NOTE = {"all": "", "bandwidth": " (without the collectives)",
+               "reach": " (without bandwidth and collectives)"}
 
 HEADER = f"""\
 # Fault matrix
@@ -26,6 +28,14 @@ simulated cluster (tests/sim), and a full default run (`--expect iperf_seconds=1
 `--pairs mesh` where the row lists bandwidth results of pairs, so that every pair into or out
 of the node is measured) must report exactly this: the named result with its status, message
 and hint, the other results listed, and nothing else fail, error, warn or blocked.
+
+Where the fault cannot change what some probes do, the row's run leaves them out and its
+last cell says so (each row's why: `FaultCase.probes`).
+*(without bandwidth and collectives)*: a node-local fault, or a node out of the run from the
+gather on (host-down runs every probe), runs
+`-k "{LEAVE_OUT["reach"]}"`.
+*(without the collectives)*: a fault the bandwidth probes plan from (ib_ports) runs
+`-k "{LEAVE_OUT["bandwidth"]}"`.
 
 Generated from `tests/faults/cases.py` by `python -m tests.faults.faultdoc`;
 `tests/faults/test_faults_doc.py` fails when this file and the table differ.
@@ -63,8 +73,9 @@ def _also(case: FaultCase) -> str:
 def row(case: FaultCase) -> str:
     says = " … ".join(f"“{fragment}”" for fragment in case.says)
     reports = f"`{case.headline}` **{case.status}**: {says}{_also(case)}"
-    proof = case.covered_by or f"{MATRIX_TEST}::…[{case.id}]"
-    cells = [case.fault, case.injected, reports, case.hint or "—", f"`{proof}`"]
+    proof = f"`{case.covered_by or f'{MATRIX_TEST}::…[{case.id}]'}`"
+    proof += PROBES_NOTE[case.probes]
+    cells = [case.fault, case.injected, reports, case.hint or "—", proof]
     return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
 
 

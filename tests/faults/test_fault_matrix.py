@@ -1,6 +1,7 @@
 """Issue 8's fault matrix: each fault injected for real on one host (or pair) of a 6-host
-simulated cluster, found by a full default run, named on the right subject by the right
-check, and nothing else fail/error/warn/blocked."""
+simulated cluster, found by a full default run (without the probes its fault cannot reach:
+FaultCase.probes), named on the right subject by the right check, and nothing else
+fail/error/warn/blocked."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def build(case: FaultCase, make: Callable[..., SimCluster], tmp_path: Path) -> t
     if case.change:
         cluster.update_spec(FAULTY, **case.change)  # after start: the hostfile keeps slots=8
     args = case.inject(cluster, tmp_path) if case.inject else []
-    return cluster, [*case.args, *args]
+    return cluster, [*case.probe_args, *case.args, *args]
 
 
 def assert_reported(run: Run, case: FaultCase) -> None:
@@ -40,6 +41,8 @@ def assert_reported(run: Run, case: FaultCase) -> None:
         assert blocked and blocked <= {result_key(r) for r in about}, explain(run)
         passed = [r for r in about if r["status"] == "pass" and result_key(r) not in case.passes]
         assert not passed, explain(run)
+    left_out = [key for key in map(result_key, run.results) if key.startswith(case.left_out)]
+    assert left_out == [], "the run was to leave them out (docs/faults.md says so)"
     headline = next(r for r in run.results if result_key(r) == case.headline)
     for fragment in case.says:
         assert fragment in headline["message"], explain(run)

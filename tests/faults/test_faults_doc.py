@@ -35,3 +35,13 @@ def test_rows_proven_elsewhere_point_at_a_test_that_exists() -> None:
             continue
         path, _, name = case.covered_by.partition("::")
         assert f"def {name}(" in (root / path).read_text(), case.covered_by
+
+
+def test_rows_expect_nothing_of_the_probes_they_leave_out() -> None:
+    assert {case.probes for case in RUNNABLE} == {"all", "bandwidth", "reach"}
+    for case in RUNNABLE:
+        assert not [key for key in case.expected if key.startswith(case.left_out)], case.id
+        assert case.probes == "all" or case.pairs == "ring", case.id  # pair rows: the mesh
+    # that every probe blocks a node lost before the probes is shown once, with them all
+    assert [case.id for case in RUNNABLE if case.blocks and case.probes == "all"] == [
+        "host-down"]
