@@ -70,7 +70,7 @@ def burst_node(ctx: RunContext, name: str) -> dict[str, Any]:
     answers = _node_side.open_burst([["head", endpoint.hostname, endpoint.port, BURST]], 0.0,
                                     BANNER_WAIT_S)["head"]
     entry: dict[str, Any] = {"answers": answers}
-    if any(answer != "ok" for answer in answers):
+    if any(answer in TURNED_AWAY for answer in answers):
         entry["sshd"] = sshd_settings(ctx, name)
     return entry
 
@@ -121,6 +121,6 @@ def peer_burst(ctx: RunContext, sources: dict[str, list[str]]) -> dict[str, dict
 
 def dropped(entry: dict[str, Any]) -> bool:
     """Did sshd turn away any connection of either round?"""
-    head = any(answer != "ok" for answer in entry.get("answers", []))
+    head = any(answer in TURNED_AWAY for answer in entry.get("answers", []))
     return head or any(answer in TURNED_AWAY for answers in entry.get("peers", {}).values()
                        if isinstance(answers, list) for answer in answers)
