@@ -13,7 +13,8 @@ a corpus `iperf3 -J` output. Injected faults:
 
 Run: python bench/bench_replay.py N [--keep DIR]
 The last line printed is one JSON object (nodes, wall_s, peak_rss_mb, results,
-results_json_bytes, report_bytes, junit_bytes, findings_as_injected).
+results_per_node (the most results any one node is the subject of), results_json_bytes,
+report_bytes, junit_bytes, findings_as_injected).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from preflight.measure.pairwise import PairProbe, measure_pairs  # noqa: E402
 from preflight.measure.ports import _matrices as port_matrices  # noqa: E402
 from preflight.pairjudge import Floors  # noqa: E402
 from preflight.parsers import iperf3  # noqa: E402
+from preflight.results import Result, results_per_node  # noqa: E402
 from preflight.schedule import directed, parse_mode, rounds  # noqa: E402
 from tests.faults.recorded import probe_facts  # noqa: E402
 from tests.sim.spec import HostSpec  # noqa: E402
@@ -41,7 +43,10 @@ from tests.sim.spec import HostSpec  # noqa: E402
 CORPUS = Path(os.environ.get("PREFLIGHT_CORPUS", Path(__file__).resolve().parents[2] /
                              "shared" / "corpus"))
 IPERF_JSON = "iperf3/cloudpilot_iperf3_J_client_tcp_1stream_10s.json"
-NOT_RECORDED = "not ib_write_bw and not torch and not nccl"  # probes this bench does not fake
+# The checks of the probes this bench does not fake (ib_write_bw, torch, nccl-tests), left
+# out by node id: -k would be an explicit choice, under which the checks a default run does
+# not collect (preflight.applies) are collected and skip on every node.
+NOT_RECORDED = ("check_rdma.py", "check_collectives.py::check_torch", "check_nccl_tests.py")
 PORTS = [22, 29500]
 Pair = tuple[str, str]
 
@@ -126,7 +131,7 @@ def save(path: Path, data: Any) -> None:
 def rejudge(recorded: Path, out: Path) -> tuple[int, float, float, float]:
     """(exit code, wall s, peak RSS MiB, CPU s) of one `preflight check --from` process."""
     argv = [sys.executable, "-m", "preflight", "check", "--from", str(recorded), "--out",
-            str(out), "-k", NOT_RECORDED]
+            str(out), *(f"--deselect={prefix}" for prefix in NOT_RECORDED)]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -175,6 +180,7 @@ def main() -> None:
         out = keep or work / "run"
         rc, wall, rss, cpu = rejudge(recorded, out)
         data = json.loads((out / "results.json").read_text())
+        per_node = max(results_per_node(Result.from_dict(r) for r in data["results"]).values())
         ok, problems = as_injected(data["findings"], faults)
         sizes = {name: (out / name).stat().st_size if (out / name).is_file() else 0
                  for name in ("results.json", "report.html", "junit.xml")}
@@ -184,13 +190,16 @@ def main() -> None:
         print(f"{f['id'][:44]:44} {f['scope']:8} {f['count']:>5}  {f['action']}")
     for problem in problems:
         print(f"not as injected: {problem}")
-    print(f"load average {os.getloadavg()[0]:.1f}; CPU {cpu:.1f} s")
+    print(f"load average {os.getloadavg()[0]:.1f}; CPU {cpu:.1f} s; at most {per_node} "
+          f"results per node; not applicable: "
+          f"{', '.join(e['check'] for e in data.get('not_applicable', [])) or 'none'}")
     print(f"wall {wall:.1f} s, peak RSS {rss:.0f} MiB, {len(data['results'])} results, "
           f"results.json {sizes['results.json']:,} B, report.html {sizes['report.html']:,} B, "
           f"junit.xml {sizes['junit.xml']:,} B")
     print(json.dumps({
         "nodes": n, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(rss),
-        "results": len(data["results"]), "results_json_bytes": sizes["results.json"],
+        "results": len(data["results"]), "results_per_node": per_node,
+        "results_json_bytes": sizes["results.json"],
         "report_bytes": sizes["report.html"], "junit_bytes": sizes["junit.xml"],
         "findings_as_injected": ok,
     }))

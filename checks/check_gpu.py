@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from preflight.applies import skip_unless_applies
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, majority_counted
 from preflight.parsers.xid import HARDWARE_XIDS
@@ -157,8 +158,7 @@ def _gpu_at(node: NodeFacts, pci: Any) -> str:
 
 
 def check_persistence_mode(node: NodeFacts, expect: Expectations) -> None:
-    if not expect.persistence_mode:
-        skip("the profile does not require persistence mode")
+    skip_unless_applies("persistence_mode", expect)
     off = _per_gpu(node, expect, lambda g: "persistence mode off"
                    if g.get("persistence_mode") is False else None)
     observe(len(off), expected=0, unit="GPUs")

@@ -3,11 +3,12 @@
 import statistics
 from typing import Any
 
+from preflight.applies import skip_unless_applies
 from preflight.checks.check_system import HUNG_HINT
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.sharedfs import describe, mount_key, mount_of, usual_mount
-from preflight.verdict import Unavailable, fail, observe, skip
+from preflight.verdict import Unavailable, fail, observe
 
 MOUNT_HINT = ("mount the same export on every node (same server, export and options, rw): "
               "compare `findmnt {path}` on this node with a good one")
@@ -26,16 +27,14 @@ REASONS = {"missing": "shared-fs-not-shared", "different": "shared-fs-stale",
            "hung": "shared-fs-hung", "error": "shared-fs-read-error"}
 
 
-def _shared_paths(expect: Expectations) -> list[str]:
-    paths = expect.all_shared_paths()
-    if not paths:
-        skip("no shared_dir or shared_paths configured")
-    return paths
+def _shared_paths(check: str, expect: Expectations) -> list[str]:
+    skip_unless_applies(check, expect)
+    return expect.all_shared_paths()
 
 
 def check_shared_fs_same_mount(node: NodeFacts, cluster: ClusterFacts,
                                expect: Expectations) -> None:
-    paths = _shared_paths(expect)
+    paths = _shared_paths("shared_fs_same_mount", expect)
     problems: list[tuple[str, str, str]] = []  # (reason, message, path)
     for path in paths:
         mine = mount_of(node, path)
@@ -71,7 +70,7 @@ def _mostly_writable(cluster: ClusterFacts, path: str, leave_out: str) -> bool:
 
 def check_shared_fs_write_read(node: NodeFacts, expect: Expectations,
                                sharedfs_probe: dict[str, Any]) -> None:
-    paths = _shared_paths(expect)
+    paths = _shared_paths("shared_fs_write_read", expect)
     measured = sharedfs_probe.get("paths") or {}
     timeout = float(sharedfs_probe.get("timeout_s") or 0)
     problems: list[tuple[str, str, str, str]] = []  # (verdict, reason, message, path)
@@ -121,9 +120,7 @@ def _read_problems(node: NodeFacts, path: str, entry: dict[str, Any],
 
 def check_shared_fs_throughput(node: NodeFacts, expect: Expectations,
                                sharedfs_probe: dict[str, Any]) -> None:
-    paths = _shared_paths(expect)
-    if not expect.shared_fs_throughput:
-        skip("throughput smoke off (--expect shared_fs_throughput=true)")
+    paths = _shared_paths("shared_fs_throughput", expect)
     measured = sharedfs_probe.get("throughput") or {}
     slow = []
     for path in paths:

@@ -5,11 +5,12 @@ from collections import Counter
 
 import pytest
 
+from preflight.applies import skip_unless_applies
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, Space, majority_counted
 from preflight.gather import NodeOutcome
 from preflight.measure.sharedfs import stat_of
-from preflight.verdict import Blocked, at_least, fail, observe, skip, warn
+from preflight.verdict import Blocked, Unavailable, at_least, fail, observe, skip, warn
 
 GIB = 1 << 30
 HUNG_HINT = ("the mount does not answer: check `dmesg` (nfs: server not responding, lustre "
@@ -208,12 +209,22 @@ def _answers_seen(cluster: ClusterFacts) -> tuple[dict[str, Counter[tuple[str, .
     return lists, answered
 
 
+def _error_unless_gathered(node: NodeFacts, paths: list[str]) -> None:
+    """A path the gather was not asked about (a recorded run judged again with more paths
+    expected) was not looked at: neither present nor missing."""
+    if paths:
+        raise Unavailable(f"{node.name}: {', '.join(paths)} not looked at when the facts were "
+                          "gathered", reason="not-measured",
+                          hint="run preflight again with these paths expected")
+
+
 def check_required_paths(node: NodeFacts, expect: Expectations) -> None:
+    skip_unless_applies("required_paths", expect)
     shared = expect.all_shared_paths()
     wanted = list(expect.require_paths) + shared
-    if not wanted:
-        skip("no require_paths, shared_dir or shared_paths configured")
     found = node.paths
+    _error_unless_gathered(node, [p for p in expect.require_paths if p not in found] +
+                          [p for p in shared if p not in node.shared_mounts])
     stats = {p: stat_of(node, p) for p in shared}
     missing = [p for p in expect.require_paths if not (found.get(p) or {}).get("exists")]
     missing += [p for p in shared if stats[p].get("exists") is False]

@@ -4,6 +4,7 @@ import functools
 from collections import Counter
 from typing import Any
 
+from preflight.applies import skip_unless_applies
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts, usual_among_others
 from preflight.verdict import fail, observe, skip
@@ -27,8 +28,7 @@ def gpu_pairs(topo: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 
 def check_nvlink_all_pairs(node: NodeFacts, expect: Expectations) -> None:
-    if not expect.nvlink:
-        skip("the profile does not expect NVLink")
+    skip_unless_applies("nvlink_all_pairs", expect)
     pairs = gpu_pairs(topo_or_skip(node))
     want = f"NV{expect.nvlink_width}" if expect.nvlink_width else "NV#"
     bad = [f"{a}-{b} {link}" for (a, b), link in pairs.items()
@@ -71,8 +71,7 @@ def check_topology_matches_cluster(node: NodeFacts, cluster: ClusterFacts) -> No
 
 
 def check_gpudirect_nic(node: NodeFacts, expect: Expectations) -> None:
-    if not expect.gpudirect:
-        skip("the profile does not expect GPUDirect RDMA")
+    skip_unless_applies("gpudirect_nic", expect)
     links = topo_or_skip(node).get("links") or {}
     far = [gpu for gpu, row in links.items() if gpu.startswith("GPU") and not any(
         peer.startswith("NIC") and link in NEAR_NIC for peer, link in row.items())]

@@ -112,10 +112,13 @@ def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
+    from preflight.applies import RunSettings, why_not
     from preflight.measure.sharedfs import measure_shared_fs
 
-    if not run_context.expect.all_shared_paths():
-        pytest.skip("no shared_dir or shared_paths configured")
+    # The probe's condition is write_read's alone (shared paths given): asked of the table
+    reason = why_not("shared_fs_write_read", RunSettings(run_context.expect))
+    if reason is not None:
+        pytest.skip(reason)
     return measure_once(run_context, "shared_fs", measure_shared_fs)
 
 

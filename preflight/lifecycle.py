@@ -280,6 +280,8 @@ def finish_run(ctx: RunContext, config: pytest.Config) -> RunRecord:
         hosts=ctx.names, thresholds=ctx.expect.to_dict(), partial=ctx.interrupted,
         fail_on=config.option.fail_on, results=ctx.results,
         max_exclude=config.option.max_exclude,
+        not_applicable=[{"check": check, "reason": reason}
+                        for check, reason in ctx.not_applicable.items()],
         matrices=collect_matrices(measurements, ctx.expect),
     )
     if ctx.facts_path.is_file():

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from preflight import verdict
+from preflight.applies import ONLY_IF, RunSettings, not_applicable
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.fixtures import start_reach
@@ -98,7 +99,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _forwarding = worker_input is not None
     run_dir = worker_input.get("preflight_run_dir") if worker_input else None
     run_id = worker_input.get("preflight_run_id") if worker_input else None
-    config.stash[CONTEXT] = build_context(config.option, run_dir=run_dir, run_id=run_id)
+    ctx = build_context(config.option, run_dir=run_dir, run_id=run_id)
+    ctx.not_applicable = _not_applicable(config, ctx)  # the controller records it (xdist)
+    config.stash[CONTEXT] = ctx
     _collect_checks(config)
 
 
@@ -138,16 +141,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the checks above the run's level (preflight.levels.MIN_LEVEL), unless
-    the user chose with -k; note which probes the selected checks need."""
+    """Deselect the checks above the run's level (preflight.levels.MIN_LEVEL) and those
+    the run's settings rule out (preflight.applies), unless the user chose with -k; note
+    which probes the selected checks need."""
     ctx = context(config)
     if ctx is None:
         return
     if not config.option.keyword:
-        flags = frozenset(f for f in ("pair_mode", "nccl_tests") if getattr(config.option, f, None))
-        level = ctx.expect.level
-        kept = [i for i in items if selected(_check_name(i), level, flags)]
-        dropped = [i for i in items if not selected(_check_name(i), level, flags)]
+        flags, level = _explicit_flags(config), ctx.expect.level
+
+        def runs(item: pytest.Item) -> bool:
+            name = _check_name(item)
+            return selected(name, level, flags) and name not in ctx.not_applicable
+
+        kept = [i for i in items if runs(i)]
+        dropped = [i for i in items if not runs(i)]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
@@ -158,6 +166,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gc.freeze()  # the items live to the end: at 1,024 nodes the collector walked 46,000 of them
     if not config.option.collectonly:
         start_reach(ctx)
+
+
+def _explicit_flags(config: pytest.Config) -> frozenset[str]:
+    return frozenset(f for f in ("pair_mode", "nccl_tests") if getattr(config.option, f, None))
+
+
+def _not_applicable(config: pytest.Config, ctx: RunContext) -> dict[str, str]:
+    """The checks of this level that the run's settings rule out, with the reason; none
+    when the user chose with -k (they run, and skip with that reason)."""
+    if config.option.keyword:
+        return {}
+    level, flags = ctx.expect.level, _explicit_flags(config)
+    settings = RunSettings(ctx.expect, getattr(config.option, "launcher", None) or "ssh")
+    return not_applicable((c for c in ONLY_IF if selected(c, level, flags)), settings)
 
 
 def _check_name(item: pytest.Item) -> str:

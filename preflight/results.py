@@ -137,6 +137,8 @@ class RunRecord:
     level: str = "standard"
     phases: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
     max_exclude: str = "10%"  # --max-exclude: past it, excluding is not advised
+    # Checks the run's settings ruled out, once per run: [{"check", "reason"}] (preflight.applies)
+    not_applicable: list[dict[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(r.status.value for r in self.results)
@@ -200,6 +202,7 @@ class RunRecord:
             "max_exclude": self.exclude_limit(),
             "exclude_advised": len(bad) <= self.exclude_limit(),
             "findings": [f.to_dict() for f in findings],
+            "not_applicable": self.not_applicable,
             "matrices": self.matrices,
             "launch": self.launch,
         }
@@ -223,7 +226,14 @@ class RunRecord:
             launch=data.get("launch"),
             level=data.get("level", "standard"),
             phases=dict(data.get("phases", {})),
+            not_applicable=list(data.get("not_applicable", [])),
         )
+
+
+def results_per_node(results: Iterable[Result]) -> Counter[str]:
+    """How many results each node is the subject of: its own, and a pair's as its source."""
+    subjects = (r.pair[0] if r.pair else r.node for r in results)
+    return Counter(subject for subject in subjects if subject is not None)
 
 
 def _host_order(hosts: Iterable[str]) -> Any:

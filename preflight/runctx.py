@@ -61,6 +61,8 @@ class RunContext:
     seed: int = 0  # of the sampled schedules: from the run directory (setup.build_context)
     gather_timing: dict[str, float] = field(default_factory=dict)
     wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
+    # Checks this run's settings rule out (preflight.applies): check -> reason, not collected
+    not_applicable: dict[str, str] = field(default_factory=dict)
     # The reach probes started in the background (preflight.fixtures.start_reach).
     reach_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
     _connections: Connections | None = None

@@ -44,12 +44,19 @@ def render_summary(run: RunRecord, console: Console, *, verbose: bool = False) -
         out.append(f"[dim]… {len(findings) - len(shown)} more findings (results.json, "
                    "report.html, or -v)[/dim]")
     out += hint_lines(shown)
+    if verbose and run.not_applicable:
+        out.append(not_applicable_line(run))
     out.append(_verdict_line(run))
     out += exclude_lines(run, findings)
     for note in run.matrices.get("suspects", {}).get("notes", [])[:3]:
         out.append(f"[dim]suspect:[/dim] {escape(str(note))}")
     for line in out:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def not_applicable_line(run: RunRecord) -> str:
+    names = ", ".join(escape(entry["check"]) for entry in run.not_applicable)
+    return f"[dim]not applicable to this run (run on no node; why: results.json): {names}[/dim]"
 
 
 def _verdict_line(run: RunRecord) -> str:

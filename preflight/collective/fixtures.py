@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from preflight.applies import RunSettings, why_not
 from preflight.collective.settings import (
     LAUNCHERS,
     TorchSettings,
@@ -82,8 +83,9 @@ def torch_allreduce(run_context: RunContext, torch_settings: TorchSettings) -> d
 @pytest.fixture(scope="session")
 def launcher_ready(run_context: RunContext, torch_settings: TorchSettings) -> dict[str, Any]:
     launch = torch_settings.launch
-    if launch.kind == "ssh":
-        pytest.skip("launcher ssh: SSH reachability is what the ssh checks test")
+    reason = why_not("launcher_ready", RunSettings(run_context.expect, launch.kind))
+    if reason is not None:
+        pytest.skip(reason)
     from preflight.collective.readiness import launcher_readiness
 
     return measure_once(run_context, f"launcher_{launch.kind}",

@@ -14,6 +14,9 @@ def check_state(record: RunRecord, check: str, kept: Collection[str]) -> tuple[b
     mine = [r for r in record.results
             if r.check == check and (not r.nodes or keep.issuperset(r.nodes))]
     ran = [r for r in mine if r.status is not Status.SKIP]
+    ruled_out = [e["reason"] for e in record.not_applicable if e["check"] == check]
+    if not mine and ruled_out:
+        return False, f"{check} not applicable: {ruled_out[0]}"
     if not mine:
         return False, f"{check} did not run"
     if not ran:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from preflight.applies import ONLY_IF, RunSettings, not_applicable
+from preflight.config import Expectations
 from preflight.reports.html import write_report
 from preflight.reports.schema import validate_results
 from preflight.results import Result, RunRecord, Status
@@ -41,7 +43,11 @@ def large_run() -> RunRecord:
     matrix = {"title": "TCP 29500", "kind": "reachability", "unit": None, "nodes": HOSTS,
               "cells": cells}
     return RunRecord("0.1.0", ["preflight", "run"], "2026-01-01T00:00:00+00:00", hosts=HOSTS,
-                     results=results, matrices={"ports:29500": matrix})
+                     results=results, matrices={"ports:29500": matrix},
+                     not_applicable=[{"check": c, "reason": r} for c, r in RULED_OUT.items()])
+
+
+RULED_OUT = not_applicable(ONLY_IF, RunSettings(Expectations()))
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +81,12 @@ def test_findings_are_at_the_top(page: Any) -> None:
     assert "nodes" in second and SLOW in second and "exclude" in second
     matrix_y = page.locator("#node-matrix").bounding_box()["y"]
     assert first.bounding_box()["y"] < matrix_y
+    # the checks no node ran: one line under the findings, each with its reason
+    ruled_out = page.locator("#not-applicable")
+    assert ruled_out.count() == 1 and ruled_out.is_visible()
+    assert ruled_out.bounding_box()["y"] < matrix_y
+    text = ruled_out.inner_text()
+    assert all(f"{check} ({reason})" in text for check, reason in RULED_OUT.items()), text
 
 
 def test_problem_rows_come_first_and_the_matrix_filters_by_node_name(page: Any) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from preflight.applies import RunSettings, why_not
 from preflight.collective.settings import size_label
+from preflight.config import Expectations
 from preflight.levels import TORCH_SWEEP
 from tests.cluster.helpers import Run, explain, run_preflight
 from tests.sim.cluster import SimCluster
@@ -24,6 +26,7 @@ FAST = ("--torch-timeout", "8")
 # the default level measures busbw at one size (the full sweep is --level full's)
 SIZES = [size_label(size) for size in TORCH_SWEEP["standard"][0]]
 PROBE_MARK = "preflight-torch-probe"
+ONLY_IF_SSH = why_not("launcher_ready", RunSettings(Expectations(), "ssh"))
 
 def measurement(run: Run, name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((run.run_dir / "measurements" / f"{name}.json").read_text())
@@ -66,8 +69,12 @@ def test_healthy_allreduce_over_ssh(healthy: SimCluster, tmp_path: Path) -> None
     run = run_preflight(*healthy.preflight_args(), "-k", "torch or launcher",
                         out=tmp_path / "run")
     assert_healthy_probe(run, healthy, "ssh")
+    # -k chose launcher_ready: it runs on each node and skips, as the table says why; only
+    # a run without -k leaves it out (test_master_port_dropped_...)
     ready = run.of("launcher_ready")
-    assert {r["status"] for r in ready} == {"skip"} and len(ready) == healthy.n
+    assert {(r["status"], r["message"]) for r in ready} == {
+        ("skip", ONLY_IF_SSH)} and len(ready) == healthy.n
+    assert run.record["not_applicable"] == []
 
 
 def test_mpirun_launches_probe_and_every_node_is_ready(healthy: SimCluster,
@@ -105,6 +112,10 @@ def test_master_port_dropped_names_every_rank_that_cannot_reach_it(
         "torch_rendezvous", "node-1")[0]["message"]
     assert "firewall drops TCP 29500 to node-1" in run.of("torch_rendezvous", "node-2")[0]["hint"]
     assert {r["status"] for r in run.of("torch_allreduce")} == {"skip"}
+    # A default run with launcher ssh does not collect launcher_ready: said once, not per node
+    assert run.of("launcher_ready") == []
+    ruled_out = {e["check"]: e["reason"] for e in run.record["not_applicable"]}
+    assert ruled_out["launcher_ready"] == ONLY_IF_SSH, run.record["not_applicable"]
     probe = measurement(run, "torch_allreduce")
     assert probe["culprits"] == [0, 1, 2]
     assert {r["stopped_at"] for r in probe["ranks"].values()} == {"store"}

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from preflight.applies import RunSettings, why_not
 from preflight.checks import check_sharedfs
+from preflight.config import Expectations
 from tests.cluster.helpers import Run, explain, run_preflight
 from tests.sim.cluster import SimCluster
 
@@ -57,12 +59,27 @@ def test_healthy_shared_folder_passes(sim_cluster, tmp_path: Path) -> None:
     assert no_files_left(folder)
 
 
-def test_no_shared_paths_skips_without_measuring(sim_cluster, tmp_path: Path) -> None:
+SHARED_FS = ("required_paths", "shared_fs_same_mount", "shared_fs_write_read",
+             "shared_fs_throughput")
+
+
+def test_no_shared_paths_leaves_the_checks_out_without_measuring(
+        sim_cluster, tmp_path: Path) -> None:
     cluster = sim_cluster(2)
-    run = run_preflight(*cluster.preflight_args(), *SHARED_CHECKS, out=tmp_path / "run")
+    run = run_preflight(*cluster.preflight_args(), "--level", "quick", out=tmp_path / "run")
     assert run.rc == 0, explain(run)
-    assert {r["status"] for r in run.results if "shared_fs" in r["check"]} == {"skip"}
+    assert [r for r in run.results if r["check"] in SHARED_FS] == []  # not once per node
+    ruled_out = {e["check"]: e["reason"] for e in run.record["not_applicable"]}
+    assert {c: ruled_out.get(c) for c in SHARED_FS} == {
+        c: why_not(c, RunSettings(Expectations())) for c in SHARED_FS}
     assert not (tmp_path / "run" / "measurements" / "shared_fs.json").exists()
+    # -k chooses them: they run on every node and skip, the table saying why
+    chosen = run_preflight(*cluster.preflight_args(), *SHARED_CHECKS, out=tmp_path / "chosen")
+    assert chosen.rc == 0 and chosen.record["not_applicable"] == [], explain(chosen)
+    assert {(r["check"], r["status"], r["message"]) for r in chosen.results} == {
+        (c, "skip", why_not(c, RunSettings(Expectations()))) for c in SHARED_FS}
+    assert len(chosen.results) == len(SHARED_FS) * cluster.n
+    assert not (tmp_path / "chosen" / "measurements" / "shared_fs.json").exists()
 
 
 def test_private_tmpfs_fails_write_here_read_there_by_name(sim_cluster, tmp_path: Path) -> None:

@@ -97,9 +97,11 @@ def ports_probe(verdicts: dict[int, str], listeners: dict[str, str] | None = Non
 
 
 def inputs(facts: ClusterFacts, results: list[Result], measurements: dict[str, Any] | None = None,
-           **expect: Any) -> RunInputs:
+           not_applicable: dict[str, str] | None = None, **expect: Any) -> RunInputs:
     record = RunRecord("0", ["preflight", "run"], "", hosts=list(facts.names), results=results,
-                       thresholds=Expectations(**expect).to_dict())
+                       thresholds=Expectations(**expect).to_dict(),
+                       not_applicable=[{"check": c, "reason": r}
+                                       for c, r in (not_applicable or {}).items()])
     return RunInputs(facts, dict.fromkeys(facts.names), record, dict(measurements or {}))
 
 
@@ -133,14 +135,20 @@ def test_efa_p5_like_nodes_get_efa_with_device_rdma(hosts: Path) -> None:
 
 def test_efa_without_gpudirect_shown_leaves_device_rdma_out(hosts: Path) -> None:
     facts = cluster(dict.fromkeys(NAMES, P5), hosts)
-    results = [*judged(check_fabric.check_efa_count, facts, Expectations()), *ports_pairs(),
-               *[result("gpudirect_nic", Status.SKIP, n,
-                        message="the profile does not expect GPUDirect RDMA") for n in NAMES]]
-    plan = plan_launch(inputs(facts, results))
+    results = [*judged(check_fabric.check_efa_count, facts, Expectations()), *ports_pairs()]
+    skipped = [*results, *[result("gpudirect_nic", Status.SKIP, n, message="no topology")
+                           for n in NAMES]]
+    plan = plan_launch(inputs(facts, skipped))
     assert env_of(plan)["FI_PROVIDER"] == "efa"
     assert env_of(plan)["FI_EFA_USE_DEVICE_RDMA"] is None
     assert why(plan, "FI_EFA_USE_DEVICE_RDMA") == (
-        "GPUDirect RDMA not shown (gpudirect_nic skipped: the profile does not expect "
+        "GPUDirect RDMA not shown (gpudirect_nic skipped: no topology)")
+    # The default run does not collect it: the record says why, once.
+    ruled_out = {"gpudirect_nic": "the profile does not expect GPUDirect RDMA"}
+    plan = plan_launch(inputs(facts, results, not_applicable=ruled_out))
+    assert env_of(plan)["FI_EFA_USE_DEVICE_RDMA"] is None
+    assert why(plan, "FI_EFA_USE_DEVICE_RDMA") == (
+        "GPUDirect RDMA not shown (gpudirect_nic not applicable: the profile does not expect "
         "GPUDirect RDMA)")
 
 

@@ -139,6 +139,8 @@ def test_schema_validates_an_empty_go_run() -> None:
         (lambda d: d["counts"].update(fail=-1), "$.counts.fail"),
         (lambda d: d["matrices"]["iperf3"].update(kind="heat"), "$.matrices.iperf3.kind"),
         (lambda d: d["matrices"]["suspects"].update(nodes="node-2"), "$.matrices.suspects.nodes"),
+        (lambda d: d["not_applicable"].append({"check": "gpudirect_nic"}),
+         "$.not_applicable[0]"),
     ],
 )
 def test_schema_names_the_path_of_a_problem(mutate: Any, where: str) -> None:
@@ -321,6 +323,40 @@ def test_terminal_summary_fits_a_screen_at_1024_nodes() -> None:
     assert "cluster  1024 nodes  gpu-[0001-1024]" in lines[0]
     assert "Exclude: gpu-[0101-0140] (40 nodes)" in lines
     assert not any("looks systemic" in line for line in lines)
+
+
+RULED_OUT = [{"check": "persistence_mode",
+              "reason": "the profile does not require persistence mode"},
+             {"check": f"[red]{SCRIPT}[/red]", "reason": SCRIPT}]
+
+
+def test_not_applicable_checks_are_said_once_in_each_view() -> None:
+    run = make_run(not_applicable=RULED_OUT)
+    data = json.loads(json.dumps(run.to_dict()))
+    validate_results(data)
+    assert data["not_applicable"] == RULED_OUT
+    assert RunRecord.from_dict(data).not_applicable == RULED_OUT
+    html = render_html(run, facts(HOSTS))
+    line = re.findall(r'<p id="not-applicable"[^>]*>(.*?)</p>', html)
+    assert len(line) == 1 and "<b>persistence_mode</b> (the profile does not require " \
+        "persistence mode)" in line[0]
+    assert SCRIPT not in html and f"<b>[red]{ESCAPED_SCRIPT}[/red]</b> ({ESCAPED_SCRIPT})" \
+        in line[0]
+    assert "not applicable" not in summary(run)  # the default summary: not a line of it
+    out = io.StringIO()
+    render_summary(run, Console(file=out, width=400, color_system=None, force_terminal=False),
+                   verbose=True)
+    said = [text for text in out.getvalue().splitlines() if "not applicable" in text]
+    assert said == ["not applicable to this run (run on no node; why: results.json): "
+                    f"persistence_mode, [red]{SCRIPT}[/red]"]
+
+
+def test_a_record_written_before_not_applicable_reads_as_none() -> None:
+    data = make_run().to_dict()
+    data.pop("not_applicable")
+    validate_results(data)
+    assert RunRecord.from_dict(data).not_applicable == []
+    assert 'id="not-applicable"' not in render_html(RunRecord.from_dict(data), None)
 
 
 def test_terminal_summary_warn_gate_and_markup_escaped() -> None:
