@@ -69,6 +69,21 @@ def selected(check: str, level: str, flags: frozenset[str] = frozenset()) -> boo
     return rank(MIN_LEVEL.get(check, "quick")) <= rank(level)
 
 
+# Each node-side fingerprint the gather reads, and the check that compares it. The ssh
+# client's is read at every level: the SSH mesh's host-key check takes its policy from it.
+FINGERPRINT_CHECKS = {"firewall": "firewall_consistent", "sshd": "sshd_consistent",
+                      "ssh_client": "ssh_client_consistent"}
+ALWAYS_GATHERED = ("ssh_client",)
+
+
+def fingerprints_read(level: str, chosen_by_keyword: bool) -> tuple[str, ...]:
+    """The fingerprints a run's checks read: a quick run leaves the firewall ruleset and
+    `sshd -T` unread, so the gather does not run them; `-k` may choose any check, so it
+    gathers every one."""
+    return tuple(part for part, check in FINGERPRINT_CHECKS.items()
+                 if chosen_by_keyword or part in ALWAYS_GATHERED or selected(check, level))
+
+
 def level_values(values: dict[str, Any]) -> dict[str, Any]:
     """`values` (every key set by a profile, preflight.toml or a flag) plus the level's
     settings for the keys left unset: the bandwidth schedule (ring below full, the mesh at

@@ -11,7 +11,13 @@ import pytest
 
 from preflight.config import load_config
 from preflight.errors import UserError
-from preflight.levels import MIN_LEVEL, level_values, phase_walls, selected
+from preflight.levels import (
+    MIN_LEVEL,
+    fingerprints_read,
+    level_values,
+    phase_walls,
+    selected,
+)
 from preflight.schedule import reach_fanout, reach_targets
 
 NODES = [f"node-{i:02d}" for i in range(1, 17)]
@@ -43,6 +49,16 @@ def test_explicit_flags_keep_their_checks_at_any_level() -> None:
     assert selected("iperf3_bandwidth", "quick", frozenset({"pair_mode"}))
     assert selected("single_node", "standard", frozenset({"nccl_tests"}))
     assert not selected("path_mtu", "quick", frozenset({"pair_mode"}))
+
+
+def test_quick_gathers_only_the_fingerprint_its_checks_read() -> None:
+    """The ssh client's settings feed the host-key check at every level; the firewall
+    ruleset and sshd -T only the standard comparisons (or whatever -k chooses)."""
+    assert fingerprints_read("quick", chosen_by_keyword=False) == ("ssh_client",)
+    assert fingerprints_read("quick", chosen_by_keyword=True) == ("firewall", "sshd",
+                                                                   "ssh_client")
+    assert fingerprints_read("standard", chosen_by_keyword=False) == ("firewall", "sshd",
+                                                                      "ssh_client")
 
 
 def test_min_level_names_only_known_levels() -> None:
