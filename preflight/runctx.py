@@ -63,6 +63,8 @@ class RunContext:
     wanted_probes: set[str] = field(default_factory=set)  # fixtures the selected checks use
     # The reach probes started in the background (preflight.fixtures.start_reach).
     reach_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
+    # The sshd burst, started in the background alongside ib_write_bw (fixtures.start_burst).
+    burst_run: Future[dict[str, Any]] | None = None
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
     _cluster: ClusterFacts | None = None
