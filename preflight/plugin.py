@@ -137,6 +137,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         regroup(Path(xmlpath), record)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselect: their probes are not wanted
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the checks above the run's level (preflight.levels.MIN_LEVEL), unless
     the user chose with -k; note which probes the selected checks need."""
