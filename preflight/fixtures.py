@@ -1,7 +1,8 @@
 """Session fixtures for the active probes: each measures once per run, only when asked for.
 
 The reach probes (ports, SSH mesh, path MTU) do not disturb each other: the first one
-asked for starts every one the selected checks need, at once. Bandwidth probes run alone.
+asked for starts every one the selected checks need, at once. Bandwidth probes run one
+after the other; the sshd burst runs alongside ib_write_bw (start_burst).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ that resets or closes some is asked for its effective MaxStartups/MaxSessions (`
 Raw connections (no key exchange) keep the bursts cheap: sshd counts a connection against
 MaxStartups from accept until authentication. Both rounds stay within OpenSSH's default
 MaxStartups (10:30:100), and each node opens PEER_SOURCES * PER_PEER connections: O(N).
-The mesh round waits SETTLE_S and holds HOLD_S on purpose: 8 s of a run's critical path,
-so it runs from `standard` on; `quick` (a prolog's budget) does the head's round alone.
+The mesh round waits SETTLE_S and holds HOLD_S on purpose: 8 s of waiting, so it runs
+from `standard` on, alongside ib_write_bw (preflight.fixtures.start_burst says why that
+is safe); `quick` (a prolog's budget) does the head's round alone.
 """
 
 from __future__ import annotations
