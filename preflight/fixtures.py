@@ -65,6 +65,19 @@ def start_reach(ctx: RunContext, wanted: list[str] | None = None) -> dict[
     return ctx.reach_runs
 
 
+BANDWIDTH_PROBES = ("iperf_probe", "ib_write_bw_probe")
+
+
+def start_probes(ctx: RunContext) -> None:
+    """At collection: the reach probes, and where no bandwidth probe will run (quick) the
+    sshd burst, which then starts as soon as the reach probes end, while their checks are
+    judged (the head's CPU, no measurement), instead of after them."""
+    start_reach(ctx)
+    wanted = ctx.wanted_probes
+    if "ssh_burst_probe" in wanted and not any(p in wanted for p in BANDWIDTH_PROBES):
+        start_burst(ctx)
+
+
 @pytest.fixture(scope="session")
 def reach_phase(run_context: RunContext) -> dict[str, ReachOutcome]:
     """Every reach probe the selected checks use, measured at once: fixture -> its
@@ -133,8 +146,9 @@ def start_burst(ctx: RunContext) -> cf.Future[dict[str, Any]]:
     a few hundred bytes per connection and an sshd fork per connection on each node, and
     ib_write_bw's data goes over the RDMA NIC, not the host's TCP stack or sshd; the SSH
     channels it runs over were opened before (no new handshake for MaxStartups to turn
-    away). Its checks run after the bandwidth checks (levels.run_order) and wait for it;
-    without ib_write_bw (quick, -k) they start it themselves."""
+    away). Its checks run after the bandwidth checks (levels.run_order) and wait for it.
+    Without bandwidth probes (quick) start_probes starts it at collection; where
+    ib_write_bw is not selected but iperf3 is (-k), its checks start it themselves."""
     if ctx.burst_run is None:
         pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="burst")
         ctx.burst_run = pool.submit(burst_after_reach, ctx)

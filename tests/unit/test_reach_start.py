@@ -83,3 +83,17 @@ def test_the_burst_starts_once_in_the_background_and_its_checks_wait_for_it(
     assert fixtures.start_burst(ctx) is run  # type: ignore[arg-type]
     release.set()
     assert run.result(10) == {"nodes": {}} and len(bursts) == 1
+
+
+@pytest.mark.parametrize(("wanted", "burst_at_collection"), [
+    ({"ports_probe", "ssh_burst_probe"}, True),  # quick: right after the reach probes
+    ({"ports_probe", "ssh_burst_probe", "iperf_probe", "ib_write_bw_probe"}, False),
+    ({"ports_probe"}, False),
+])
+def test_the_burst_starts_at_collection_only_where_no_bandwidth_probe_runs(
+        monkeypatch: pytest.MonkeyPatch, wanted: set[str], burst_at_collection: bool) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(fixtures, "start_reach", lambda ctx: started.append("reach"))
+    monkeypatch.setattr(fixtures, "start_burst", lambda ctx: started.append("burst"))
+    fixtures.start_probes(Ctx(wanted))  # type: ignore[arg-type]
+    assert started == ["reach", "burst"] if burst_at_collection else ["reach"]
