@@ -1,7 +1,8 @@
 """Session fixtures for the active probes: each measures once per run, only when asked for.
 
 The reach probes (ports, SSH mesh, path MTU) do not disturb each other: the first one
-asked for starts every one the selected checks need, at once. Bandwidth probes run alone.
+asked for starts every one the selected checks need, at once. Bandwidth probes run one
+after the other; the sshd burst runs alongside ib_write_bw (start_burst).
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ def start_reach(ctx: RunContext, wanted: list[str] | None = None) -> dict[
     return ctx.reach_runs
 
 
+BANDWIDTH_PROBES = ("iperf_probe", "ib_write_bw_probe")
+
+
+def start_probes(ctx: RunContext) -> None:
+    """At collection: the reach probes, and where no bandwidth probe will run (quick) the
+    sshd burst, which then starts as soon as the reach probes end, while their checks are
+    judged (the head's CPU, no measurement), instead of after them."""
+    start_reach(ctx)
+    wanted = ctx.wanted_probes
+    if "ssh_burst_probe" in wanted and not any(p in wanted for p in BANDWIDTH_PROBES):
+        start_burst(ctx)
+
+
 @pytest.fixture(scope="session")
 def reach_phase(run_context: RunContext) -> dict[str, ReachOutcome]:
     """Every reach probe the selected checks use, measured at once: fixture -> its
@@ -107,6 +121,8 @@ def iperf_probe(run_context: RunContext) -> dict[str, Any]:
 def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
     from preflight.measure.rdma import measure_ib_write_bw
 
+    if "ssh_burst_probe" in run_context.wanted_probes:
+        start_burst(run_context)
     return measure_once(run_context, "ib_write_bw", measure_ib_write_bw)
 
 
@@ -124,7 +140,23 @@ def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def ssh_burst_probe(run_context: RunContext) -> dict[str, Any]:
-    return burst_after_reach(run_context)
+    return start_burst(run_context).result()
+
+
+def start_burst(ctx: RunContext) -> cf.Future[dict[str, Any]]:
+    """The sshd burst in the background (once per run). ib_write_bw starts it, so its
+    mesh round's settle and hold (8 s of waiting) pass while RDMA is measured: the burst is
+    a few hundred bytes per connection and an sshd fork per connection on each node, and
+    ib_write_bw's data goes over the RDMA NIC, not the host's TCP stack or sshd; the SSH
+    channels it runs over were opened before (no new handshake for MaxStartups to turn
+    away). Its checks run after the bandwidth checks (levels.run_order) and wait for it.
+    Without bandwidth probes (quick) start_probes starts it at collection; where
+    ib_write_bw is not selected but iperf3 is (-k), its checks start it themselves."""
+    if ctx.burst_run is None:
+        pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="burst")
+        ctx.burst_run = pool.submit(burst_after_reach, ctx)
+        pool.shutdown(wait=False)
+    return ctx.burst_run
 
 
 def burst_after_reach(ctx: RunContext) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class ProbeOptions:
     shared_paths: Sequence[str] = ()  # stat only in an abandoned child: a dead mount hangs
     disk_paths: Sequence[str] = ("/", "/tmp")
     subprobe_timeout_s: float = 20.0
+    fingerprints: Sequence[str] = ("firewall", "sshd", "ssh_client")  # those the run reads
 
     def argument(self) -> str:
         return json.dumps({
@@ -134,6 +135,7 @@ class ProbeOptions:
             "shared_paths": list(self.shared_paths),
             "disk_paths": list(self.disk_paths),
             "timeout": self.subprobe_timeout_s,
+            "fingerprints": list(self.fingerprints),
         })
 
 

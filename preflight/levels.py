@@ -69,6 +69,21 @@ def selected(check: str, level: str, flags: frozenset[str] = frozenset()) -> boo
     return rank(MIN_LEVEL.get(check, "quick")) <= rank(level)
 
 
+# Each node-side fingerprint the gather reads, and the check that compares it. The ssh
+# client's is read at every level: the SSH mesh's host-key check takes its policy from it.
+FINGERPRINT_CHECKS = {"firewall": "firewall_consistent", "sshd": "sshd_consistent",
+                      "ssh_client": "ssh_client_consistent"}
+ALWAYS_GATHERED = ("ssh_client",)
+
+
+def fingerprints_read(level: str, chosen_by_keyword: bool) -> tuple[str, ...]:
+    """The fingerprints a run's checks read: a quick run leaves the firewall ruleset and
+    `sshd -T` unread, so the gather does not run them; `-k` may choose any check, so it
+    gathers every one."""
+    return tuple(part for part, check in FINGERPRINT_CHECKS.items()
+                 if chosen_by_keyword or part in ALWAYS_GATHERED or selected(check, level))
+
+
 def level_values(values: dict[str, Any]) -> dict[str, Any]:
     """`values` (every key set by a profile, preflight.toml or a flag) plus the level's
     settings for the keys left unset: the bandwidth schedule (ring below full, the mesh at
@@ -95,17 +110,20 @@ TORCH_SWEEP: dict[Level, tuple[tuple[int, ...], int]] = {
 
 
 # Phases of a run, in order: measurements by name -> the phase they belong to.
-PHASES = ("gather", "reach", "bandwidth", "collectives", "nccl_tests", "filesystem")
+# The sshd burst is its own phase: from standard on it runs alongside ib_write_bw (its
+# seconds lie inside bandwidth's), at quick after the reach probes.
+PHASES = ("gather", "reach", "bandwidth", "burst", "collectives", "nccl_tests", "filesystem")
 _PHASE_OF_PREFIX = (("ports", "reach"), ("ssh_mesh", "reach"), ("path_mtu", "reach"),
-                    ("ssh_burst", "reach"), ("shared_fs", "filesystem"),
+                    ("ssh_burst", "burst"), ("shared_fs", "filesystem"),
                     ("iperf3", "bandwidth"), ("ib_write_bw", "bandwidth"),
                     ("torch", "collectives"), ("launcher", "collectives"), ("nccl", "nccl_tests"))
 
 
 # The probe fixtures of each phase, for the order checks run in: node-local checks first
-# (they need only the gather), then the reach probes, then bandwidth alone, then the rest.
+# (they need only the gather), then the reach probes, then bandwidth alone, the burst's
+# checks (it ran alongside ib_write_bw), then the rest.
 _PHASE_OF_FIXTURE = {"ports_probe": "reach", "mesh_probe": "reach", "mtu_probe": "reach",
-                     "ssh_burst_probe": "reach", "iperf_probe": "bandwidth",
+                     "ssh_burst_probe": "burst", "iperf_probe": "bandwidth",
                      "ib_write_bw_probe": "bandwidth", "torch_allreduce": "collectives",
                      "launcher_ready": "collectives", "sharedfs_probe": "filesystem"}
 

@@ -41,7 +41,7 @@ from preflight.inventory import (
     parse_hosts_arg,
 )
 from preflight.junit import JUNIT_FILE, write_junit
-from preflight.levels import phase_walls
+from preflight.levels import fingerprints_read, phase_walls
 from preflight.pairjudge import JUDGED_PAIRWISE, report_view
 from preflight.results import RunRecord, load_run, write_json, write_record
 from preflight.runctx import FACTS_FILE, MEASUREMENTS_DIR, RunContext, new_run_id
@@ -225,18 +225,19 @@ def gather_now(ctx: RunContext, config: pytest.Config) -> dict[str, NodeOutcome]
         return ctx.outcomes()
     started = time.time()
     try:
-        return _gather(ctx)
+        return _gather(ctx, fingerprints_read(ctx.expect.level, bool(config.option.keyword)))
     finally:
         ctx.gather_timing = {"started": started, "ended": time.time()}
         gc.freeze()  # the facts live to the end: no collection walks them again
 
 
-def _gather(ctx: RunContext) -> dict[str, NodeOutcome]:
+def _gather(ctx: RunContext, fingerprints: tuple[str, ...]) -> dict[str, NodeOutcome]:
     expect = ctx.expect
     options = ProbeOptions(
         resolve=ctx.names, paths=expect.require_paths,
         shared_paths=expect.all_shared_paths(),
         disk_paths=expect.disk_paths, subprobe_timeout_s=expect.subprobe_timeout_s,
+        fingerprints=fingerprints,
     )
     if ctx.gather_via == "srun":
         outcomes = gather_via_srun(ctx.names, options, remote_python=ctx.remote_python,

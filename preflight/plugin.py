@@ -19,7 +19,7 @@ from preflight import verdict
 from preflight.applies import ONLY_IF, RunSettings, not_applicable
 from preflight.config import Expectations
 from preflight.facts import ClusterFacts, NodeFacts
-from preflight.fixtures import start_reach
+from preflight.fixtures import start_probes
 from preflight.gather import NodeOutcome
 from preflight.junit import regroup
 from preflight.levels import run_order, selected
@@ -140,6 +140,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         regroup(Path(xmlpath), record)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselect: their probes are not wanted
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the checks above the run's level (preflight.levels.MIN_LEVEL) and those
     the run's settings rule out (preflight.applies), unless the user chose with -k; note
@@ -159,13 +160,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
-    # Node-local checks first, then reach, bandwidth (alone), collectives: the reach probes
-    # start now, in the background, and run while the node-local checks are judged.
+    # Node-local checks first, then reach, bandwidth, burst, collectives: the reach probes
+    # start now, in the background, and run while the node-local checks are judged (at
+    # quick the burst follows them: fixtures.start_probes).
     items.sort(key=lambda item: run_order(getattr(item, "fixturenames", ())))
     ctx.wanted_probes = {f for item in items for f in getattr(item, "fixturenames", ())}
     gc.freeze()  # the items live to the end: at 1,024 nodes the collector walked 46,000 of them
     if not config.option.collectonly:
-        start_reach(ctx)
+        start_probes(ctx)
 
 
 def _explicit_flags(config: pytest.Config) -> frozenset[str]:

@@ -65,6 +65,8 @@ class RunContext:
     not_applicable: dict[str, str] = field(default_factory=dict)
     # The reach probes started in the background (preflight.fixtures.start_reach).
     reach_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
+    # The sshd burst, started in the background alongside ib_write_bw (fixtures.start_burst).
+    burst_run: Future[dict[str, Any]] | None = None
     _connections: Connections | None = None
     _outcomes: dict[str, NodeOutcome] | None = None
     _cluster: ClusterFacts | None = None

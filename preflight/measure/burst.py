@@ -11,8 +11,9 @@ that resets or closes some is asked for its effective MaxStartups/MaxSessions (`
 Raw connections (no key exchange) keep the bursts cheap: sshd counts a connection against
 MaxStartups from accept until authentication. Both rounds stay within OpenSSH's default
 MaxStartups (10:30:100), and each node opens PEER_SOURCES * PER_PEER connections: O(N).
-The mesh round waits SETTLE_S and holds HOLD_S on purpose: 8 s of a run's critical path,
-so it runs from `standard` on; `quick` (a prolog's budget) does the head's round alone.
+The mesh round waits SETTLE_S and holds HOLD_S on purpose: 8 s of waiting, so it runs
+from `standard` on, alongside ib_write_bw (preflight.fixtures.start_burst says why that
+is safe); `quick` (a prolog's budget) does the head's round alone.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from typing import Any
 from preflight.measure.base import (
     cluster_addresses,
     failure_text,
+    lost_nodes,
     per_node,
     reachable,
     run_script,
 )
 from preflight.runctx import RunContext
+from preflight.transport.base import ConnectError
 
 BURST = 10  # connections at once from the head, as an mpirun or pdsh fan-out opens them
 PEER_SOURCES = 4  # nodes connecting to one node at once in the mesh round
@@ -95,13 +98,14 @@ def peer_burst(ctx: RunContext, sources: dict[str, list[str]]) -> dict[str, dict
     script did not answer). A connect that failed (refused, timeout) is the reach checks'
     business; only connections sshd accepted and then dropped count as turned away."""
     addresses = cluster_addresses(ctx, list(sources))
-    port = {name: getattr(getattr(ctx.connections.get(name), "endpoint", None), "port", 22)
-            for name in sources}
+    # A node lost mid-run (the bandwidth probes found it gone) is left out: its head round
+    # says why, and asking it or about it would fail the whole round.
+    port = {name: sshd_port(ctx, name) for name in sources}
     outgoing: dict[str, list[list[Any]]] = {}
     for target, froms in sources.items():
-        if addresses[target] is None:
+        if addresses[target] is None or port[target] is None:
             continue
-        for src in froms:
+        for src in (src for src in froms if port[src] is not None):
             outgoing.setdefault(src, []).append([target, addresses[target], port[target],
                                                  PER_PEER])
     timeout = HOLD_S + 2 * BANNER_WAIT_S + 20
@@ -117,6 +121,18 @@ def peer_burst(ctx: RunContext, sources: dict[str, list[str]]) -> dict[str, dict
                                   if isinstance(answer, Exception)
                                   else answer.get(target, ["error"] * PER_PEER))
     return found
+
+
+def sshd_port(ctx: RunContext, name: str) -> int | None:
+    """The port the head reaches the node's sshd on (its ssh config's), else 22; None for
+    a node this run lost (Connections remembers its failed connect)."""
+    if lost_nodes(ctx, [name]):
+        return None
+    try:
+        transport = ctx.connections.get(name)
+    except ConnectError:  # lost since
+        return None
+    return int(getattr(getattr(transport, "endpoint", None), "port", 22))
 
 
 def dropped(entry: dict[str, Any]) -> bool:

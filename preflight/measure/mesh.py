@@ -87,12 +87,23 @@ def ssh_argv(target: str, timeout: float = SSH_TIMEOUT_S) -> list[str]:
 
 
 def host_key_policies(ctx: RunContext, names: list[str]) -> dict[str, dict[str, str] | None]:
-    """Per source, its effective client settings for host keys (`ssh -G` toward the first
-    node it would reach): {"strict_host_key_checking": "true", "known_hosts": "..."};
-    None where ssh -G gave nothing."""
+    """Per source, its effective client settings for host keys: {"strict_host_key_checking":
+    "true", "known_hosts": "..."}; None where ssh -G gave nothing. The gather already ran
+    `ssh -G` toward the master (a target of every source at every level) on each node (its
+    ssh_client fingerprint); only a node whose gather has none is asked now, toward the
+    first node it would reach: one Python start and round trip per node saved."""
     if len(names) < 2:
         return {}  # no node to ssh to: the check skips rather than errors
+    cluster = ctx.cluster_facts()
+    gathered = {src: host_key_policy(cluster.node(src).fingerprint("ssh_client"))
+                for src in names}
+    unread = [src for src, policy in gathered.items() if policy is None]
+    return {**gathered, **asked_host_key_policies(ctx, names, unread)}
 
+
+def asked_host_key_policies(ctx: RunContext, names: list[str],
+                            sources: list[str]) -> dict[str, dict[str, str] | None]:
+    """`ssh -G` toward the first node each of `sources` would reach, run now."""
     def from_source(src: str) -> dict[str, str] | None:
         others = staggered(names, src)
         payload = {"commands": [["ssh", "-G", others[0]]], "timeout": SSH_TIMEOUT_S,
@@ -100,7 +111,7 @@ def host_key_policies(ctx: RunContext, names: list[str]) -> dict[str, dict[str, 
         return host_key_policy(_at(run_script(ctx, src, "runmany", payload,
                                               SSH_TIMEOUT_S + 20), 0))
 
-    outcomes = per_node(ctx, names, from_source, deadline_s=SSH_TIMEOUT_S + 40)
+    outcomes = per_node(ctx, sources, from_source, deadline_s=SSH_TIMEOUT_S + 40)
     return {src: None if isinstance(o, Exception) else o for src, o in outcomes.items()}
 
 

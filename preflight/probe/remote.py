@@ -449,18 +449,25 @@ def throttle_names(nv, mask):
 
 
 FINGERPRINT_KEEP = 1 << 20
+FINGERPRINTS = ("firewall", "sshd", "ssh_client")
 
 
-def fingerprint(peers, timeout):
-    """Raw text of the settings compared across nodes (normalised on the head): the
-    firewall ruleset (iptables-save, else nft), sshd's effective settings and this node's
-    ssh client settings for a peer (the first node: the same peer from every node)."""
-    found = {"firewall": run(["iptables-save"], timeout, keep=FINGERPRINT_KEEP)}
-    if found["firewall"].get("missing") or found["firewall"].get("rc") != 0:
-        found["firewall"] = run(["nft", "list", "ruleset"], timeout, keep=FINGERPRINT_KEEP)
-    # sshd lives in sbin, often off a user's PATH (run() finds an absolute path as is)
-    found["sshd"] = run([which("sshd") or "/usr/sbin/sshd", "-T"], timeout)
-    found["ssh_client"] = run(["ssh", "-G", peers[0]], timeout) if peers else {"missing": True}
+def fingerprint(peers, timeout, parts=FINGERPRINTS):
+    """Raw text of the settings compared across nodes (normalised on the head), those of
+    `parts` the run reads: the firewall ruleset (iptables-save, else nft), sshd's
+    effective settings and this node's ssh client settings for a peer (the first node: the
+    same peer from every node)."""
+    found = {}
+    if "firewall" in parts:
+        found["firewall"] = run(["iptables-save"], timeout, keep=FINGERPRINT_KEEP)
+        if found["firewall"].get("missing") or found["firewall"].get("rc") != 0:
+            found["firewall"] = run(["nft", "list", "ruleset"], timeout, keep=FINGERPRINT_KEEP)
+    if "sshd" in parts:
+        # sshd lives in sbin, often off a user's PATH (run() finds an absolute path as is)
+        found["sshd"] = run([which("sshd") or "/usr/sbin/sshd", "-T"], timeout)
+    if "ssh_client" in parts:
+        found["ssh_client"] = (run(["ssh", "-G", peers[0]], timeout) if peers
+                               else {"missing": True})
     return found
 
 
@@ -505,7 +512,8 @@ def gather(options):
         "pynvml": pynvml_facts,
         "shared_mounts": lambda: shared_mounts(options.get("shared_paths", []),
                                                max(1.0, min(10.0, timeout / 2))),
-        "fingerprint": lambda: fingerprint(options.get("resolve", [])[:1], timeout),
+        "fingerprint": lambda: fingerprint(options.get("resolve", [])[:1], timeout,
+                                           options.get("fingerprints", FINGERPRINTS)),
     }
     for name, argv in TOOLS.items():
         jobs["tool:" + name] = (lambda a=argv: run(a, timeout))

@@ -58,7 +58,7 @@ def test_standard_with_one_peer_finds_a_dropped_port_and_the_odd_ruleset(
     assert f"--dport {UNUSED_PORT} -j DROP" in odd["node-11"]["message"]
     assert odd["node-11"]["reason"] == "firewall-differs"
     assert len(measured_pairs(run, "ssh_mesh")) < 16 * 15 // 2  # sampled, not every pair
-    assert set(run.record["phases"]) >= {"gather", "reach", "bandwidth", "collectives"}
+    assert set(run.record["phases"]) >= {"gather", "reach", "bandwidth", "burst", "collectives"}
 
 
 def test_quick_reaches_master_and_ring_only(sixteen: SimCluster, run_on: Any) -> None:
@@ -73,7 +73,7 @@ def test_quick_reaches_master_and_ring_only(sixteen: SimCluster, run_on: Any) ->
     assert {"tcp_ports", "ssh_mesh", "gpu_count"} <= checks
     assert not checks & {"path_mtu", "iperf3_bandwidth", "torch_allreduce",
                          "firewall_consistent"}, checks
-    assert set(run.record["phases"]) == {"gather", "reach"}
+    assert set(run.record["phases"]) == {"gather", "reach", "burst"}
 
 
 def test_full_takes_every_pair_and_the_bandwidth_mesh(sim_cluster: Any, tmp_path: Path) -> None:

@@ -146,3 +146,12 @@ def test_run_help_lists_preflight_options_in_groups_then_pytest() -> None:
                           "collectives:", "nccl-tests:", "output:"]
     assert "--max-exclude" in proc.stdout and "--hostfile" in lines[3]
     assert lines[-1].startswith("Any pytest option works") and len(lines) < 120
+
+
+def test_probes_start_only_for_the_checks_k_keeps(tmp_path: Path) -> None:
+    """-k deselects after collection: the reach probes the deselected checks would have
+    read (ports, SSH mesh, path MTU) are not run."""
+    proc = preflight("run", "--local", "--out", "out", "-k", "probe_ran", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    measured = sorted(p.name for p in (tmp_path / "out").glob("measurements/*.json"))
+    assert measured == [], measured

@@ -11,7 +11,13 @@ import pytest
 
 from preflight.config import load_config
 from preflight.errors import UserError
-from preflight.levels import MIN_LEVEL, level_values, phase_walls, selected
+from preflight.levels import (
+    MIN_LEVEL,
+    fingerprints_read,
+    level_values,
+    phase_walls,
+    selected,
+)
 from preflight.schedule import reach_fanout, reach_targets
 
 NODES = [f"node-{i:02d}" for i in range(1, 17)]
@@ -43,6 +49,16 @@ def test_explicit_flags_keep_their_checks_at_any_level() -> None:
     assert selected("iperf3_bandwidth", "quick", frozenset({"pair_mode"}))
     assert selected("single_node", "standard", frozenset({"nccl_tests"}))
     assert not selected("path_mtu", "quick", frozenset({"pair_mode"}))
+
+
+def test_quick_gathers_only_the_fingerprint_its_checks_read() -> None:
+    """The ssh client's settings feed the host-key check at every level; the firewall
+    ruleset and sshd -T only the standard comparisons (or whatever -k chooses)."""
+    assert fingerprints_read("quick", chosen_by_keyword=False) == ("ssh_client",)
+    assert fingerprints_read("quick", chosen_by_keyword=True) == ("firewall", "sshd",
+                                                                   "ssh_client")
+    assert fingerprints_read("standard", chosen_by_keyword=False) == ("firewall", "sshd",
+                                                                      "ssh_client")
 
 
 def test_min_level_names_only_known_levels() -> None:
@@ -124,10 +140,12 @@ def test_phase_walls_span_overlapping_probes() -> None:
         "iperf3": {"timing": {"started": 12.0, "ended": 30.0}},
         "torch_allreduce": {"timing": {"started": 30.0, "ended": 40.0}},
         "ib_write_bw": {"timing": {"started": 40.0, "ended": 45.0}},
+        "ssh_burst": {"timing": {"started": 41.0, "ended": 44.0}},  # alongside ib_write_bw
         "recorded": {"pairs": {}},
     })
-    assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 23.0, "collectives": 10.0}
-    assert list(walls) == ["gather", "reach", "bandwidth", "collectives"]
+    assert walls == {"gather": 4.0, "reach": 7.0, "bandwidth": 23.0, "burst": 3.0,
+                     "collectives": 10.0}
+    assert list(walls) == ["gather", "reach", "bandwidth", "burst", "collectives"]
 
 
 def plan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -170,7 +188,7 @@ def test_a_recording_is_judged_at_its_own_level(tmp_path: Path) -> None:
     assert recorded_level(tmp_path) == "quick"
 
 
-def test_node_checks_run_first_then_reach_bandwidth_and_collectives() -> None:
+def test_node_checks_run_first_then_reach_bandwidth_burst_and_collectives() -> None:
     from preflight.levels import run_order
 
     fixtures = {"memlock": ("node", "expect"), "tcp_ports": ("node", "ports_probe"),
@@ -178,5 +196,5 @@ def test_node_checks_run_first_then_reach_bandwidth_and_collectives() -> None:
                 "ib_write_bw": ("pair", "ib_write_bw_probe", "expect"),
                 "torch": ("node", "torch_allreduce"), "nccl": ("node", "nccl_single_probe")}
     ordered = sorted(fixtures, key=lambda check: run_order(fixtures[check]))
-    assert ordered == ["memlock", "tcp_ports", "ssh_burst", "iperf3", "ib_write_bw", "torch",
+    assert ordered == ["memlock", "tcp_ports", "iperf3", "ib_write_bw", "ssh_burst", "torch",
                        "nccl"]

@@ -7,6 +7,9 @@ host to another.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, cast
+
 import pytest
 
 from preflight.measure import mesh, mtu
@@ -152,3 +155,31 @@ def test_expected_mtu_is_the_majority(mtus: dict[str, list[object]],
 def test_a_command_the_runner_lost_is_an_error_not_a_crash(lost: object) -> None:
     assert mesh.classify(lost)[0] == "error"
     assert mtu.classify(lost)[0] == "error"
+
+
+def test_host_key_policies_come_from_the_gathered_ssh_dash_g(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gather's ssh_client fingerprint gives each node's policy; only a node without
+    one is asked again (one runmany round per node saved)."""
+    from preflight.config import Expectations
+    from preflight.gather import NodeOutcome
+    from preflight.inventory import Node
+    from preflight.runctx import RunContext
+
+    strict = {"rc": 0, "stdout": "stricthostkeychecking true\nuserknownhostsfile /k\n"}
+    facts: dict[str, dict[str, Any]] = {"node-1": {"fingerprint": {"ssh_client": strict}},
+                                        "node-2": {"fingerprint": {}}}
+    ctx = RunContext(nodes=[Node(n) for n in facts], expect=Expectations(), run_dir=tmp_path,
+                     transport_factory=lambda host: cast(Any, None))
+    ctx.set_outcomes({n: NodeOutcome(n, facts=f) for n, f in facts.items()})
+    asked: list[str] = []
+
+    def runmany(ctx: RunContext, node: str, name: str, payload: Any, timeout: float) -> Any:
+        asked.append(node)
+        return [{"rc": 0, "stdout": "stricthostkeychecking false\n"}]
+
+    monkeypatch.setattr(mesh, "run_script", runmany)
+    assert mesh.host_key_policies(ctx, ["node-1", "node-2"]) == {
+        "node-1": {"strict_host_key_checking": "true", "known_hosts": "/k"},
+        "node-2": {"strict_host_key_checking": "false", "known_hosts": ""}}
+    assert asked == ["node-2"]

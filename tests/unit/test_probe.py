@@ -205,3 +205,13 @@ def test_network_facts_give_the_ephemeral_range_and_the_source_towards_each_name
     low, high = found["ephemeral_ports"]
     assert 0 < low <= high <= 65535
     assert found["sources"] == {"usual": "127.0.0.1", "count": 1, "others": {}}
+
+
+def test_only_the_fingerprints_the_run_reads_are_gathered(monkeypatch) -> None:
+    probe = load_probe()
+    ran: list[list[str]] = []
+    monkeypatch.setattr(probe, "run", lambda argv, timeout, keep=None: ran.append(argv) or {
+        "missing": False, "rc": 0, "stdout": ""})
+    assert set(probe.fingerprint(["node-1"], 5, ("ssh_client",))) == {"ssh_client"}
+    assert ran == [["ssh", "-G", "node-1"]]
+    assert set(probe.fingerprint(["node-1"], 5)) == {"firewall", "sshd", "ssh_client"}

@@ -15,6 +15,7 @@ class Ctx:
     def __init__(self, wanted: set[str]) -> None:
         self.wanted_probes = wanted
         self.reach_runs: dict[str, Any] = {}
+        self.burst_run: Any = None
 
 
 def test_the_selected_reach_probes_start_at_once_in_the_background(
@@ -61,3 +62,38 @@ def test_the_burst_waits_for_reach_probes_another_worker_may_be_measuring(
     ctx = Ctx({"mesh_probe", "ssh_burst_probe"})  # no reach probe started in this process
     fixtures.burst_after_reach(ctx)  # type: ignore[arg-type]
     assert order == ["reach", "burst"]
+
+
+def test_the_burst_starts_once_in_the_background_and_its_checks_wait_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ib_write_bw starts the burst so that its waits pass while RDMA is measured; the
+    burst's fixture then takes the same run (a second burst would double the connections
+    each sshd sees)."""
+    release, bursts = threading.Event(), []
+
+    def burst(ctx: Any) -> dict[str, Any]:
+        bursts.append(ctx)
+        release.wait(10)
+        return {"nodes": {}}
+
+    monkeypatch.setattr(fixtures, "burst_after_reach", burst)
+    ctx = Ctx({"ssh_burst_probe", "ib_write_bw_probe"})
+    run = fixtures.start_burst(ctx)  # type: ignore[arg-type]
+    assert not run.done()  # returned while the burst runs
+    assert fixtures.start_burst(ctx) is run  # type: ignore[arg-type]
+    release.set()
+    assert run.result(10) == {"nodes": {}} and len(bursts) == 1
+
+
+@pytest.mark.parametrize(("wanted", "burst_at_collection"), [
+    ({"ports_probe", "ssh_burst_probe"}, True),  # quick: right after the reach probes
+    ({"ports_probe", "ssh_burst_probe", "iperf_probe", "ib_write_bw_probe"}, False),
+    ({"ports_probe"}, False),
+])
+def test_the_burst_starts_at_collection_only_where_no_bandwidth_probe_runs(
+        monkeypatch: pytest.MonkeyPatch, wanted: set[str], burst_at_collection: bool) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(fixtures, "start_reach", lambda ctx: started.append("reach"))
+    monkeypatch.setattr(fixtures, "start_burst", lambda ctx: started.append("burst"))
+    fixtures.start_probes(Ctx(wanted))  # type: ignore[arg-type]
+    assert started == ["reach", "burst"] if burst_at_collection else ["reach"]
