@@ -1,9 +1,10 @@
 """Software the job needs must match on every node: the odd node out fails."""
 
-import pytest
+from dataclasses import dataclass
+from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts, majority
-from preflight.verdict import fail, observe, skip
+from preflight.verdict import Unavailable, fail, observe, skip
 
 COMPONENTS = ("kernel", "driver", "cuda", "nccl", "torch", "python")
 HINTS = {
@@ -16,26 +17,65 @@ HINTS = {
 }
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
-def check_version_consistent(node: NodeFacts, cluster: ClusterFacts, component: str) -> None:
-    versions = cluster.values(lambda n: n.version(component))
-    mine = node.version(component)
-    if not versions:
-        skip(f"no node reports a {component} version")
+@dataclass(frozen=True)
+class Mismatch:
+    component: str
+    reason: str
+    message: str
+    measured: Any
+    expected: Any = None
+
+
+def check_version_consistent(node: NodeFacts, cluster: ClusterFacts) -> None:
+    """Every component's version on this node against the other nodes': one result per node
+    (not per component: 6 per node at 1,024 nodes was 6,144 results). Its reason is the
+    first mismatch's in COMPONENTS order, so the findings group by it; the message names
+    every mismatch and the hint says what to do for each."""
+    mine: dict[str, Any] = {}
+    mismatches: list[Mismatch] = []
+    unknown: list[Unavailable] = []
+    for component in COMPONENTS:
+        versions = _versions(cluster, component)
+        if not versions:
+            continue  # no node reports it (no torch anywhere, say): nothing to compare
+        try:
+            mine[component] = node.version(component)
+        except Unavailable as exc:
+            unknown.append(exc)
+            continue
+        mismatch = _mismatch(node.name, component, mine[component], versions)
+        if mismatch is not None:
+            mismatches.append(mismatch)
+    if not mine and not unknown:
+        skip("no node reports a version of " + ", ".join(COMPONENTS))
     observe(mine, expected="the same on every node")
+    if mismatches:
+        first = mismatches[0]
+        fail(f"{node.name}: " + "; ".join(m.message for m in mismatches),
+             measured=first.measured, expected=first.expected, reason=first.reason,
+             hint="; ".join(HINTS[m.component] for m in mismatches))
+    if unknown:
+        raise unknown[0]
+
+
+def _versions(cluster: ClusterFacts, component: str) -> dict[str, Any]:
+    return cluster.values(lambda n: n.version(component))  # kept per component: see values()
+
+
+def _mismatch(name: str, component: str, mine: Any, versions: dict[str, Any]) -> Mismatch | None:
     if mine is None:
-        fail(f"{node.name}: no {component} found; other nodes have "
-             f"{_summary(versions)}", measured=None, hint=HINTS[component],
-             reason=f"{component}-missing")
+        return Mismatch(component, f"{component}-missing",
+                        f"no {component} found; other nodes have {_summary(versions)}", None)
     common, count, total = majority(versions.values())
     if common is None and len(set(versions.values())) > 1:
-        fail(f"{node.name}: {component} {mine}; nodes disagree with no majority: "
-             f"{_summary(versions)}", measured=mine, hint=HINTS[component],
-             reason=f"{component}-no-majority")
+        return Mismatch(component, f"{component}-no-majority",
+                        f"{component} {mine}; nodes disagree with no majority: "
+                        f"{_summary(versions)}", mine)
     if common is not None and mine != common:
-        fail(f"{node.name}: {component} {mine}, the other {count} of {total} nodes have "
-             f"{common}", measured=mine, expected=common, hint=HINTS[component],
-             reason=f"{component}-differs")
+        return Mismatch(component, f"{component}-differs",
+                        f"{component} {mine}, the other {count} of {total} nodes have "
+                        f"{common}", mine, common)
+    return None
 
 
 def _summary(versions: dict[str, str]) -> str:

@@ -2,7 +2,7 @@
 must report, and its hint. test_fault_matrix.py runs it, docs/faults.md is rendered from it.
 
 Results are named by their test id without the `check_` prefix: `gpu_count[node-3]`,
-`version_consistent[node-3-driver]`, `iperf3_bandwidth[node-1-to-node-3]`; the all-to-all
+`iperf3_bandwidth[node-1-to-node-3]`; the all-to-all
 checks (TCP ports, SSH mesh, path MTU) have one result per source node: `path_mtu[node-1]`.
 """
 
@@ -250,8 +250,7 @@ IB_HINT = ("check the cable and switch port (ibstat, ibdiagnet); a port at a low
 NVLINK_HINT = ("a degraded NVLink: check nvidia-smi nvlink -s and the fabric manager; "
                "reset the GPUs or drain the node")
 HUNG_TOOL = ("gpu_model", "gpus_idle", "ecc_uncorrected", "remapped_rows", "retired_pages",
-             "clock_throttle", "version_consistent[{n}-driver]", "version_consistent[{n}-cuda]",
-             "topology_matches_cluster")
+             "clock_throttle", "version_consistent", "topology_matches_cluster")
 
 
 def _node_keys(checks: tuple[str, ...], node: str) -> dict[str, str]:
@@ -286,13 +285,13 @@ CASES: list[FaultCase] = [
         inject=_clock_skew),
     FaultCase(
         "driver-mismatch", "driver version mismatch", "`driver_version=\"535.86.10\"`",
-        f"version_consistent[{FAULTY}-driver]", "fail",
+        f"version_consistent[{FAULTY}]", "fail",
         ("driver 535.86.10, the other 5 of 6 nodes have 550.90.07",),
         "install the same NVIDIA driver on every node (mismatches break NCCL and CUDA)",
         change={"driver_version": "535.86.10"}, probes="reach"),
     FaultCase(
         "nccl-mismatch", "NCCL version mismatch", "`nccl_version=\"2.18.3\"` (libnccl.so name)",
-        f"version_consistent[{FAULTY}-nccl]", "fail",
+        f"version_consistent[{FAULTY}]", "fail",
         ("nccl 2.18.3, the other 5 of 6 nodes have 2.21.5",),
         "use one NCCL build on every node: ranks with different NCCL versions hang",
         change={"nccl_version": "2.18.3"}, probes="reach"),
