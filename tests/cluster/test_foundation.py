@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight.results import Result, results_per_node
 from tests.cluster.helpers import WITHOUT_CROSS_NODE, explain, run_preflight
 
 pytestmark = pytest.mark.cluster
@@ -34,6 +35,10 @@ def test_healthy_cluster_passes(sim_cluster, tmp_path: Path) -> None:
         record["hosts"])
     for artefact in ("facts.json", "results.json", "junit.xml", "report.html"):
         assert (tmp_path / "run" / artefact).is_file(), artefact
+    # issue 13: a default run (bandwidth on the ring, torch, ib_write_bw) stays within 40
+    # results per node; the count does not grow with N (tests/unit/test_applies.py)
+    counted = results_per_node(Result.from_dict(r) for r in record["results"])
+    assert set(counted) >= set(record["hosts"]) and max(counted.values()) <= 40, counted
 
 
 def test_stopped_sshd_blocks_only_that_host(sim_cluster, tmp_path: Path) -> None:
