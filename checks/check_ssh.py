@@ -31,6 +31,9 @@ MESH_HINTS = {
     "refused": "sshd on {dst} refuses {src}: is sshd listening on the cluster address?",
     "unreachable": "{src} cannot reach {dst}:22: check firewall and routes",
     "no-ssh-client": "install openssh-client on {src}: mpirun starts remote ranks with ssh",
+    "dropped": "sshd on {dst} closed {src}'s connection before the SSH handshake, also when "
+               "tried alone: its MaxStartups is full (see ssh_burst), or a TCP wrapper or "
+               "sshd Match rule turns {src} away",
 }
 
 

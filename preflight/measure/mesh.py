@@ -35,7 +35,7 @@ SSH_TIMEOUT_S = 10
 PARALLEL = 4  # ssh clients at once on one source
 RETRY_TIMEOUT_S = 30
 RETRY_PARALLEL = 2
-RETRIED = {"unreachable", "error"}  # transient-looking: asked again before reporting
+RETRIED = {"unreachable", "error", "dropped"}  # transient-looking: asked again before reporting
 
 # stderr of OpenSSH → the reason; first match wins (a changed key also prints "Host key
 # verification failed", so it comes first).
@@ -48,6 +48,11 @@ REASONS = (
     ("timed out", "unreachable"),
     ("No route to host", "unreachable"),
     ("Network is unreachable", "unreachable"),
+    # sshd closed the connection before the SSH handshake: what it does to connections
+    # beyond its MaxStartups, or a TCP wrapper / Match rule to this source
+    ("kex_exchange_identification", "dropped"),
+    ("Connection closed by", "dropped"),
+    ("Connection reset by", "dropped"),
 )
 
 
@@ -133,6 +138,10 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
              for src, dsts in targets.items()}
     pairs.update(_attempt(ctx, {src: dsts for src, dsts in again.items() if dsts},
                           RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
+    dropped = [(src, dst) for src, dsts in targets.items() for dst in dsts
+               if pairs[pair_key(src, dst)][0] == "dropped"]
+    for one_each in one_per_target(dropped):
+        pairs.update(_attempt(ctx, one_each, RETRY_TIMEOUT_S, 1)[0])
     looked = second_look(targets, pairs, lambda v: v[0] not in ("ok", "error"),
                          lambda again: _attempt(ctx, again, RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
     matrix = reachability_matrix("SSH mesh (node to node)", names, verdict_cells(pairs))
@@ -140,6 +149,29 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
             "schedule": schedule_summary(ctx, targets), "retried": retried,
             "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"ssh_mesh": matrix}}
+
+
+def one_per_target(pairs: list[tuple[str, str]]) -> list[dict[str, list[str]]]:
+    """Rounds of `pairs` ({src: [dst]}) in which each node is one connection's target and
+    one's source at most: the mesh's sources at once can fill a busy sshd's MaxStartups,
+    a connection tried alone cannot (ssh_burst tests the limit itself)."""
+    rounds: list[dict[str, list[str]]] = []
+    left = list(pairs)
+    while left:
+        sources: set[str] = set()
+        targets: set[str] = set()
+        now: dict[str, list[str]] = {}
+        later = []
+        for src, dst in left:
+            if src in sources or dst in targets:
+                later.append((src, dst))
+                continue
+            sources.add(src)
+            targets.add(dst)
+            now[src] = [dst]
+        rounds.append(now)
+        left = later
+    return rounds
 
 
 def _attempt(ctx: RunContext, targets: dict[str, list[str]], timeout: float = SSH_TIMEOUT_S,

@@ -55,6 +55,10 @@ SSH_CASES = {
                 ("unreachable", "ssh: connect to host node-3 port 22: Connection timed out")),
     "hung": ({"rc": -9, "stderr": "", "timed_out": True},
              ("unreachable", "no answer within its deadline")),
+    # sshd at its MaxStartups (2 on node-3, the mesh's sources at once; seen in CI)
+    "dropped": ({"rc": 255, "stderr": "kex_exchange_identification: Connection closed by remote "
+                 "host\nConnection closed by 198.18.2.13 port 22\n"},
+                ("dropped", "Connection closed by 198.18.2.13 port 22")),
     "no-client": ({"rc": 127, "stderr": "[Errno 2] No such file or directory: 'ssh'"},
                   ("no-ssh-client", "[Errno 2] No such file or directory: 'ssh'")),
 }
@@ -64,6 +68,17 @@ SSH_CASES = {
 def test_ssh_mesh_reason(case: str) -> None:
     answer, expected = SSH_CASES[case]
     assert mesh.classify(answer) == expected
+
+
+def test_dropped_pairs_are_retried_one_connection_per_target_and_source() -> None:
+    dropped = [("n1", "n3"), ("n2", "n3"), ("n4", "n3"), ("n1", "n2"), ("n3", "n1")]
+    rounds = mesh.one_per_target(dropped)
+    assert sorted((s, d) for r in rounds for s, ds in r.items() for d in ds) == sorted(dropped)
+    for one_each in rounds:
+        targets = [d for ds in one_each.values() for d in ds]
+        assert len(targets) == len(set(targets)) and all(len(ds) == 1 for ds in one_each.values())
+    assert len(rounds) == 3  # n3 is the target of three sources
+    assert mesh.one_per_target([]) == []
 
 
 def test_ssh_argv_keeps_the_nodes_own_config_and_never_prompts() -> None:
