@@ -128,13 +128,11 @@ def ib_write_bw_probe(run_context: RunContext) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def sharedfs_probe(run_context: RunContext) -> dict[str, Any]:
-    from preflight.applies import RunSettings, why_not
+    from preflight.applies import skip_unless_applies
     from preflight.measure.sharedfs import measure_shared_fs
 
     # The probe's condition is write_read's alone (shared paths given): asked of the table
-    reason = why_not("shared_fs_write_read", RunSettings(run_context.expect))
-    if reason is not None:
-        pytest.skip(reason)
+    skip_unless_applies("shared_fs_write_read", run_context.expect)
     return measure_once(run_context, "shared_fs", measure_shared_fs)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from preflight.connections import Connections
 from preflight.fanout import DeadlineExceeded, fan_out
+from preflight.levels import FINGERPRINT_CHECKS
 from preflight.results import write_json
 from preflight.transport.base import CommandResult, ConnectError, FailureKind
 
@@ -126,7 +127,7 @@ class ProbeOptions:
     shared_paths: Sequence[str] = ()  # stat only in an abandoned child: a dead mount hangs
     disk_paths: Sequence[str] = ("/", "/tmp")
     subprobe_timeout_s: float = 20.0
-    fingerprints: Sequence[str] = ("firewall", "sshd", "ssh_client")  # those the run reads
+    fingerprints: Sequence[str] = tuple(FINGERPRINT_CHECKS)  # those the run reads
 
     def argument(self) -> str:
         return json.dumps({

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from preflight.applies import RunSettings, why_not
+from preflight.applies import skip_unless_applies
 from preflight.collective.settings import (
     LAUNCHERS,
     TorchSettings,
@@ -83,9 +83,7 @@ def torch_allreduce(run_context: RunContext, torch_settings: TorchSettings) -> d
 @pytest.fixture(scope="session")
 def launcher_ready(run_context: RunContext, torch_settings: TorchSettings) -> dict[str, Any]:
     launch = torch_settings.launch
-    reason = why_not("launcher_ready", RunSettings(run_context.expect, launch.kind))
-    if reason is not None:
-        pytest.skip(reason)
+    skip_unless_applies("launcher_ready", run_context.expect, launch.kind)
     from preflight.collective.readiness import launcher_readiness
 
     return measure_once(run_context, f"launcher_{launch.kind}",
