@@ -1,9 +1,11 @@
 """Software the job needs must match on every node: the odd node out fails."""
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from preflight.facts import ClusterFacts, NodeFacts, majority
+from preflight.facts import ClusterFacts, NodeFacts, majority_counted
 from preflight.verdict import Unavailable, fail, observe, skip
 
 COMPONENTS = ("kernel", "driver", "cuda", "nccl", "torch", "python")
@@ -35,15 +37,15 @@ def check_version_consistent(node: NodeFacts, cluster: ClusterFacts) -> None:
     mismatches: list[Mismatch] = []
     unknown: list[Unavailable] = []
     for component in COMPONENTS:
-        versions = _versions(cluster, component)
-        if not versions:
+        counts = cluster.counted(_version_of(component))  # once per run, not per node
+        if not counts:
             continue  # no node reports it (no torch anywhere, say): nothing to compare
         try:
             mine[component] = node.version(component)
         except Unavailable as exc:
             unknown.append(exc)
             continue
-        mismatch = _mismatch(node.name, component, mine[component], versions)
+        mismatch = _mismatch(cluster, component, mine[component], counts)
         if mismatch is not None:
             mismatches.append(mismatch)
     if not mine and not unknown:
@@ -58,19 +60,21 @@ def check_version_consistent(node: NodeFacts, cluster: ClusterFacts) -> None:
         raise unknown[0]
 
 
-def _versions(cluster: ClusterFacts, component: str) -> dict[str, Any]:
-    return cluster.values(lambda n: n.version(component))  # kept per component: see values()
+def _version_of(component: str) -> Callable[[NodeFacts], Any]:
+    return lambda n: n.version(component)  # one code, one captured value: kept per component
 
 
-def _mismatch(name: str, component: str, mine: Any, versions: dict[str, Any]) -> Mismatch | None:
+def _mismatch(cluster: ClusterFacts, component: str, mine: Any,
+              counts: Counter[Any]) -> Mismatch | None:
     if mine is None:
         return Mismatch(component, f"{component}-missing",
-                        f"no {component} found; other nodes have {_summary(versions)}", None)
-    common, count, total = majority(versions.values())
-    if common is None and len(set(versions.values())) > 1:
+                        f"no {component} found; other nodes have {_summary(cluster, component)}",
+                        None)
+    common, count, total = majority_counted(counts)
+    if common is None and len(counts) > 1:
         return Mismatch(component, f"{component}-no-majority",
                         f"{component} {mine}; nodes disagree with no majority: "
-                        f"{_summary(versions)}", mine)
+                        f"{_summary(cluster, component)}", mine)
     if common is not None and mine != common:
         return Mismatch(component, f"{component}-differs",
                         f"{component} {mine}, the other {count} of {total} nodes have "
@@ -78,8 +82,8 @@ def _mismatch(name: str, component: str, mine: Any, versions: dict[str, Any]) ->
     return None
 
 
-def _summary(versions: dict[str, str]) -> str:
+def _summary(cluster: ClusterFacts, component: str) -> str:
     by_value: dict[str, list[str]] = {}
-    for name, value in versions.items():
+    for name, value in cluster.values(_version_of(component)).items():
         by_value.setdefault(str(value), []).append(name)
     return "; ".join(f"{v} on {', '.join(names)}" for v, names in by_value.items())
