@@ -136,8 +136,8 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
     pairs, retried = _attempt(ctx, targets)
     again = {src: [dst for dst in dsts if pairs[pair_key(src, dst)][0] in RETRIED]
              for src, dsts in targets.items()}
-    pairs.update(_attempt(ctx, {src: dsts for src, dsts in again.items() if dsts},
-                          RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
+    pairs.update(_patient_retry(ctx, targets, {src: dsts for src, dsts in again.items()
+                                               if dsts}))
     dropped = [(src, dst) for src, dsts in targets.items() for dst in dsts
                if pairs[pair_key(src, dst)][0] == "dropped"]
     for one_each in one_per_target(dropped):
@@ -149,6 +149,25 @@ def measure_mesh(ctx: RunContext) -> dict[str, Any]:
             "schedule": schedule_summary(ctx, targets), "retried": retried,
             "second_look": looked,
             "wall_s": round(time.monotonic() - started, 2), "matrices": {"ssh_mesh": matrix}}
+
+
+def _patient_retry(ctx: RunContext, targets: dict[str, list[str]],
+                   again: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The pairs in `again` tried once more, patiently. A source that failed toward every
+    target is tried on one batch first: if that fails again its own network is the fault
+    (a wrong route or source address), and its other pairs keep their first verdicts
+    rather than cost one patient timeout per batch each."""
+    whole = {src for src, dsts in again.items() if len(dsts) == len(targets[src])}
+    first = {src: dsts[:RETRY_PARALLEL] if src in whole else dsts
+             for src, dsts in again.items()}
+    pairs = _attempt(ctx, first, RETRY_TIMEOUT_S, RETRY_PARALLEL)[0]
+    recovered = {src for src in whole
+                 if any(pairs[pair_key(src, dst)][0] not in RETRIED for dst in first[src])}
+    rest = {src: again[src][RETRY_PARALLEL:] for src in recovered
+            if again[src][RETRY_PARALLEL:]}
+    if rest:
+        pairs.update(_attempt(ctx, rest, RETRY_TIMEOUT_S, RETRY_PARALLEL)[0])
+    return pairs
 
 
 def one_per_target(pairs: list[tuple[str, str]]) -> list[dict[str, list[str]]]:

@@ -42,9 +42,19 @@ def second_look(targets: dict[str, list[str]], pairs: dict[str, Any],
 
 
 def _plan(failing: list[str], healthy: list[str]) -> dict[str, tuple[str, str]]:
-    """A healthy partner for each end, taken in turn so no healthy node gets them all."""
+    """A healthy partner for each node failing as a source and for each failing as a
+    target, taken in turn so no healthy node gets them all: one retest per node and
+    direction, not per pair (a node that reaches nobody would otherwise be retested
+    against a new partner for each of its pairs, one patient timeout after another)."""
     turn = itertools.cycle(healthy)
-    return {key: (next(turn), next(turn)) for key in failing}
+    partners: dict[tuple[str, str], str] = {}
+
+    def partner(node: str, end: str) -> str:
+        if (node, end) not in partners:
+            partners[node, end] = next(turn)
+        return partners[node, end]
+    return {key: (partner(key.split("|")[0], "src"), partner(key.split("|")[1], "dst"))
+            for key in failing}
 
 
 def _judged(key: str, g1: str, g2: str, again: dict[str, Any],

@@ -44,6 +44,23 @@ def test_a_bad_source_and_a_bad_link_are_told_apart() -> None:
     assert {k: e["blame"] for k, e in found.items()} == {"node-3|node-4": "link"}
 
 
+def test_a_node_failing_many_pairs_is_retested_once_per_direction() -> None:
+    asked: list[dict[str, list[str]]] = []
+    base = probe(bad_src=frozenset({"node-7"}), bad_dst=frozenset({"node-7"}))
+
+    def run(targets: dict[str, list[str]]) -> dict[str, list[str]]:
+        asked.append(targets)
+        return base(targets)  # type: ignore[no-any-return]
+    found = second_look(reach_targets(NODES, "standard"), base(reach_targets(NODES, "standard")),
+                        failed, run)
+    retest = asked[0]
+    assert len(retest["node-7"]) == 1  # one healthy partner for node-7 as a source
+    assert sum(dsts.count("node-7") for dsts in retest.values()) == 1  # and as a target
+    assert {entry["blame"] for entry in found.values()} <= {"src", "dst", "both"}
+    assert len({entry["src_with"][0] for key, entry in found.items()
+                if key.startswith("node-7|")}) == 1
+
+
 def test_nothing_to_look_at_when_every_pair_was_measured_or_nothing_failed() -> None:
     run = probe(bad_dst=frozenset({"node-5"}))
     full = reach_targets(NODES, "full")
