@@ -1,7 +1,8 @@
 """Run levels: how much a run checks, and what each level costs.
 
 - ``quick`` (a Slurm prolog or HealthCheckProgram): node-local facts and checks, and each
-  node reaching the master and its ring neighbours over TCP and SSH. No bandwidth, no torch.
+  node reaching MASTER_ADDR:MASTER_PORT over TCP and the next node on the ring over TCP
+  and SSH. No bandwidth, no torch.
 - ``standard`` (the default, before a job): quick, plus TCP ports, SSH mesh and path MTU on
   a sampled schedule (master, ring neighbours, K random peers), the cross-node fingerprints,
   iperf3 / ib_write_bw on the ring and the torch all_reduce.

@@ -58,18 +58,21 @@ def _waves(nodes: int, fanout: int) -> int:
 def _reach(nodes: int, expect: Expectations) -> list[Step]:
     level = expect.level
     targets = reach_fanout(nodes, level, expect.sample_peers)
-    what = {"quick": "master + ring neighbours",
+    ssh_targets = reach_fanout(nodes, level, expect.sample_peers, ssh=True)
+    what = {"quick": "master + next ring node",
             "standard": f"master + ring neighbours + {expect.sample_peers} random peers",
             "full": "every other node"}[level]
     if level == "standard" and targets == nodes - 1:
         what = "every other node (small cluster)"
+    ssh_what = "next ring node" if level == "quick" else what
     ports = port_list(expect.ports, expect.port_ranges)
     per_node = f"{what}: up to {targets} targets per node"
     steps = [
         Step("reach", "TCP ports", f"{per_node}, {len(ports)} port(s) each",
              PORTS_SETUP_S + targets * len(ports) * 0.01),
-        Step("reach", "SSH mesh", f"{per_node}, {SSH_AT_ONCE} at once",
-             -(-targets // SSH_AT_ONCE) * SSH_HANDSHAKE_S),
+        Step("reach", "SSH mesh",
+             f"{ssh_what}: up to {ssh_targets} targets per node, {SSH_AT_ONCE} at once",
+             -(-ssh_targets // SSH_AT_ONCE) * SSH_HANDSHAKE_S),
     ]
     if level != "quick":
         steps.append(Step("reach", "path MTU", f"{per_node}, {PINGS_AT_ONCE} pings at once",

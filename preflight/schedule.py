@@ -14,8 +14,8 @@ Modes (the `--pairs` value on the command line):
 
 The all-to-all probes (TCP ports, SSH mesh, path MTU) are not in rounds: every source
 walks its own list of targets (``reach_targets``), by level: ``quick`` the master (the
-first node) and the ring neighbours, ``standard`` those plus K random peers, ``full``
-every other node.
+first node, over TCP only) and the next node on the ring, ``standard`` the master, both
+ring neighbours and K random peers, ``full`` every other node.
 
 A pair is ``(a, b)`` with ``a`` before ``b`` in the input order. Pairs in a round are
 sorted by that order too, so the same nodes, mode and seed always give the same schedule.
@@ -193,12 +193,15 @@ def _sample(n: int, k: int, seed: int) -> list[list[_IndexPair]]:
 
 
 def reach_targets(nodes: Sequence[str], level: str, peers: int = 3,
-                  seed: int = 0) -> dict[str, list[str]]:
+                  seed: int = 0, ssh: bool = False) -> dict[str, list[str]]:
     """Whom each node reaches in the all-to-all probes, by level (see module doc).
 
-    The K random peers come from K random cycles over all nodes, so each node is a
-    target exactly as often as it is a source. Where the sample would cover about every
-    other node anyway (K + 3 >= N - 1), every pair is taken.
+    At quick each node is a source and a target once on the ring, which tests every
+    sshd, ssh client and listener; `ssh` leaves the master out there (the job needs
+    MASTER_PORT from every node, not N-1 handshakes at once into one sshd). The K random
+    peers come from K random cycles over all nodes, so each node is a target exactly as
+    often as it is a source. Where the sample would cover about every other node anyway
+    (K + 3 >= N - 1), every pair is taken.
     """
     _reject_duplicates(nodes)
     n = len(nodes)
@@ -206,7 +209,7 @@ def reach_targets(nodes: Sequence[str], level: str, peers: int = 3,
         return {src: staggered(nodes, src) for src in nodes}
     chosen: dict[int, dict[int, None]] = {i: {} for i in range(n)}
     for i in range(n):
-        for j in (0, (i + 1) % n, (i - 1) % n):
+        for j in _fixed_targets(i, n, level, ssh):
             if j != i:
                 chosen[i][j] = None
     if level != "quick":
@@ -221,15 +224,23 @@ def reach_targets(nodes: Sequence[str], level: str, peers: int = 3,
     return {nodes[i]: [nodes[j] for j in targets] for i, targets in chosen.items()}
 
 
-def reach_fanout(n: int, level: str, peers: int = 3) -> int:
+def _fixed_targets(i: int, n: int, level: str, ssh: bool) -> tuple[int, ...]:
+    """Node i's targets before the random peers: the master, then its ring neighbours."""
+    if level == "quick":
+        return ((i + 1) % n,) if ssh else (0, (i + 1) % n)
+    return (0, (i + 1) % n, (i - 1) % n)
+
+
+def reach_fanout(n: int, level: str, peers: int = 3, ssh: bool = False) -> int:
     """The most targets one source has in reach_targets (for plans at any size, without
     building the schedule)."""
     if n < 2:
         return 0
     if level == "full" or (level != "quick" and peers + 3 >= n - 1):
         return n - 1
-    ring = min(n - 1, 3)
-    return min(n - 1, ring + (peers if level != "quick" else 0))
+    if level == "quick":
+        return 1 if ssh else min(n - 1, 2)
+    return min(n - 1, min(n - 1, 3) + peers)
 
 
 def staggered(nodes: Sequence[str], src: str) -> list[str]:

@@ -177,10 +177,12 @@ def schedule_summary(ctx: RunContext, targets: dict[str, list[str]]) -> dict[str
             "pairs": sum(counts), "most_targets": max(counts, default=0)}
 
 
-def reach_schedule(ctx: RunContext, names: Sequence[str]) -> dict[str, list[str]]:
-    """Whom each of `names` reaches in the all-to-all probes at this run's level."""
+def reach_schedule(ctx: RunContext, names: Sequence[str],
+                   ssh: bool = False) -> dict[str, list[str]]:
+    """Whom each of `names` reaches in the all-to-all probes at this run's level (`ssh`:
+    the SSH mesh's schedule, which leaves the master out at quick)."""
     expect = ctx.expect
-    return reach_targets(names, expect.level, expect.sample_peers, ctx.seed)
+    return reach_targets(names, expect.level, expect.sample_peers, ctx.seed, ssh)
 
 
 def failure_text(error: Exception) -> str:

@@ -1,13 +1,14 @@
 """SSH mesh: can every node ssh to the others by their hostfile names, as mpirun does?
 
-Which others: the run level's reach schedule (master and ring neighbours, K random peers,
-or every node). At full, source i walks the others starting at node i+1, a few
-connections at a time, so each sshd sees a handful of handshakes at once rather than N-1:
-all-at-once meshes trip sshd's MaxStartups and, on busy nodes, time out together. A pair
-that timed out or failed for no SSH reason is tried once more, more patiently (longer
-timeout, fewer at once: an sshd that was only busy answers then), before it is reported.
-A source whose whole batch ran out of its deadline (which grows with its number of
-targets) is run once more with more time.
+Which others: the run level's reach schedule (the next node on the ring at quick; the
+master, ring neighbours and K random peers at standard; every node at full). At full,
+source i walks the others starting at node i+1, a few connections at a time, so each sshd
+sees a handful of handshakes at once rather than N-1: all-at-once meshes trip sshd's
+MaxStartups and, on busy nodes, time out together. A pair that timed out or failed for no
+SSH reason is tried once more, more patiently (longer timeout, fewer at once: an sshd that
+was only busy answers then), before it is reported; a source that reached none of its
+targets is tried on one batch first. A source whose whole batch ran out of its deadline
+(which grows with its number of targets) is run once more with more time.
 """
 
 from __future__ import annotations
@@ -94,9 +95,10 @@ def ssh_argv(target: str, timeout: float = SSH_TIMEOUT_S) -> list[str]:
 def host_key_policies(ctx: RunContext, names: list[str]) -> dict[str, dict[str, str] | None]:
     """Per source, its effective client settings for host keys: {"strict_host_key_checking":
     "true", "known_hosts": "..."}; None where ssh -G gave nothing. The gather already ran
-    `ssh -G` toward the master (a target of every source at every level) on each node (its
-    ssh_client fingerprint); only a node whose gather has none is asked now, toward the
-    first node it would reach: one Python start and round trip per node saved."""
+    `ssh -G` toward the master on each node (its ssh_client fingerprint: the same client
+    settings unless a Host block names the master alone); only a node whose gather has
+    none is asked now, toward the first node it would reach: one Python start and round
+    trip per node saved."""
     if len(names) < 2:
         return {}  # no node to ssh to: the check skips rather than errors
     cluster = ctx.cluster_facts()
@@ -132,7 +134,7 @@ def host_key_policy(result: Any) -> dict[str, str] | None:
 def measure_mesh(ctx: RunContext) -> dict[str, Any]:
     started = time.monotonic()
     names = reachable(ctx)
-    targets = reach_schedule(ctx, names)
+    targets = reach_schedule(ctx, names, ssh=True)
     pairs, retried = _attempt(ctx, targets)
     again = {src: [dst for dst in dsts if pairs[pair_key(src, dst)][0] in RETRIED]
              for src, dsts in targets.items()}

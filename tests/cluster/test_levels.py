@@ -65,10 +65,12 @@ def test_quick_reaches_master_and_ring_only(sixteen: SimCluster, run_on: Any) ->
     run = run_on("--level", "quick")
     assert run.rc == 0 and run.bad() == [], explain(run)
     assert run.record["level"] == "quick"
-    expected = {(src, dst) for src, dsts in reach_targets(sixteen.names, "quick").items()
-                for dst in dsts}
-    assert measured_pairs(run, "ports") == expected
-    assert measured_pairs(run, "ssh_mesh") == expected
+    def expected(ssh: bool) -> set[tuple[str, str]]:
+        return {(src, dst) for src, dsts in
+                reach_targets(sixteen.names, "quick", ssh=ssh).items() for dst in dsts}
+    assert measured_pairs(run, "ports") == expected(ssh=False)
+    assert measured_pairs(run, "ssh_mesh") == expected(ssh=True)
+    assert len(expected(ssh=True)) == 16  # the ring: every sshd and client once
     checks = {r["check"] for r in run.results}
     assert {"tcp_ports", "ssh_mesh", "gpu_count"} <= checks
     assert not checks & {"path_mtu", "iperf3_bandwidth", "torch_allreduce",

@@ -93,15 +93,19 @@ def test_level_from_toml_and_flag(empty_cwd: Path) -> None:
         load_config(None, None, {"level": "slow"})
 
 
-def test_quick_reaches_master_and_ring_neighbours() -> None:
+def test_quick_reaches_the_master_over_tcp_and_the_next_ring_node() -> None:
     targets = reach_targets(NODES, "quick")
-    assert targets["node-05"] == ["node-01", "node-06", "node-04"]
-    assert targets["node-01"] == ["node-02", "node-16"]
-    assert targets["node-16"] == ["node-01", "node-15"]
+    assert targets["node-05"] == ["node-01", "node-06"]
+    assert targets["node-01"] == ["node-02"]
+    assert targets["node-16"] == ["node-01"]
+    over_ssh = reach_targets(NODES, "quick", ssh=True)
+    assert over_ssh == {src: [NODES[(i + 1) % 16]] for i, src in enumerate(NODES)}
+    assert reach_targets(NODES, "standard", seed=3, ssh=True) == reach_targets(
+        NODES, "standard", seed=3)
 
 
 def test_standard_adds_k_random_peers_each_node_a_target_as_often_as_a_source() -> None:
-    base = reach_targets(NODES, "quick")
+    base = {src: [NODES[0], NODES[(i + 1) % 16], NODES[i - 1]] for i, src in enumerate(NODES)}
     for seed in range(20):
         targets = reach_targets(NODES, "standard", peers=3, seed=seed)
         extra = {src: [d for d in dsts if d not in base[src]] for src, dsts in targets.items()}
@@ -125,12 +129,14 @@ def test_full_and_small_clusters_take_every_pair() -> None:
 
 @pytest.mark.parametrize("level", ["quick", "standard", "full"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 16, 40])
-def test_reach_fanout_bounds_the_targets_of_any_node(n: int, level: str) -> None:
-    targets = reach_targets(NODES[:n] if n <= 16 else [f"n{i}" for i in range(n)], level)
+@pytest.mark.parametrize("ssh", [False, True])
+def test_reach_fanout_bounds_the_targets_of_any_node(n: int, level: str, ssh: bool) -> None:
+    nodes = NODES[:n] if n <= 16 else [f"n{i}" for i in range(n)]
+    targets = reach_targets(nodes, level, ssh=ssh)
     most = max((len(t) for t in targets.values()), default=0)
-    assert reach_fanout(n, level) >= most
+    assert reach_fanout(n, level, ssh=ssh) >= most
     if level != "standard":  # random peers may repeat a ring neighbour: fewer, never more
-        assert reach_fanout(n, level) == most
+        assert reach_fanout(n, level, ssh=ssh) == most
 
 
 def test_phase_walls_span_overlapping_probes() -> None:
@@ -166,7 +172,8 @@ def test_plan_for_1024_nodes_at_full_answers_without_contacting_a_node() -> None
 
 def test_plan_follows_level_and_settings() -> None:
     quick = plan("--hosts", "n[1-64]", "--level", "quick").stdout
-    assert "master + ring neighbours: up to 3 targets per node" in quick
+    assert "master + next ring node: up to 2 targets per node, 2 port(s) each" in quick
+    assert "next ring node: up to 1 targets per node, 4 at once" in quick
     assert "iperf3" not in quick and "path MTU" not in quick
     standard = plan("--hosts", "n[1-64]", "--expect", "sample_peers=1", "--pairs",
                     "sample:4").stdout

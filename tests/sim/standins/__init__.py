@@ -7,8 +7,12 @@ module serves every host. Stdlib only: the launchers run under `python -I -S`.
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # every stand-in start imports this package: pathlib is not free
+    from pathlib import Path
 
 # tool name on PATH -> module in this package
 TOOLS = {
@@ -21,19 +25,23 @@ TOOLS = {
     "ib_write_bw": "ib_write_bw",
 }
 
+# os.path, not pathlib: every stand-in start pays its imports (ib_write_bw starts ~10,000
+# times in a full suite), and pathlib alone costs a third of a bare interpreter's start.
 _LAUNCHER = """#!{python} -IS
+import os
 import sys
-from pathlib import Path
 sys.path.insert(0, {package_parent!r})
 from standins.runner import run
-sys.exit(run({tool!r}, {module!r}, Path(__file__).absolute().parent.parent / "spec.json"))
+sys.exit(run({tool!r}, {module!r},
+             os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "spec.json")))
 """
 
 
 def install(bin_dir: Path) -> None:
     """Write one launcher per tool into `bin_dir` (<hostdir>/bin)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     for tool, module in TOOLS.items():
         path = bin_dir / tool
         path.write_text(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 import time
-from typing import Any
 
-Spec = dict[str, Any]
+TYPE_CHECKING = False  # not typing's: importing typing costs each stand-in start ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    Spec = dict[str, Any]  # the host's spec.json
+else:
+    Spec = dict
 
 # PCI buses of the 8 GPUs of the H100 box in the corpus (gpud_table_550_h100x8.txt).
 _BUSES = [0x19, 0x3B, 0x4C, 0x5D, 0x9B, 0xBB, 0xCB, 0xDB]
@@ -29,6 +32,8 @@ HEALTHY_GPU: dict[str, Any] = {
 
 
 def hostname() -> str:
+    import socket  # here, not at the top: most stand-ins never need it (see runner)
+
     return os.environ.get("PREFLIGHT_SIM_HOST") or socket.gethostname()
 
 
@@ -51,6 +56,8 @@ def nvrm_pci(index: int) -> str:
 
 
 def _digest(*parts: object) -> str:
+    import hashlib  # here, not at the top: only the GPU stand-ins derive ids
+
     return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
 
 

@@ -13,10 +13,13 @@ import os
 import socket
 import sys
 import time
-from typing import Any
 
 from . import common
 from .common import Spec
+
+TYPE_CHECKING = False  # see common.py
+if TYPE_CHECKING:
+    from typing import Any
 
 SEPARATOR = "-" * 87
 VALUE_OPTIONS = {

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from . import common
 from .common import Spec
+
+TYPE_CHECKING = False  # see common.py
+if TYPE_CHECKING:
+    from typing import Any
 
 CA_TYPE = {400: "MT4129", 200: "MT4123", 100: "MT4125"}
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from . import common
 from .common import Spec
+
+TYPE_CHECKING = False  # see common.py
+if TYPE_CHECKING:
+    from typing import Any
 
 PORT_STATES = {"Down": "PORT_DOWN (1)", "Initializing": "PORT_INIT (2)",
                "Armed": "PORT_ARMED (3)", "Active": "PORT_ACTIVE (4)"}

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # see common.py
+if TYPE_CHECKING:
+    from typing import Any
 
 GARBAGE = "\x00\x1b[31m?? ERR!\x1b[0m segfault-ish %%% garbage \ufffd\n@@@ 0x0 0x0 0x0\n"
 
 
-def run(tool: str, module: str, spec_path: Path) -> int:
-    spec: dict[str, Any] = json.loads(spec_path.read_text())
-    spec["_host_dir"] = str(spec_path.parent)  # for stand-ins that meet their peers on disk
-    with (spec_path.parent / "calls.log").open("a") as log:  # lets tests count invocations
+def run(tool: str, module: str, spec_path: str) -> int:
+    with open(spec_path) as text:
+        spec: dict[str, Any] = json.load(text)
+    host_dir = os.path.dirname(spec_path)
+    spec["_host_dir"] = host_dir  # for stand-ins that meet their peers on disk
+    with open(os.path.join(host_dir, "calls.log"), "a") as log:  # lets tests count calls
         log.write(" ".join([tool, *sys.argv[1:]]) + "\n")
     if tool in spec.get("hang", []):
         while True:  # like a wedged driver call: only a timeout gets the caller out
