@@ -84,7 +84,7 @@ class Expectations:
     pair_mode: str = "ring"  # auto (ring; mesh at level full) | mesh | ring | sample:K
     sample_peers: int = 3  # random peers per node in the standard all-to-all schedule
     iperf_streams: int = 4
-    iperf_seconds: float = 3.0
+    iperf_seconds: int = 3  # iperf3 -t takes whole seconds (0.5 is read as 0: forever)
     iperf_line_rate_fraction: float = 0.9
     iperf_median_fraction: float = 0.7
     ib_write_bw_fraction: float = 0.9
@@ -183,8 +183,17 @@ class _WrongType(Exception):
     pass
 
 
+# The smallest value of the counts and durations the probes use as given: below it a
+# probe would never end (iperf3 -t 0 runs until killed), never wait, or test nothing.
+AT_LEAST: dict[str, float] = {
+    "iperf_seconds": 1, "iperf_streams": 1, "sample_peers": 0, "master_port": 1,
+    "shared_fs_throughput_mib": 1, "nccl_tests_timeout_s": 1, "connect_timeout_s": 1,
+    "command_timeout_s": 1, "subprobe_timeout_s": 1,
+}
+
+
 def _checked(values: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-    """Validate keys and coerce values against the Expectations annotations;
+    """Validate keys and coerce values against the Expectations annotations and AT_LEAST;
     `where(key)` says where a key was set ("preflight.toml:7", "--expect")."""
     types_by_key = settable_fields()
     checked: dict[str, Any] = {}
@@ -199,6 +208,9 @@ def _checked(values: Mapping[str, Any], where: Callable[[str], str]) -> dict[str
             raise UserError(
                 f"{where(key)}: {key!r} must be {expected}, got {_describe_value(value)}"
             ) from None
+        least = AT_LEAST.get(key)
+        if least is not None and checked[key] is not None and checked[key] < least:
+            raise UserError(f"{where(key)}: {key!r} must be at least {least:g}, got {value!r}")
     return checked
 
 

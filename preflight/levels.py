@@ -24,7 +24,7 @@ from preflight.errors import UserError
 Level = Literal["quick", "standard", "full"]
 LEVELS: tuple[Level, ...] = ("quick", "standard", "full")
 DEFAULT_LEVEL: Level = "standard"
-FULL_IPERF_SECONDS = 10.0
+FULL_IPERF_SECONDS = 10
 
 MIN_LEVEL: dict[str, Level] = {
     "path_mtu": "standard",

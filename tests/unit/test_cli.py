@@ -129,6 +129,19 @@ def test_expect_flag_is_read_by_the_one_parser(tmp_path: Path, item: str, key: s
     assert thresholds[key] == value
 
 
+@pytest.mark.parametrize(("item", "error"), [
+    ("iperf_seconds=0.5", "'iperf_seconds' must be an integer, got a number 0.5"),
+    ("iperf_seconds=0", "'iperf_seconds' must be at least 1, got 0"),
+    ("sample_peers=-1", "'sample_peers' must be at least 0, got -1"),
+    ("command_timeout_s=0", "'command_timeout_s' must be at least 1, got 0"),
+])
+def test_a_count_or_duration_below_its_least_is_refused(tmp_path: Path, item: str,
+                                                        error: str) -> None:
+    """iperf3 reads -t 0.5 as 0 and then runs until killed: refused before any node."""
+    proc = preflight("run", "--plan", "--hosts", "a,b", "--expect", item, cwd=tmp_path)
+    assert proc.returncode == 2 and one_line_error(proc).endswith(f": --expect: {error}")
+
+
 def test_bad_expect_flag_is_exit_2_with_one_line(tmp_path: Path) -> None:
     proc = preflight("run", "--local", "--expect", "gpus_per_node=eight", cwd=tmp_path)
     assert proc.returncode == 2
