@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts, majority_counted
+from preflight.fixtures import targets_text
 from preflight.verdict import Unavailable, fail, observe, skip
 
 COMPONENTS = ("kernel", "driver", "cuda", "nccl", "torch", "python")
@@ -86,4 +87,6 @@ def _summary(cluster: ClusterFacts, component: str) -> str:
     by_value: dict[str, list[str]] = {}
     for name, value in cluster.values(_version_of(component)).items():
         by_value.setdefault(str(value), []).append(name)
-    return "; ".join(f"{v} on {', '.join(names)}" for v, names in by_value.items())
+    # each value's nodes as a capped hostlist: every failing node's message names them, so
+    # a full list would be N names in each of up to N messages
+    return "; ".join(f"{v} on {targets_text(names)}" for v, names in by_value.items())

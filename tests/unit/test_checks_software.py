@@ -48,7 +48,14 @@ def test_a_component_missing_here_fails_and_one_missing_everywhere_is_left_out()
     nodes = {f"node-{i}": facts() for i in range(1, 4)} | {"node-4": facts(nccl=None)}
     status, message, _ = run(nodes, "node-4")
     assert (status, verdict.current().reason) == ("fail", "nccl-missing")
-    assert "no nccl found; other nodes have 2.21.5 on node-1, node-2, node-3" in message
+    assert "no nccl found; other nodes have 2.21.5 on node-[1-3]" in message
+
+
+def test_a_split_cluster_names_its_halves_as_hostlists_not_every_node() -> None:
+    nodes = {f"node-{i}": facts(nccl="2.21.5" if i % 2 else "2.18.3") for i in range(1, 201)}
+    status, message, _ = run(nodes, "node-1")
+    assert (status, verdict.current().reason) == ("fail", "nccl-no-majority")
+    assert len(message) < 400, message  # bounded per message, not 200 names in each of 200
 
 
 def test_an_unreadable_source_is_an_error_unless_a_mismatch_fails_first() -> None:
