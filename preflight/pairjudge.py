@@ -13,7 +13,7 @@ the check reads them from the recording.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,8 +111,9 @@ def isolation(results: Mapping[Pair, Entry], rule: Rule,
     if found.suspect_nodes:
         plan = iso.retest_plan(found, found.healthy)
         found = iso.confirm(found, _verdicts(retest("nodes", plan), rule))
-    found, cleared = _retest_links(found, rule, retest)
-    passed.update({p: True for p in passed if link(*p) in cleared})
+    slow = {p for p, ok in measured.items() if not ok}
+    found, cleared = _retest_links(found, rule, retest, slow)
+    passed.update({p: True for p in measured if link(*p) in cleared})
     return passed, found
 
 
@@ -126,15 +127,18 @@ def _verdicts(entries: Mapping[Pair, Entry], rule: Rule) -> dict[Pair, bool]:
 LINK_RETEST_STAGES = ("links", "links-again")
 
 
-def _retest_links(found: Isolation, rule: Rule, retest: Retest) -> tuple[Isolation, set[Pair]]:
+def _retest_links(found: Isolation, rule: Rule, retest: Retest,
+                  slow: set[Pair]) -> tuple[Isolation, set[Pair]]:
     """Each failing link retested, up to twice: those that pass a retest were a transient
-    dip (load elsewhere) and are cleared with a note; those that fail every time are named."""
+    dip (load elsewhere) and are cleared with a note; those that fail every time are named.
+    `slow`: the directions measured below the floor in the first pass."""
     cleared: set[Pair] = set()
     for stage in LINK_RETEST_STAGES:
         failing = [p for p in found.bad_links if link(*p) not in cleared]
         if not failing:
             break
-        cleared |= _passed_links(failing, _verdicts(retest(stage, failing), rule))
+        again = retest(stage, failing)
+        cleared |= _passed_links(failing, slow, _measured_verdicts(again, rule))
     if not cleared:
         return found, cleared
     notes = [n for n in found.notes if not any(_about(n, *p) for p in cleared)]
@@ -144,11 +148,32 @@ def _retest_links(found: Isolation, rule: Rule, retest: Retest) -> tuple[Isolati
     return Isolation(found.suspect_nodes, kept, notes, found.healthy, found.failure), cleared
 
 
-def _passed_links(failing: list[Pair], verdicts: Mapping[Pair, bool]) -> set[Pair]:
-    """The links among `failing` whose retest ran and passed in every direction tested."""
-    return {link(*p) for p in failing
-            if any(link(*q) == link(*p) for q in verdicts)
-            and all(ok for q, ok in verdicts.items() if link(*q) == link(*p))}
+def _measured_verdicts(entries: Mapping[Pair, Entry], rule: Rule) -> dict[Pair, bool]:
+    """Verdicts of the retests that measured a figure. A direction that could not connect
+    says nothing about speed (the connection checks name it), as in the first pass: a
+    slow link into a firewalled node would otherwise never be cleared by its retest."""
+    return {p: rule.passes(e) for p, e in entries.items() if e.get("gbps") is not None}
+
+
+def _passed_links(failing: list[Pair], slow: set[Pair],
+                  verdicts: Mapping[Pair, bool]) -> set[Pair]:
+    """The links among `failing` whose slow directions were measured again and passed,
+    with no direction measured slow in the retest."""
+    slow_ways, retested = _by_link(slow), _by_link(verdicts)
+    cleared = set()
+    for key in {link(*p) for p in failing}:
+        again = {q: verdicts[q] for q in retested.get(key, ())}
+        wanted = slow_ways.get(key) or set(again)
+        if wanted and wanted <= set(again) and all(again.values()):
+            cleared.add(key)
+    return cleared
+
+
+def _by_link(pairs: Iterable[Pair]) -> dict[Pair, set[Pair]]:
+    ways: dict[Pair, set[Pair]] = {}
+    for pair in pairs:
+        ways.setdefault(link(*pair), set()).add(pair)
+    return ways
 
 
 def _about(note: str, a: str, b: str) -> bool:

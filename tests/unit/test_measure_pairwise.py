@@ -12,7 +12,7 @@ import pytest
 from preflight import verdict
 from preflight.config import Expectations
 from preflight.inventory import Node
-from preflight.measure.base import connected, lost_by, lost_nodes
+from preflight.measure.base import ConnectFailure, connected, lost_by, lost_nodes
 from preflight.measure.pairwise import PairProbe, measure_pairs
 from preflight.pairjudge import (
     Floors,
@@ -157,6 +157,35 @@ def test_a_link_that_dips_twice_passes_its_second_retest() -> None:
     assert result["retests"]["links-again"]["node-4|node-1"]["gbps"] == 10.0
     assert judged.suspects["notes"] == [
         "link node-1<->node-4 was slow, then passed a retest: counted as passed"]
+
+
+def test_a_dip_on_a_link_into_a_firewalled_node_passes_its_retest() -> None:
+    """node-3 takes no connection (a firewall: its own finding); node-3 -> node-2 dips
+    once. Its retest also runs node-2 -> node-3, which cannot connect: that says nothing
+    about speed, so the passing retest of the slow direction clears the link."""
+    def test(src: str, dst: str) -> float:
+        if dst == "node-3":
+            raise ConnectFailure("iperf3", "filtered", 5201, dst)
+        dipped = (src, dst) == ("node-3", "node-2") and (src, dst) not in calls
+        calls.append((src, dst))
+        return 1.0 if dipped else 10.0
+
+    calls: list[tuple[str, str]] = []
+    result = measure_pairs(NAMES, "mesh", probe(test))
+    judged = judge(result, AS_MEASURED)
+    assert result["retests"]["links"]["node-2|node-3"]["connect"]["verdict"] == "filtered"
+    assert failing(judged) == {f"{n}|node-3" for n in NAMES if n != "node-3"}
+    assert judged.suspects["links"] == []
+    assert "link node-2<->node-3 was slow, then passed a retest: counted as passed" in \
+        judged.suspects["notes"]
+
+
+def test_a_link_still_slow_the_other_way_in_its_retest_is_not_cleared() -> None:
+    test = Recorder(lambda s, d, attempt: 1.0 if (s, d) == ("node-4", "node-1") and
+                    attempt == 0 or (s, d) == ("node-1", "node-4") and attempt > 0 else 10.0)
+    result = measure_pairs(NAMES, "mesh", probe(test))
+    judged = judge(result, AS_MEASURED)
+    assert judged.suspects["links"] == [["node-1", "node-4"]]
 
 
 def test_a_link_the_run_did_not_retest_stays_failing_at_check_time() -> None:
