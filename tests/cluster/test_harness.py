@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from tests.sim.cluster import SimCluster
 from tests.sim.fixtures import leftovers
 from tests.sim.spec import GpuProcess, GpuState, HostSpec, IbPort, Xid
+from tests.sim.standins.render import GATHERED
 from tests.sim.sweep import owner_alive
 
 pytestmark = pytest.mark.cluster
@@ -90,6 +92,36 @@ def test_openssh_client_with_dash_f_config(shared: SimCluster) -> None:
     proc = subprocess.run(["ssh", "-F", str(shared.ssh_config), "node-2", "hostname"],
                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
     assert proc.stdout == "node-2\n", proc.stderr
+
+
+def test_rendered_answers_are_what_the_python_stand_ins_print(shared: SimCluster) -> None:
+    """The gather's calls come from outputs rendered with the spec (a hung or garbled tool
+    is left to its Python stand-in); each is what the stand-in itself prints, and logged."""
+    shared.update_spec("node-2", ib_ports=[IbPort("mlx5_0", state="Down")], gpus=7)
+    shared.garble("node-3", "ibstat")
+    log = shared.host("node-2").dir / "calls.log"
+    logged = len(log.read_text().splitlines()) if log.exists() else 0
+    try:
+        for name in ("node-2", "node-3"):
+            host = shared.host(name)
+            for argv in GATHERED:
+                fast = shared.run_in(name, argv)
+                slow = shared.run_in(name, [sys.executable, "-IS",
+                                            str(host.dir / "launchers" / argv[0]), *argv[1:]])
+                assert (fast.returncode, fast.stderr) == (slow.returncode, slow.stderr), argv
+                assert strip_timestamp(fast.stdout) == strip_timestamp(slow.stdout), argv
+        assert not (shared.host("node-3").dir / "rendered" / "ibstat_.rc").exists()
+        assert (shared.host("node-2").dir / "rendered" / "nvidia-smi_-q.rc").exists()
+        calls = log.read_text().splitlines()[logged:]  # each call twice: fast, then slow
+        assert calls == [" ".join(argv) for argv in GATHERED for _ in range(2)]
+    finally:
+        shared.update_spec("node-2", ib_ports=HostSpec().ib_ports, gpus=HostSpec().gpus)
+        shared.update_spec("node-3", garbage=set())
+
+
+def strip_timestamp(text: str) -> str:
+    """nvidia-smi -q's first lines hold the time of the call."""
+    return re.sub(r"Timestamp.*", "", text)
 
 
 def test_session_env_puts_stand_ins_first_and_names_the_host(shared: SimCluster) -> None:

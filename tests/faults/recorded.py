@@ -27,6 +27,7 @@ from preflight.gather import PROBE_SOURCE, NodeOutcome, ProbeOptions, write_fact
 from tests.sim import standins
 from tests.sim.host import SYSTEM_PATH
 from tests.sim.spec import HostSpec
+from tests.sim.standins.render import render
 
 
 def host_dir(spec: HostSpec, name: str, root: Path) -> Path:
@@ -34,7 +35,9 @@ def host_dir(spec: HostSpec, name: str, root: Path) -> Path:
     folder = root / name
     standins.install(folder / "bin")
     standins.install_nccl_library(folder / "lib", spec.nccl_version)
-    (folder / "spec.json").write_text(spec.to_json() + "\n")
+    text = spec.to_json() + "\n"
+    (folder / "spec.json").write_text(text)
+    render(str(folder), name, text)
     return folder
 
 

@@ -27,6 +27,7 @@ from .host import SimHost
 from .shell import SimError, in_ns, run_killing_group, sh
 from .spec import HostSpec
 from .sshd import Sshd, keygen, public_key, sshd_config, wait_accepting
+from .standins.render import render
 
 HEAD = "head"
 SUPERNET = ipaddress.ip_network("198.18.0.0/15")
@@ -210,7 +211,9 @@ class SimCluster(FaultsMixin):
         files.write_in_place(host.authorized_keys, "".join(k + "\n" for k in keys))
 
     def write_spec(self, host: SimHost) -> None:
-        files.write_in_place(host.spec_path, host.spec.to_json() + "\n")
+        text = host.spec.to_json() + "\n"
+        files.write_in_place(host.spec_path, text)
+        render(str(host.dir), host.name, text)
         standins.install_nccl_library(host.lib_dir, host.spec.nccl_version)
 
     def write_sshd_config(self, host: SimHost) -> None:

@@ -31,10 +31,13 @@ HEALTHY_GPU: dict[str, Any] = {
 }
 
 
+RENDERING_FOR: str | None = None  # the host whose outputs render.py writes, in-process
+
+
 def hostname() -> str:
     import socket  # here, not at the top: most stand-ins never need it (see runner)
 
-    return os.environ.get("PREFLIGHT_SIM_HOST") or socket.gethostname()
+    return RENDERING_FOR or os.environ.get("PREFLIGHT_SIM_HOST") or socket.gethostname()
 
 
 def gpu(spec: Spec, index: int) -> dict[str, Any]:
