@@ -2,7 +2,9 @@
 
 Which pairs: the run level's reach schedule (master and ring neighbours, K random peers,
 or every pair). Each source's deadline grows with its connects; a source that ran out of
-time is tried once more with more time before its pairs are `error`.
+time is tried once more with more time before its pairs are `error`. A connect that got
+no answer is tried once more with twice the time before it counts as filtered: a DROP
+rule drops it again, a SYN lost on a lossy link (or its answer) is not lost twice.
 
 Verdicts: open, refused (nothing listening, or REJECT), filtered (no answer: a DROP rule or
 security group), no-route, unresolved. Listeners bind to the target's cluster address only
@@ -18,6 +20,7 @@ from typing import Any
 
 from preflight.facts import ClusterFacts, NodeFacts
 from preflight.measure.base import (
+    CONNECT_TIMEOUT_S,
     RETRY_FACTOR,
     ProbeError,
     ProbeTimeout,
@@ -37,7 +40,6 @@ from preflight.measure.second_look import second_look
 from preflight.results import Status
 from preflight.runctx import RunContext
 
-CONNECT_TIMEOUT_S = 3.0
 READY_TIMEOUT_S = 15.0
 CONNECTS_AT_ONCE = 256  # connect.py's batch size
 EPHEMERAL_PORTS = 3  # random ports of the ephemeral range tested per run
@@ -87,7 +89,9 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     ports = sorted([*configured, *ephemeral])
     targets = reach_schedule(ctx, names)
     longest = connect_timeout(len(ports) * max((len(t) for t in targets.values()), default=0))
-    lifetime = READY_TIMEOUT_S + 2 * longest * (1 + RETRY_FACTOR) + 60  # + second look
+    # each pass (the first, the second look): its connects, the sources that ran out of
+    # time once more, then the unanswered connects with twice the time
+    lifetime = READY_TIMEOUT_S + 2 * longest * (1 + 2 * RETRY_FACTOR) + 60
     listeners: dict[str, Any] = {}
     listener_status: dict[str, Any] = {}
     try:
@@ -98,7 +102,7 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
                 listener_status[name] = {"error": failure_text(outcome)}
             else:
                 listeners[name], listener_status[name] = outcome
-        verdicts, retried = _connect_all(ctx, targets, ports)
+        verdicts, retried, unanswered = _connect_all(ctx, targets, ports)
         looked = second_look(targets, verdicts, closed,
                              lambda again: _connect_all(ctx, again, ports)[0])
     finally:  # every listener told to stop at once: one after the other costs N round trips
@@ -110,7 +114,7 @@ def measure_ports(ctx: RunContext) -> dict[str, Any]:
     return {"ports": ports, "ephemeral": ephemeral, "ephemeral_range": ephemeral_range,
             "listeners": listener_status, "pairs": verdicts,
             "schedule": schedule_summary(ctx, targets), "retried": retried,
-            "second_look": looked,
+            "unanswered_retried": unanswered, "second_look": looked,
             "wall_s": round(time.monotonic() - started_at, 2),
             "matrices": _matrices(names, ports, verdicts)}
 
@@ -179,15 +183,15 @@ def _start_listener(ctx: RunContext, name: str, address: str | None, ports: list
 
 
 def _connect_all(ctx: RunContext, targets: dict[str, list[str]],
-                 ports: list[int]) -> tuple[dict[str, Any], list[str]]:
-    def connect(src: str, timeout: float) -> dict[str, Any]:
-        wanted = [[dst, dst, port] for dst in targets[src] for port in ports]
-        payload = {"targets": wanted, "timeout": CONNECT_TIMEOUT_S}
-        answer: dict[str, Any] = run_script(ctx, src, "connect", payload, timeout)
-        return answer
-
+                 ports: list[int]) -> tuple[dict[str, Any], list[str], int]:
+    """{"src|dst": {port: [verdict, detail]}}, the sources run twice for running out of
+    time, and how many unanswered connects were tried once more."""
+    wanted = {src: [(dst, port) for dst in dsts for port in ports]
+              for src, dsts in targets.items()}
     outcomes, retried = per_node_retried(
-        ctx, list(targets), connect, lambda src: connect_timeout(len(ports) * len(targets[src])))
+        ctx, list(wanted), lambda src, timeout: _connect(ctx, src, wanted[src],
+                                                         CONNECT_TIMEOUT_S, timeout),
+        lambda src: connect_timeout(len(wanted[src])))
     verdicts: dict[str, Any] = {}
     for src, outcome in outcomes.items():
         for dst in targets[src]:
@@ -195,7 +199,38 @@ def _connect_all(ctx: RunContext, targets: dict[str, list[str]],
                 str(port): (["error", failure_text(outcome)] if isinstance(outcome, Exception)
                             else outcome.get(f"{dst}|{port}", ["error", "no answer"]))
                 for port in ports}
-    return verdicts, retried
+    return verdicts, retried, _retry_unanswered(ctx, verdicts)
+
+
+def _retry_unanswered(ctx: RunContext, verdicts: dict[str, Any]) -> int:
+    """The connects that got no answer, once more with RETRY_FACTOR times the time; the
+    second verdict replaces the first (a source whose retry failed keeps its first)."""
+    wanted: dict[str, list[tuple[str, int]]] = {}
+    for key, per_port in verdicts.items():
+        src, dst = key.split("|")
+        wanted_here = [(dst, int(port)) for port, v in per_port.items() if v[0] == "filtered"]
+        if wanted_here:
+            wanted.setdefault(src, []).extend(wanted_here)
+    if not wanted:
+        return 0
+    patience = CONNECT_TIMEOUT_S * RETRY_FACTOR
+    budget = {src: connect_timeout(len(w)) * RETRY_FACTOR for src, w in wanted.items()}
+    outcomes = per_node(ctx, list(wanted), lambda src: _connect(
+        ctx, src, wanted[src], patience, budget[src]), deadline_s=max(budget.values()) + 20)
+    for src, outcome in outcomes.items():
+        if not isinstance(outcome, Exception):
+            for dst, port in wanted[src]:
+                if verdict := outcome.get(f"{dst}|{port}"):
+                    verdicts[pair_key(src, dst)][str(port)] = verdict
+    return sum(map(len, wanted.values()))
+
+
+def _connect(ctx: RunContext, src: str, wanted: list[tuple[str, int]], connect_s: float,
+             timeout: float) -> dict[str, Any]:
+    """connect.py on `src`: {"dst|port": [verdict, detail]}."""
+    payload = {"targets": [[dst, dst, port] for dst, port in wanted], "timeout": connect_s}
+    answer: dict[str, Any] = run_script(ctx, src, "connect", payload, timeout)
+    return answer
 
 
 def _matrices(names: list[str], ports: list[int], verdicts: dict[str, Any]) -> dict[str, Any]:

@@ -90,3 +90,31 @@ def test_a_listener_late_on_a_loaded_node_is_started_once_more_with_more_time(
     again = ports.READY_TIMEOUT_S * RETRY_FACTOR
     assert sorted(calls) == [("node-1", 15.0), ("node-2", 15.0), ("node-2", again),
                              ("node-3", 15.0), ("node-3", again), ("node-4", 15.0)]
+
+
+def test_an_unanswered_connect_is_tried_once_more_with_more_time_before_it_is_filtered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """node-3 lost one SYN (open at the second try); node-4 drops 29500 every time."""
+    from preflight.measure import ports
+    from preflight.measure.base import RETRY_FACTOR
+
+    calls: list[tuple[str, list[tuple[str, int]], float]] = []
+
+    def connect(ctx: Any, src: str, wanted: list[tuple[str, int]], connect_s: float,
+                timeout: float) -> dict[str, Any]:
+        calls.append((src, wanted, connect_s))
+        first = connect_s == CONNECT_TIMEOUT_S
+        return {f"{dst}|{port}": ["filtered", f"no answer in {connect_s:g}s"]
+                if (dst, port) == ("node-4", 29500) or (first and src == "node-3")
+                else ["open", dst] for dst, port in wanted}
+
+    monkeypatch.setattr(ports, "_connect", connect)
+    ctx: Any = SimpleNamespace(fanout=4)
+    targets = {"node-3": ["node-4"], "node-4": ["node-3"]}
+    verdicts, retried, unanswered = ports._connect_all(ctx, targets, [22, 29500])
+    assert verdicts == {"node-3|node-4": {"22": ["open", "node-4"],
+                                          "29500": ["filtered", "no answer in 6s"]},
+                        "node-4|node-3": {"22": ["open", "node-3"], "29500": ["open", "node-3"]}}
+    assert (retried, unanswered) == ([], 2)
+    assert calls[2:] == [("node-3", [("node-4", 22), ("node-4", 29500)],
+                          CONNECT_TIMEOUT_S * RETRY_FACTOR)]  # after both first passes
