@@ -27,7 +27,8 @@ from preflight.verdict import Unavailable, fail, observe
 
 Entry = dict[str, Any]
 # A retest stage ("nodes": suspects against healthy nodes, "links": failing links once
-# more, "links-again": those still failing) and its plan -> the entries measured, per directed pair.
+# more, "links-again": those still failing, then "links-later" and "links-last" while the
+# cluster was busy) and its plan -> the entries measured, per directed pair.
 Retest = Callable[[str, list[Pair]], Mapping[Pair, Entry]]
 
 
@@ -123,22 +124,19 @@ def _verdicts(entries: Mapping[Pair, Entry], rule: Rule) -> dict[Pair, bool]:
 
 # A failing link is retested up to twice: on a busy cluster (or a simulated one sharing its
 # cores) a healthy link can dip below the floor twice in a row; one slow in all three runs
-# is slow.
+# is slow. Each retest measures a pair of healthy nodes beside the links; while that pair
+# is below the floor too, the cluster was busy and the verdict says nothing about the
+# link: up to two more retests follow, each after a pause (PairProbe.busy_pause_s).
 LINK_RETEST_STAGES = ("links", "links-again")
+BUSY_RETEST_STAGES = ("links-later", "links-last")
 
 
 def _retest_links(found: Isolation, rule: Rule, retest: Retest,
                   slow: set[Pair]) -> tuple[Isolation, set[Pair]]:
-    """Each failing link retested, up to twice: those that pass a retest were a transient
+    """Each failing link retested (see above): those that pass a retest were a transient
     dip (load elsewhere) and are cleared with a note; those that fail every time are named.
     `slow`: the directions measured below the floor in the first pass."""
-    cleared: set[Pair] = set()
-    for stage in LINK_RETEST_STAGES:
-        failing = [p for p in found.bad_links if link(*p) not in cleared]
-        if not failing:
-            break
-        again = retest(stage, failing)
-        cleared |= _passed_links(failing, slow, _measured_verdicts(again, rule))
+    cleared = _links_cleared(found, rule, retest, slow)
     if not cleared:
         return found, cleared
     notes = [n for n in found.notes if not any(_about(n, *p) for p in cleared)]
@@ -146,6 +144,28 @@ def _retest_links(found: Isolation, rule: Rule, retest: Retest,
               for a, b in sorted(cleared)]
     kept = [p for p in found.bad_links if link(*p) not in cleared]
     return Isolation(found.suspect_nodes, kept, notes, found.healthy, found.failure), cleared
+
+
+def _links_cleared(found: Isolation, rule: Rule, retest: Retest, slow: set[Pair]) -> set[Pair]:
+    cleared: set[Pair] = set()
+    reference = (found.healthy[0], found.healthy[1]) if len(found.healthy) >= 2 else None
+    stages, busy_stages = list(LINK_RETEST_STAGES), list(BUSY_RETEST_STAGES)
+    while stages:
+        failing = [p for p in found.bad_links if link(*p) not in cleared]
+        if not failing:
+            break
+        again = retest(stages.pop(0), failing + ([reference] if reference else []))
+        cleared |= _passed_links(failing, slow, _measured_verdicts(again, rule))
+        if not stages and busy_stages and reference and _below(again, reference, rule):
+            stages.append(busy_stages.pop(0))
+    return cleared
+
+
+def _below(entries: Mapping[Pair, Entry], pair: Pair, rule: Rule) -> bool:
+    """Whether a direction of `pair` measured a figure below the floor in `entries`."""
+    measured = [e for q in (pair, (pair[1], pair[0])) if (e := entries.get(q))
+                and e.get("gbps") is not None]
+    return any(not rule.passes(e) for e in measured)
 
 
 def _measured_verdicts(entries: Mapping[Pair, Entry], rule: Rule) -> dict[Pair, bool]:

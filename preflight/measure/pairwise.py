@@ -5,9 +5,10 @@ and both directions of a pair run one after the other within the round (or once,
 test itself is bidirectional). A test that errored runs once more. The probe's rule (the
 run's expectations) then plans the isolation pass (`preflight.pairjudge.isolation`):
 suspect nodes are retested against healthy nodes, then every link still failing is
-retested, up to twice. A node lost mid-run (its connection gone and no new one opens) is
-not waited out pair after pair: its later pairs are recorded as not measured, naming it.
-What is recorded is figures and raw outcomes only: the first
+retested, up to twice, beside a pair of healthy nodes; while that pair is slow too (a busy
+cluster), up to twice more after a pause. A node lost mid-run (its connection gone and no
+new one opens) is not waited out pair after pair: its later pairs are recorded as not
+measured, naming it. What is recorded is figures and raw outcomes only: the first
 measurement (which the matrix shows), the retests per stage and the plan that chose them;
 the checks judge the recording under their own expectations (`preflight.pairjudge.judge`).
 """
@@ -22,7 +23,7 @@ from typing import Any
 from preflight.fanout import fan_out
 from preflight.isolate import link
 from preflight.measure.base import ConnectFailure, failure_text, pair_key
-from preflight.pairjudge import Entry, Rule, isolation
+from preflight.pairjudge import BUSY_RETEST_STAGES, Entry, Rule, isolation
 from preflight.schedule import Pair, directed, pack, parse_mode, rounds
 
 # (src, dst) -> Gbit/s, or an entry {"gbps": slowest, "rails": {...}}; raises on failure.
@@ -39,6 +40,7 @@ class PairProbe:
     both_ways: bool = True  # False: one bidirectional test per pair, stored both ways
     # The node a failed test shows lost (None: the test failed, its nodes are still there).
     lost_by: Callable[[Exception], str | None] = lambda error: None
+    busy_pause_s: float = 10.0  # before a retest while the healthy pair was slow too
 
 
 Lost = dict[str, str]  # node -> why it counts as lost
@@ -112,6 +114,8 @@ def measure_pairs(names: list[str], mode: str, probe: PairProbe,
     plan: dict[str, list[list[str]]] = {}
 
     def retest(stage: str, pairs: list[Pair]) -> dict[Pair, Entry]:
+        if stage in BUSY_RETEST_STAGES:
+            time.sleep(probe.busy_pause_s)
         again = run_rounds(pack(pairs), probe, lost)
         plan[stage] = [list(p) for p in pairs]
         retests[stage] = {pair_key(*p): e for p, e in again.items()}

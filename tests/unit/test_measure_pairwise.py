@@ -129,9 +129,40 @@ def test_slow_link_stays_a_link_after_its_retest() -> None:
     assert "link node-2<->node-5 only" in judged.suspects["notes"]
     assert failing(judged) == {"node-2|node-5", "node-5|node-2"}
     assert test.calls.count(("node-2", "node-5")) == 3  # first pass and two retests
-    assert result["retest_plan"]["links"] == [["node-2", "node-5"]]
-    assert result["retest_plan"]["links-again"] == [["node-2", "node-5"]]
+    beside = ["node-1", "node-3"]  # a healthy pair measured beside each retest
+    assert result["retest_plan"]["links"] == [["node-2", "node-5"], beside]
+    assert result["retest_plan"]["links-again"] == [["node-2", "node-5"], beside]
+    assert "links-later" not in result["retest_plan"]  # the healthy pair was not slow
     assert blame(judged, "node-5", "node-2") == "; this link only"
+
+
+def test_a_link_retested_while_the_healthy_pair_beside_it_is_slow_is_retested_later(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster turns busy as the first pass ends (node-2 -> node-5 caught it): both
+    retests see everything slow, the healthy pair too, so two more follow, after a pause;
+    the cluster is quiet again by the last one and the link passes."""
+    test = Recorder(lambda s, d, attempt: 1.0 if (s, d) == ("node-2", "node-5") and attempt < 3
+                    or {s, d} == {"node-1", "node-3"} and 0 < attempt < 3 else 10.0)
+    slept: list[float] = []
+    monkeypatch.setattr("preflight.measure.pairwise.time.sleep", slept.append)
+    result = measure_pairs(NAMES, "mesh", probe(test))
+    judged = judge(result, AS_MEASURED)
+    assert all(judged.passed.values()) and judged.suspects["links"] == []
+    assert list(result["retests"]) == ["links", "links-again", "links-later"]
+    assert slept == [10.0]
+    assert result["retests"]["links-later"]["node-2|node-5"]["gbps"] == 10.0
+
+
+def test_a_shaped_link_stays_failing_however_busy_the_cluster_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    test = Recorder(lambda s, d, attempt: 1.0 if {s, d} == {"node-2", "node-5"}
+                    or {s, d} == {"node-1", "node-3"} and attempt > 0 else 10.0)
+    monkeypatch.setattr("preflight.measure.pairwise.time.sleep", lambda s: None)
+    result = measure_pairs(NAMES, "mesh", probe(test))
+    judged = judge(result, AS_MEASURED)
+    assert list(result["retests"]) == ["links", "links-again", "links-later", "links-last"]
+    assert judged.suspects["links"] == [["node-2", "node-5"]]
+    assert failing(judged) == {"node-2|node-5", "node-5|node-2"}
 
 
 def test_one_off_dip_passes_on_retest_and_is_noted() -> None:
