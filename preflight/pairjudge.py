@@ -155,17 +155,12 @@ def _links_cleared(found: Isolation, rule: Rule, retest: Retest, slow: set[Pair]
         if not failing:
             break
         again = retest(stages.pop(0), failing + ([reference] if reference else []))
-        cleared |= _passed_links(failing, slow, _measured_verdicts(again, rule))
-        if not stages and busy_stages and reference and _below(again, reference, rule):
+        verdicts = _measured_verdicts(again, rule)
+        cleared |= _passed_links(failing, slow, verdicts)
+        busy = reference and not all(verdicts.get(q, True) for q in (reference, reference[::-1]))
+        if not stages and busy_stages and busy:
             stages.append(busy_stages.pop(0))
     return cleared
-
-
-def _below(entries: Mapping[Pair, Entry], pair: Pair, rule: Rule) -> bool:
-    """Whether a direction of `pair` measured a figure below the floor in `entries`."""
-    measured = [e for q in (pair, (pair[1], pair[0])) if (e := entries.get(q))
-                and e.get("gbps") is not None]
-    return any(not rule.passes(e) for e in measured)
 
 
 def _measured_verdicts(entries: Mapping[Pair, Entry], rule: Rule) -> dict[Pair, bool]:
