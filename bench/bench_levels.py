@@ -99,13 +99,16 @@ def run_once(cluster: SimCluster, level: str, out: Path,
     # An installed preflight has its bytecode: compiling ~600 modules every run (1-2 s of
     # the head's CPU) is this machine's PYTHONDONTWRITEBYTECODE, not the product's.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, check=False, cwd=tree,
                           env={**env, "PYTHONPATH": str(tree)},
                           preexec_fn=split.enter_head if split else None)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if not (out / "results.json").exists():
+        sys.exit(f"preflight exited {proc.returncode} without results.json:\n"
+                 + proc.stderr.decode(errors="replace")[-3000:])
     record = json.loads((out / "results.json").read_text())
     return proc.returncode, wall, cpu, record
 

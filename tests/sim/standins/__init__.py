@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # every stand-in start imports this package: pathlib is not free
+TYPE_CHECKING = False  # see common.py: every stand-in start imports this package
+if TYPE_CHECKING:
     from pathlib import Path
 
 # tool name on PATH -> module in this package

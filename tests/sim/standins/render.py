@@ -3,6 +3,9 @@ host's spec.json is written, for the shell launchers to print (see the package d
 
 Each call leaves <name> (stdout), <name>.err (stderr) and <name>.rc (exit code). A tool
 that hangs or prints garbage under the spec is not rendered: its Python stand-in answers.
+The spec itself is also written marshalled (SPEC_MARSHAL), for the Python stand-ins that
+still start (ib_write_bw, thousands of times a suite): json's import is a third of a
+bare start.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import importlib
 import io
 import json
+import marshal
 import os
 import shutil
 import threading
@@ -23,6 +27,7 @@ from . import common
 # The argv the gather script runs (preflight/probe/remote.py), and ibv_devinfo's.
 GATHERED = [*GATHER_TOOLS.values(), ["ibv_devinfo"]]
 RENDERED_TOOLS = {argv[0] for argv in GATHERED}
+SPEC_MARSHAL = "spec.marshal"  # beside spec.json
 _rendering = threading.Lock()  # hostname() and sys.stdout are process-wide
 
 
@@ -36,6 +41,7 @@ def render(host_dir: str, host: str, spec_text: str) -> None:
     from . import TOOLS  # the package imports this module first
 
     spec: dict[str, Any] = json.loads(spec_text)
+    _write_marshal(os.path.join(host_dir, SPEC_MARSHAL), spec)
     spec["_host_dir"] = host_dir
     folder = os.path.join(host_dir, "rendered")
     shutil.rmtree(folder, ignore_errors=True)
@@ -45,6 +51,15 @@ def render(host_dir: str, host: str, spec_text: str) -> None:
         if argv[0] not in skipped:
             module = importlib.import_module(f"{__package__}.{TOOLS[argv[0]]}")
             _write(os.path.join(folder, answer_name(argv)), host, module.main, argv, spec)
+
+
+def _write_marshal(path: str, spec: dict[str, Any]) -> None:
+    """Replaced whole, never truncated: a stand-in starting meanwhile reads the old or the
+    new spec, never half of one."""
+    partial = path + ".partial"
+    with open(partial, "wb") as handle:
+        marshal.dump(spec, handle)
+    os.replace(partial, path)
 
 
 def _write(path: str, host: str, main: Any, argv: list[str], spec: dict[str, Any]) -> None:
