@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import re
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from tests.sim.cluster import SimCluster
 from tests.sim.fixtures import leftovers
 from tests.sim.spec import GpuProcess, GpuState, HostSpec, IbPort, Xid
-from tests.sim.standins.render import GATHERED
+from tests.sim.standins.render import GATHERED, SPEC_MARSHAL
 from tests.sim.sweep import owner_alive
 
 pytestmark = pytest.mark.cluster
@@ -112,6 +113,11 @@ def test_rendered_answers_are_what_the_python_stand_ins_print(shared: SimCluster
                 assert strip_timestamp(fast.stdout) == strip_timestamp(slow.stdout), argv
         assert not (shared.host("node-3").dir / "rendered" / "ibstat_.rc").exists()
         assert (shared.host("node-2").dir / "rendered" / "nvidia-smi_-q.rc").exists()
+        for name in ("node-2", "node-3"):  # what the other Python stand-ins read
+            host = shared.host(name)
+            marshalled = marshal.loads((host.dir / SPEC_MARSHAL).read_bytes())
+            assert marshalled == json.loads(host.spec_path.read_text()), name
+        assert marshal.loads((shared.host("node-2").dir / SPEC_MARSHAL).read_bytes())["gpus"] == 7
         calls = log.read_text().splitlines()[logged:]  # each call twice: fast, then slow
         assert calls == [" ".join(argv) for argv in GATHERED for _ in range(2)]
     finally:
