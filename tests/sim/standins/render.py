@@ -23,11 +23,11 @@ from typing import Any
 from preflight.probe.remote import TOOLS as GATHER_TOOLS
 
 from . import common
+from .runner import SPEC_MARSHAL
 
 # The argv the gather script runs (preflight/probe/remote.py), and ibv_devinfo's.
 GATHERED = [*GATHER_TOOLS.values(), ["ibv_devinfo"]]
 RENDERED_TOOLS = {argv[0] for argv in GATHERED}
-SPEC_MARSHAL = "spec.marshal"  # beside spec.json
 _rendering = threading.Lock()  # hostname() and sys.stdout are process-wide
 
 

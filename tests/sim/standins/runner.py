@@ -11,6 +11,7 @@ TYPE_CHECKING = False  # see common.py
 if TYPE_CHECKING:
     from typing import Any
 
+SPEC_MARSHAL = "spec.marshal"  # beside spec.json, written by render.py
 GARBAGE = "\x00\x1b[31m?? ERR!\x1b[0m segfault-ish %%% garbage \ufffd\n@@@ 0x0 0x0 0x0\n"
 
 
@@ -34,7 +35,7 @@ def run(tool: str, module: str, spec_path: str) -> int:
 def _load(spec_path: str) -> dict[str, Any]:
     """The spec render.py marshalled beside spec.json (a host written by hand has none)."""
     try:
-        with open(os.path.join(os.path.dirname(spec_path), "spec.marshal"), "rb") as data:
+        with open(os.path.join(os.path.dirname(spec_path), SPEC_MARSHAL), "rb") as data:
             spec: dict[str, Any] = marshal.load(data)
             return spec
     except FileNotFoundError:
