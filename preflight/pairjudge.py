@@ -148,18 +148,15 @@ def _retest_links(found: Isolation, rule: Rule, retest: Retest,
 
 def _links_cleared(found: Isolation, rule: Rule, retest: Retest, slow: set[Pair]) -> set[Pair]:
     cleared: set[Pair] = set()
-    reference = (found.healthy[0], found.healthy[1]) if len(found.healthy) >= 2 else None
-    stages, busy_stages = list(LINK_RETEST_STAGES), list(BUSY_RETEST_STAGES)
-    while stages:
+    reference = [(found.healthy[0], found.healthy[1])] if len(found.healthy) >= 2 else []
+    busy = False  # the healthy pair beside the last retest was slow too
+    for stage in (*LINK_RETEST_STAGES, *BUSY_RETEST_STAGES):
         failing = [p for p in found.bad_links if link(*p) not in cleared]
-        if not failing:
+        if not failing or (stage in BUSY_RETEST_STAGES and not busy):
             break
-        again = retest(stages.pop(0), failing + ([reference] if reference else []))
-        verdicts = _measured_verdicts(again, rule)
+        verdicts = _measured_verdicts(retest(stage, failing + reference), rule)
         cleared |= _passed_links(failing, slow, verdicts)
-        busy = reference and not all(verdicts.get(q, True) for q in (reference, reference[::-1]))
-        if not stages and busy_stages and busy:
-            stages.append(busy_stages.pop(0))
+        busy = not all(verdicts.get(q, True) for a, b in reference for q in ((a, b), (b, a)))
     return cleared
 
 
