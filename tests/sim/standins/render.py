@@ -3,9 +3,9 @@ host's spec.json is written, for the shell launchers to print (see the package d
 
 Each call leaves <name> (stdout), <name>.err (stderr) and <name>.rc (exit code). A tool
 that hangs or prints garbage under the spec is not rendered: its Python stand-in answers.
-The spec itself is also written marshalled (SPEC_MARSHAL), for the Python stand-ins that
-still start (ib_write_bw, thousands of times a suite): json's import is a third of a
-bare start.
+The spec itself is also written marshalled (SPEC_MARSHAL), which is what every Python
+stand-in reads: ib_write_bw still starts thousands of times a suite, and json's import
+is a third of a bare start.
 """
 
 from __future__ import annotations

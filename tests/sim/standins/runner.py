@@ -16,8 +16,10 @@ GARBAGE = "\x00\x1b[31m?? ERR!\x1b[0m segfault-ish %%% garbage \ufffd\n@@@ 0x0 0
 
 
 def run(tool: str, module: str, spec_path: str) -> int:
-    spec = _load(spec_path)
     host_dir = os.path.dirname(spec_path)
+    # spec.json as render.py marshalled it beside it (every writer of spec.json renders)
+    with open(os.path.join(host_dir, SPEC_MARSHAL), "rb") as data:
+        spec: dict[str, Any] = marshal.load(data)
     spec["_host_dir"] = host_dir  # for stand-ins that meet their peers on disk
     with open(os.path.join(host_dir, "calls.log"), "a") as log:  # lets tests count calls
         log.write(" ".join([tool, *sys.argv[1:]]) + "\n")
@@ -31,16 +33,3 @@ def run(tool: str, module: str, spec_path: str) -> int:
     rc: int = tool_main(sys.argv[1:], spec)
     return rc
 
-
-def _load(spec_path: str) -> dict[str, Any]:
-    """The spec render.py marshalled beside spec.json (a host written by hand has none)."""
-    try:
-        with open(os.path.join(os.path.dirname(spec_path), SPEC_MARSHAL), "rb") as data:
-            spec: dict[str, Any] = marshal.load(data)
-            return spec
-    except FileNotFoundError:
-        import json
-
-        with open(spec_path) as text:
-            loaded: dict[str, Any] = json.load(text)
-            return loaded
